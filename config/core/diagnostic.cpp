@@ -1,0 +1,15 @@
+#include <vfgate/config/load.hpp>
+
+namespace vfgate::config {
+
+std::string Diagnostic::to_string() const {
+    std::string s = file;
+    if (location.line > 0) {
+        s += ":" + std::to_string(location.line) + ":" + std::to_string(location.column);
+    }
+    s += ": ";
+    if (!path.empty()) s += path + ": ";
+    return s + message;
+}
+
+}  // namespace vfgate::config

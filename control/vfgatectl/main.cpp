@@ -1,0 +1,22 @@
+// vfgatectl: the vfgate command line.
+
+#include <iostream>
+
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+    using namespace vfgate::ctl;
+    CLI::App app{"vfgatectl: manage a vfgate SR-IOV appliance host", "vfgatectl"};
+    app.set_version_flag("-V,--version", "vfgatectl " VFGATE_VERSION);
+    app.require_subcommand(1);
+    app.fallthrough();
+    std::function<int()> run;
+    add_config_commands(app, run);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int code = app.exit(e);  // prints help, version, or the error and a hint
+        return code == 0 ? kOk : kUsage;
+    }
+    return run ? run() : kUsage;
+}
