@@ -1,8 +1,8 @@
-#include <arpa/inet.h>
-
 #include <algorithm>
+#include <arpa/inet.h>
 #include <charconv>
 #include <cstdio>
+
 #include <vfgate/common/net_types.hpp>
 
 namespace vfgate {
@@ -54,8 +54,9 @@ std::optional<MacAddr> parse_mac(std::string_view text) {
 
 std::string to_string(const MacAddr& mac) {
     char buf[18];
-    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", mac.bytes[0], mac.bytes[1],
-                  mac.bytes[2], mac.bytes[3], mac.bytes[4], mac.bytes[5]);
+    static_cast<void>(std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", mac.bytes[0],
+                                    mac.bytes[1], mac.bytes[2], mac.bytes[3], mac.bytes[4],
+                                    mac.bytes[5]));
     return buf;
 }
 
@@ -178,8 +179,8 @@ std::optional<PciAddr> parse_pci(std::string_view text) {
 
 std::string to_string(const PciAddr& pci) {
     char buf[16];
-    std::snprintf(buf, sizeof buf, "%04x:%02x:%02x.%x", pci.domain, pci.bus, pci.device,
-                  pci.function);
+    static_cast<void>(std::snprintf(buf, sizeof buf, "%04x:%02x:%02x.%x", pci.domain, pci.bus,
+                                    pci.device, pci.function));
     return buf;
 }
 

@@ -6,19 +6,20 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
 #include <vfgate/config/validate.hpp>
 
 namespace vfgate::config::detail {
 
 // Collects issues; paths are built by the caller.
 class Issues {
-public:
-    void add(std::string path, std::string message) {
-        list_.push_back({std::move(path), std::move(message)});
+  public:
+    void add(std::string path, std::string message, std::string depends_on = {}) {
+        list_.push_back({std::move(path), std::move(message), std::move(depends_on)});
     }
     std::vector<Issue> take() { return std::move(list_); }
 
-private:
+  private:
     std::vector<Issue> list_;
 };
 
@@ -46,14 +47,14 @@ bool valid_hostname(std::string_view name);
 // Remembers the first path each value was seen at, to report a duplicate against it.
 template <class Key>
 class FirstSeen {
-public:
+  public:
     // The earlier path when `key` was seen before; otherwise records `path` and returns "".
     std::string seen(const Key& key, const std::string& path) {
         auto [it, inserted] = first_.try_emplace(key, path);
         return inserted ? std::string() : it->second;
     }
 
-private:
+  private:
     std::map<Key, std::string> first_;
 };
 

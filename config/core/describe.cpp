@@ -1,5 +1,6 @@
 #include <map>
 #include <sstream>
+
 #include <vfgate/config/describe.hpp>
 
 namespace vfgate::config {
@@ -155,7 +156,9 @@ std::string describe(const Config& cfg) {
         os << "broadcast domains (switched by vfgate):\n";
         for (const auto& [name, members] : domains) {
             os << "  " << name << ": "
-               << join(members, [](const std::string& m) { return m; }, ", ") << "\n";
+               << join(
+                      members, [](const std::string& m) { return m; }, ", ")
+               << "\n";
         }
     }
     return os.str();

@@ -3,21 +3,27 @@
 // (config/loader/yaml.cpp, the only user of yaml-cpp) produces it; the schema reader consumes it.
 
 #include <string>
-#include <utility>
 #include <vector>
+
 #include <vfgate/config/load.hpp>
 
 namespace vfgate::config::detail {
 
-struct Node {
+struct DocNode {
     enum class Kind { kNull, kScalar, kList, kMap };
 
     Kind kind = Kind::kNull;
     std::string text;    // kScalar: the value
     bool plain = false;  // kScalar: unquoted (so `100` is a number and `"100"` a string)
     Location location;
-    std::vector<Node> items;                   // kList
-    std::vector<std::pair<Node, Node>> pairs;  // kMap, in document order, duplicates kept
+    std::vector<DocNode> items;  // kList
+    struct Entry;
+    std::vector<Entry> pairs;  // kMap, in document order, duplicates kept
+};
+
+struct DocNode::Entry {
+    DocNode key;
+    DocNode value;
 };
 
 // Values a document may hold, aliases expanded; more is refused as an error.

@@ -2,33 +2,40 @@
 
 namespace vfgate::config {
 
-const char* to_string(EswitchMode v) {
-    return v == EswitchMode::kLegacy ? "legacy" : "switchdev";
-}
+const char* to_string(EswitchMode v) { return v == EswitchMode::kLegacy ? "legacy" : "switchdev"; }
 
 const char* to_string(Accel v) {
     switch (v) {
-        case Accel::kAuto: return "auto";
-        case Accel::kKvm: return "kvm";
-        case Accel::kTcg: return "tcg";
+        case Accel::kAuto:
+            return "auto";
+        case Accel::kKvm:
+            return "kvm";
+        case Accel::kTcg:
+            return "tcg";
     }
     return "?";
 }
 
 const char* to_string(RestartPolicy v) {
     switch (v) {
-        case RestartPolicy::kAlways: return "always";
-        case RestartPolicy::kOnFailure: return "on-failure";
-        case RestartPolicy::kNever: return "never";
+        case RestartPolicy::kAlways:
+            return "always";
+        case RestartPolicy::kOnFailure:
+            return "on-failure";
+        case RestartPolicy::kNever:
+            return "never";
     }
     return "?";
 }
 
 const char* to_string(NicType v) {
     switch (v) {
-        case NicType::kVf: return "vf";
-        case NicType::kVhostUser: return "vhost-user";
-        case NicType::kDpdk: return "dpdk";
+        case NicType::kVf:
+            return "vf";
+        case NicType::kVhostUser:
+            return "vhost-user";
+        case NicType::kDpdk:
+            return "dpdk";
     }
     return "?";
 }
@@ -39,11 +46,16 @@ const char* to_string(Direction v) { return v == Direction::kIngress ? "ingress"
 
 std::string proto_name(std::int64_t proto) {
     switch (proto) {
-        case kProtoIcmp: return "icmp";
-        case kProtoTcp: return "tcp";
-        case kProtoUdp: return "udp";
-        case kProtoIcmpv6: return "icmpv6";
-        default: return std::to_string(proto);
+        case kProtoIcmp:
+            return "icmp";
+        case kProtoTcp:
+            return "tcp";
+        case kProtoUdp:
+            return "udp";
+        case kProtoIcmpv6:
+            return "icmpv6";
+        default:
+            return std::to_string(proto);
     }
 }
 

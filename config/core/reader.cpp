@@ -52,12 +52,15 @@ std::string join(std::initializer_list<std::string_view> names) {
 
 }  // namespace
 
-std::string describe(const Node& n) {
+std::string describe(const DocNode& n) {
     switch (n.kind) {
-        case Node::Kind::kNull: return "nothing (null)";
-        case Node::Kind::kList: return "a list";
-        case Node::Kind::kMap: return "a mapping";
-        case Node::Kind::kScalar:
+        case DocNode::Kind::kNull:
+            return "nothing (null)";
+        case DocNode::Kind::kList:
+            return "a list";
+        case DocNode::Kind::kMap:
+            return "a mapping";
+        case DocNode::Kind::kScalar:
             return n.plain ? printable(n.text) : "\"" + printable(n.text) + "\"";
     }
     return "?";
@@ -76,20 +79,20 @@ void Reader::error(Location loc, const std::string& path, std::string message) {
     bad_paths.insert(path);
 }
 
-void Reader::mismatch(const Node& n, const std::string& path, std::string_view expected) {
+void Reader::mismatch(const DocNode& n, const std::string& path, std::string_view expected) {
     error(n.location, path, "found " + describe(n) + "; expected " + std::string(expected));
 }
 
-std::optional<Fields> Reader::mapping(const Node& n, const std::string& path,
+std::optional<Fields> Reader::mapping(const DocNode& n, const std::string& path,
                                       std::initializer_list<std::string_view> keys) {
     visit(n, path);
-    if (n.kind != Node::Kind::kMap) {
+    if (n.kind != DocNode::Kind::kMap) {
         mismatch(n, path, "a mapping with keys " + join(keys));
         return std::nullopt;
     }
     Fields f{path, n.location, {}};
     for (const auto& [key, value] : n.pairs) {
-        if (key.kind != Node::Kind::kScalar) {
+        if (key.kind != DocNode::Kind::kScalar) {
             mismatch(key, path, "a key name (one of " + join(keys) + ")");
             continue;
         }
@@ -103,8 +106,9 @@ std::optional<Fields> Reader::mapping(const Node& n, const std::string& path,
                     break;
                 }
             }
-            error(key.location, kp, "found unknown key '" + printable(key.text) + "'" + hint +
-                                        "; expected one of " + join(keys));
+            error(key.location, kp,
+                  "found unknown key '" + printable(key.text) + "'" + hint + "; expected one of " +
+                      join(keys));
             continue;
         }
         if (auto* first = f.get(key.text)) {
@@ -118,21 +122,22 @@ std::optional<Fields> Reader::mapping(const Node& n, const std::string& path,
     return f;
 }
 
-const Node* Reader::required(const Fields& f, std::string_view key, std::string_view what) {
+const DocNode* Reader::required(const Fields& f, std::string_view key, std::string_view what) {
     if (auto* v = f.get(key)) return v;
     auto kp = key_path(f.path, key);
     if (!bad_paths.contains(kp)) {
-        error(f.location, kp, "found no '" + std::string(key) + "'; expected " +
-                                  std::string(what) + " (a required key)");
+        error(f.location, kp,
+              "found no '" + std::string(key) + "'; expected " + std::string(what) +
+                  " (a required key)");
     }
     return nullptr;
 }
 
-std::optional<std::int64_t> Reader::integer(const Node& n, const std::string& path) {
+std::optional<std::int64_t> Reader::integer(const DocNode& n, const std::string& path) {
     visit(n, path);
-    if (n.kind != Node::Kind::kScalar || !n.plain) {
-        mismatch(n, path, n.kind == Node::Kind::kScalar ? "an integer, without quotes"
-                                                        : "an integer");
+    if (n.kind != DocNode::Kind::kScalar || !n.plain) {
+        mismatch(n, path,
+                 n.kind == DocNode::Kind::kScalar ? "an integer, without quotes" : "an integer");
         return std::nullopt;
     }
     std::string_view s = n.text;
@@ -141,17 +146,18 @@ std::optional<std::int64_t> Reader::integer(const Node& n, const std::string& pa
     std::int64_t v = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (s.empty() || ec != std::errc() || end != s.data() + s.size() || leading_zero) {
-        mismatch(n, path, ec == std::errc::result_out_of_range
-                              ? "an integer of a sensible size"
-                              : "a decimal integer (no leading zeros, no hex or octal)");
+        mismatch(n, path,
+                 ec == std::errc::result_out_of_range
+                     ? "an integer of a sensible size"
+                     : "a decimal integer (no leading zeros, no hex or octal)");
         return std::nullopt;
     }
     return v;
 }
 
-std::optional<bool> Reader::boolean(const Node& n, const std::string& path) {
+std::optional<bool> Reader::boolean(const DocNode& n, const std::string& path) {
     visit(n, path);
-    if (n.kind == Node::Kind::kScalar && n.plain) {
+    if (n.kind == DocNode::Kind::kScalar && n.plain) {
         if (n.text == "true" || n.text == "True" || n.text == "TRUE") return true;
         if (n.text == "false" || n.text == "False" || n.text == "FALSE") return false;
     }
@@ -159,20 +165,20 @@ std::optional<bool> Reader::boolean(const Node& n, const std::string& path) {
     return std::nullopt;
 }
 
-std::optional<std::string> Reader::text(const Node& n, const std::string& path,
+std::optional<std::string> Reader::text(const DocNode& n, const std::string& path,
                                         std::string_view what) {
     visit(n, path);
-    if (n.kind != Node::Kind::kScalar) {
+    if (n.kind != DocNode::Kind::kScalar) {
         mismatch(n, path, what);
         return std::nullopt;
     }
     return n.text;
 }
 
-std::optional<std::size_t> Reader::choice(const Node& n, const std::string& path,
+std::optional<std::size_t> Reader::choice(const DocNode& n, const std::string& path,
                                           std::initializer_list<std::string_view> names) {
     visit(n, path);
-    if (n.kind == Node::Kind::kScalar) {
+    if (n.kind == DocNode::Kind::kScalar) {
         auto it = std::find(names.begin(), names.end(), n.text);
         if (it != names.end()) return static_cast<std::size_t>(it - names.begin());
     }
@@ -180,24 +186,24 @@ std::optional<std::size_t> Reader::choice(const Node& n, const std::string& path
     return std::nullopt;
 }
 
-const std::vector<Node>* Reader::list(const Node& n, const std::string& path,
-                                      std::string_view what) {
+const std::vector<DocNode>* Reader::list(const DocNode& n, const std::string& path,
+                                         std::string_view what) {
     visit(n, path);
-    if (n.kind != Node::Kind::kList) {
+    if (n.kind != DocNode::Kind::kList) {
         mismatch(n, path, "a list of " + std::string(what));
         return nullptr;
     }
     return &n.items;
 }
 
-std::optional<std::vector<const Node*>> Reader::one_or_list(const Node& n,
-                                                            const std::string& path,
-                                                            std::string_view what) {
+std::optional<std::vector<const DocNode*>> Reader::one_or_list(const DocNode& n,
+                                                               const std::string& path,
+                                                               std::string_view what) {
     visit(n, path);
-    std::vector<const Node*> out;
-    if (n.kind == Node::Kind::kScalar) {
+    std::vector<const DocNode*> out;
+    if (n.kind == DocNode::Kind::kScalar) {
         out.push_back(&n);
-    } else if (n.kind == Node::Kind::kList && !n.items.empty()) {
+    } else if (n.kind == DocNode::Kind::kList && !n.items.empty()) {
         for (const auto& item : n.items) out.push_back(&item);
     } else {
         mismatch(n, path, std::string(what) + ", or a non-empty list of them");

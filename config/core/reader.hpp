@@ -21,48 +21,50 @@ namespace vfgate::config::detail {
 struct Fields {
     std::string path;
     Location location;
-    std::map<std::string, const Node*, std::less<>> values;
+    std::map<std::string, const DocNode*, std::less<>> values;
 
-    const Node* get(std::string_view key) const {
+    const DocNode* get(std::string_view key) const {
         auto it = values.find(key);
         return it == values.end() ? nullptr : it->second;
     }
 };
 
 class Reader {
-public:
-    std::vector<Diagnostic> errors;           // file left empty; load_string fills it
-    std::map<std::string, Location> where;    // every path read
-    std::set<std::string> bad_paths;          // paths that had an error
+  public:
+    std::vector<Diagnostic> errors;         // file left empty; load_string fills it
+    std::map<std::string, Location> where;  // every path read
+    std::set<std::string> bad_paths;        // paths that had an error
 
     void error(Location loc, const std::string& path, std::string message);
     // "found <describe(n)>; expected <expected>"
-    void mismatch(const Node& n, const std::string& path, std::string_view expected);
+    void mismatch(const DocNode& n, const std::string& path, std::string_view expected);
 
     // A mapping whose keys must be among `keys`; nullopt (and an error) if `n` isn't one.
-    std::optional<Fields> mapping(const Node& n, const std::string& path,
+    std::optional<Fields> mapping(const DocNode& n, const std::string& path,
                                   std::initializer_list<std::string_view> keys);
     // The value of a required key, or an error located at the mapping.
-    const Node* required(const Fields& f, std::string_view key, std::string_view what);
+    const DocNode* required(const Fields& f, std::string_view key, std::string_view what);
 
-    std::optional<std::int64_t> integer(const Node& n, const std::string& path);
-    std::optional<bool> boolean(const Node& n, const std::string& path);
-    std::optional<std::string> text(const Node& n, const std::string& path,
+    std::optional<std::int64_t> integer(const DocNode& n, const std::string& path);
+    std::optional<bool> boolean(const DocNode& n, const std::string& path);
+    std::optional<std::string> text(const DocNode& n, const std::string& path,
                                     std::string_view what = "a string");
     // The index of the scalar in `names`, else an error listing them.
-    std::optional<std::size_t> choice(const Node& n, const std::string& path,
+    std::optional<std::size_t> choice(const DocNode& n, const std::string& path,
                                       std::initializer_list<std::string_view> names);
     // The items of a list; `what` describes one item.
-    const std::vector<Node>* list(const Node& n, const std::string& path, std::string_view what);
+    const std::vector<DocNode>* list(const DocNode& n, const std::string& path,
+                                     std::string_view what);
     // A scalar or a non-empty list of scalars (src, dst, ports, addresses), as item pointers.
-    std::optional<std::vector<const Node*>> one_or_list(const Node& n, const std::string& path,
-                                                        std::string_view what);
+    std::optional<std::vector<const DocNode*>> one_or_list(const DocNode& n,
+                                                           const std::string& path,
+                                                           std::string_view what);
 
-    void visit(const Node& n, const std::string& path) { where[path] = n.location; }
+    void visit(const DocNode& n, const std::string& path) { where[path] = n.location; }
 };
 
 // "a list", "a mapping", "nothing (null)", `5000`, `"abc"`.
-std::string describe(const Node& n);
+std::string describe(const DocNode& n);
 
 std::string item_path(const std::string& base, std::size_t i);
 std::string key_path(const std::string& base, std::string_view key);
@@ -71,31 +73,31 @@ std::string key_path(const std::string& base, std::string_view key);
 // Calls `read(node, path)` when `key` is present.
 template <class F>
 void with(const Fields& f, std::string_view key, F&& read) {
-    if (const Node* n = f.get(key)) read(*n, key_path(f.path, key));
+    if (const DocNode* n = f.get(key)) read(*n, key_path(f.path, key));
 }
 
 inline void read_text(Reader& r, const Fields& f, std::string_view key, std::string& out) {
-    with(f, key, [&](const Node& n, const std::string& p) {
+    with(f, key, [&](const DocNode& n, const std::string& p) {
         if (auto v = r.text(n, p)) out = *v;
     });
 }
 
 inline void read_int(Reader& r, const Fields& f, std::string_view key, std::int64_t& out) {
-    with(f, key, [&](const Node& n, const std::string& p) {
+    with(f, key, [&](const DocNode& n, const std::string& p) {
         if (auto v = r.integer(n, p)) out = *v;
     });
 }
 
 inline void read_int(Reader& r, const Fields& f, std::string_view key,
-              std::optional<std::int64_t>& out) {
-    with(f, key, [&](const Node& n, const std::string& p) {
+                     std::optional<std::int64_t>& out) {
+    with(f, key, [&](const DocNode& n, const std::string& p) {
         if (auto v = r.integer(n, p)) out = *v;
     });
 }
 
 inline void read_int_list(Reader& r, const Fields& f, std::string_view key,
-                   std::vector<std::int64_t>& out) {
-    with(f, key, [&](const Node& n, const std::string& p) {
+                          std::vector<std::int64_t>& out) {
+    with(f, key, [&](const DocNode& n, const std::string& p) {
         auto* items = r.list(n, p, "integers");
         if (items == nullptr) return;
         out.clear();
@@ -107,8 +109,8 @@ inline void read_int_list(Reader& r, const Fields& f, std::string_view key,
 
 // A required text key.
 inline void need_text(Reader& r, const Fields& f, std::string_view key, std::string_view what,
-               std::string& out) {
-    if (const Node* n = r.required(f, key, what)) {
+                      std::string& out) {
+    if (const DocNode* n = r.required(f, key, what)) {
         if (auto v = r.text(*n, key_path(f.path, key), what)) out = *v;
     }
 }
@@ -117,7 +119,7 @@ template <class E>
 void read_choice(Reader& r, const Fields& f, std::string_view key,
                  std::initializer_list<std::string_view> names, std::initializer_list<E> values,
                  E& out) {
-    with(f, key, [&](const Node& n, const std::string& p) {
+    with(f, key, [&](const DocNode& n, const std::string& p) {
         if (auto i = r.choice(n, p, names)) out = *(values.begin() + *i);
     });
 }
@@ -128,7 +130,7 @@ void read_choice(Reader& r, const Fields& f, std::string_view key,
                  std::optional<E>& out) {
     E v{};
     bool got = false;
-    with(f, key, [&](const Node& n, const std::string& p) {
+    with(f, key, [&](const DocNode& n, const std::string& p) {
         if (auto i = r.choice(n, p, names)) {
             v = *(values.begin() + *i);
             got = true;
@@ -138,13 +140,13 @@ void read_choice(Reader& r, const Fields& f, std::string_view key,
 }
 
 // The schema walk (schema.cpp): reads the document into `cfg`, reporting into `r`.
-void read_config(Reader& r, const Node& root, Config& cfg);
+void read_config(Reader& r, const DocNode& root, Config& cfg);
 
 // A CIDR or a non-empty list of them under `key` (schema_firewall.cpp); `what` describes one.
 void read_cidrs(Reader& r, const Fields& f, std::string_view key, std::string_view what,
                 std::vector<Cidr>& out);
 
 // A NIC's `firewall` mapping (schema_firewall.cpp).
-Firewall read_firewall(Reader& r, const Node& n, const std::string& path);
+Firewall read_firewall(Reader& r, const DocNode& n, const std::string& path);
 
 }  // namespace vfgate::config::detail

@@ -9,7 +9,7 @@ namespace {
 // Calls `read(item, path)` for each item of the list under `key`.
 template <class F>
 void each_item(Reader& r, const Fields& f, std::string_view key, std::string_view what, F&& read) {
-    with(f, key, [&](const Node& n, const std::string& p) {
+    with(f, key, [&](const DocNode& n, const std::string& p) {
         auto* items = r.list(n, p, what);
         if (items == nullptr) return;
         for (std::size_t i = 0; i < items->size(); ++i) read((*items)[i], item_path(p, i));
@@ -18,7 +18,7 @@ void each_item(Reader& r, const Fields& f, std::string_view key, std::string_vie
 
 void read_mac(Reader& r, const Fields& f, MacAddr& out) {
     constexpr std::string_view kWhat = "a MAC address such as 52:54:00:00:01:01";
-    const Node* n = r.required(f, "mac", kWhat);
+    const DocNode* n = r.required(f, "mac", kWhat);
     if (n == nullptr) return;
     auto p = key_path(f.path, "mac");
     auto text = r.text(*n, p, kWhat);
@@ -30,24 +30,25 @@ void read_mac(Reader& r, const Fields& f, MacAddr& out) {
     }
 }
 
-Nic read_nic(Reader& r, const Node& n, const std::string& p) {
+Nic read_nic(Reader& r, const DocNode& n, const std::string& p) {
     Nic nic;
-    auto f = r.mapping(n, p, {"name", "type", "pf", "vf", "devargs", "uplink", "mac", "vlan",
-                              "addresses", "rate_mbps", "trust", "firewall"});
+    auto f = r.mapping(n, p,
+                       {"name", "type", "pf", "vf", "devargs", "uplink", "mac", "vlan", "addresses",
+                        "rate_mbps", "trust", "firewall"});
     if (!f) return nic;
     need_text(r, *f, "name", "a NIC name", nic.name);
-    if (const Node* t = r.required(*f, "type", "vf, vhost-user or dpdk")) {
+    if (const DocNode* t = r.required(*f, "type", "vf, vhost-user or dpdk")) {
         if (auto i = r.choice(*t, key_path(p, "type"), {"vf", "vhost-user", "dpdk"})) {
             nic.type = std::array{NicType::kVf, NicType::kVhostUser, NicType::kDpdk}[*i];
         }
     }
     read_text(r, *f, "pf", nic.pf);
-    with(*f, "vf", [&](const Node& v, const std::string& vp) {
-        if (v.kind == Node::Kind::kScalar && v.text == "auto") {
+    with(*f, "vf", [&](const DocNode& v, const std::string& vp) {
+        if (v.kind == DocNode::Kind::kScalar && v.text == "auto") {
             r.visit(v, vp);
             return;
         }
-        if (v.kind != Node::Kind::kScalar || !v.plain) {
+        if (v.kind != DocNode::Kind::kScalar || !v.plain) {
             r.visit(v, vp);
             r.mismatch(v, vp, "a VF index or auto");
             return;
@@ -59,20 +60,19 @@ Nic read_nic(Reader& r, const Node& n, const std::string& p) {
     read_mac(r, *f, nic.mac);
     read_int(r, *f, "vlan", nic.vlan);
     read_cidrs(r, *f, "addresses",
-               "an address with prefix such as 10.0.100.11/24 or fd00:100::11/64",
-               nic.addresses);
+               "an address with prefix such as 10.0.100.11/24 or fd00:100::11/64", nic.addresses);
     read_int(r, *f, "rate_mbps", nic.rate_mbps);
-    with(*f, "trust", [&](const Node& v, const std::string& vp) { nic.trust = r.boolean(v, vp); });
-    with(*f, "firewall", [&](const Node& v, const std::string& vp) {
-        nic.firewall = read_firewall(r, v, vp);
-    });
+    with(*f, "trust",
+         [&](const DocNode& v, const std::string& vp) { nic.trust = r.boolean(v, vp); });
+    with(*f, "firewall",
+         [&](const DocNode& v, const std::string& vp) { nic.firewall = read_firewall(r, v, vp); });
     return nic;
 }
 
-Guest read_guest(Reader& r, const Node& n, const std::string& p) {
+Guest read_guest(Reader& r, const DocNode& n, const std::string& p) {
     Guest g;
-    auto f = r.mapping(n, p, {"name", "vcpus", "memory_mb", "cpu_pinning", "accel", "boot",
-                              "restart", "nics"});
+    auto f = r.mapping(
+        n, p, {"name", "vcpus", "memory_mb", "cpu_pinning", "accel", "boot", "restart", "nics"});
     if (!f) return g;
     need_text(r, *f, "name", "a guest name", g.name);
     read_int(r, *f, "vcpus", g.vcpus);
@@ -83,7 +83,7 @@ Guest read_guest(Reader& r, const Node& n, const std::string& p) {
     read_choice(r, *f, "restart", {"always", "on-failure", "never"},
                 {RestartPolicy::kAlways, RestartPolicy::kOnFailure, RestartPolicy::kNever},
                 g.restart);
-    with(*f, "boot", [&](const Node& v, const std::string& vp) {
+    with(*f, "boot", [&](const DocNode& v, const std::string& vp) {
         Boot b;
         auto bf = r.mapping(v, vp, {"image", "kernel", "initrd", "cmdline"});
         if (!bf) return;
@@ -93,18 +93,19 @@ Guest read_guest(Reader& r, const Node& n, const std::string& p) {
         read_text(r, *bf, "cmdline", b.cmdline);
         g.boot = b;
     });
-    each_item(r, *f, "nics", "NICs",
-              [&](const Node& v, const std::string& vp) { g.nics.push_back(read_nic(r, v, vp)); });
+    each_item(r, *f, "nics", "NICs", [&](const DocNode& v, const std::string& vp) {
+        g.nics.push_back(read_nic(r, v, vp));
+    });
     return g;
 }
 
-Pf read_pf(Reader& r, const Node& n, const std::string& p) {
+Pf read_pf(Reader& r, const DocNode& n, const std::string& p) {
     Pf pf;
     auto f = r.mapping(n, p, {"name", "device", "num_vfs", "eswitch_mode", "vf_driver"});
     if (!f) return pf;
     need_text(r, *f, "name", "a PF name", pf.name);
     need_text(r, *f, "device", "a PCI address or network interface name", pf.device);
-    if (const Node* v = r.required(*f, "num_vfs", "the number of VFs to create")) {
+    if (const DocNode* v = r.required(*f, "num_vfs", "the number of VFs to create")) {
         if (auto i = r.integer(*v, key_path(p, "num_vfs"))) pf.num_vfs = *i;
     }
     read_choice(r, *f, "eswitch_mode", {"legacy", "switchdev"},
@@ -113,7 +114,7 @@ Pf read_pf(Reader& r, const Node& n, const std::string& p) {
     return pf;
 }
 
-Uplink read_uplink(Reader& r, const Node& n, const std::string& p) {
+Uplink read_uplink(Reader& r, const DocNode& n, const std::string& p) {
     Uplink up;
     auto f = r.mapping(n, p, {"name", "device", "rx_queues", "mtu"});
     if (!f) return up;
@@ -124,22 +125,23 @@ Uplink read_uplink(Reader& r, const Node& n, const std::string& p) {
     return up;
 }
 
-Dataplane read_dataplane(Reader& r, const Node& n, const std::string& p) {
+Dataplane read_dataplane(Reader& r, const DocNode& n, const std::string& p) {
     Dataplane dp;
-    auto f = r.mapping(n, p, {"main_core", "worker_cores", "memory_mb", "hugepages",
-                              "control_socket", "eal_args", "uplinks"});
+    auto f = r.mapping(n, p,
+                       {"main_core", "worker_cores", "memory_mb", "hugepages", "control_socket",
+                        "eal_args", "uplinks"});
     if (!f) return dp;
     read_int(r, *f, "main_core", dp.main_core);
     read_int_list(r, *f, "worker_cores", dp.worker_cores);
     read_int(r, *f, "memory_mb", dp.memory_mb);
-    with(*f, "hugepages", [&](const Node& v, const std::string& vp) {
+    with(*f, "hugepages", [&](const DocNode& v, const std::string& vp) {
         if (auto b = r.boolean(v, vp)) dp.hugepages = *b;
     });
     read_text(r, *f, "control_socket", dp.control_socket);
-    each_item(r, *f, "eal_args", "strings", [&](const Node& v, const std::string& vp) {
+    each_item(r, *f, "eal_args", "strings", [&](const DocNode& v, const std::string& vp) {
         if (auto s = r.text(v, vp, "an EAL argument")) dp.eal_args.push_back(*s);
     });
-    each_item(r, *f, "uplinks", "uplinks", [&](const Node& v, const std::string& vp) {
+    each_item(r, *f, "uplinks", "uplinks", [&](const DocNode& v, const std::string& vp) {
         dp.uplinks.push_back(read_uplink(r, v, vp));
     });
     return dp;
@@ -147,21 +149,20 @@ Dataplane read_dataplane(Reader& r, const Node& n, const std::string& p) {
 
 }  // namespace
 
-void read_config(Reader& r, const Node& root, Config& cfg) {
+void read_config(Reader& r, const DocNode& root, Config& cfg) {
     auto f = r.mapping(root, "", {"version", "host", "dataplane", "pfs", "guests"});
     if (!f) return;
-    if (const Node* v = r.required(*f, "version", "1")) {
+    if (const DocNode* v = r.required(*f, "version", "1")) {
         if (auto i = r.integer(*v, "version")) cfg.version = *i;
     }
-    with(*f, "host", [&](const Node& v, const std::string& p) {
+    with(*f, "host", [&](const DocNode& v, const std::string& p) {
         if (auto hf = r.mapping(v, p, {"name"})) read_text(r, *hf, "name", cfg.host_name);
     });
-    with(*f, "dataplane", [&](const Node& v, const std::string& p) {
-        cfg.dataplane = read_dataplane(r, v, p);
-    });
+    with(*f, "dataplane",
+         [&](const DocNode& v, const std::string& p) { cfg.dataplane = read_dataplane(r, v, p); });
     each_item(r, *f, "pfs", "PFs",
-              [&](const Node& v, const std::string& p) { cfg.pfs.push_back(read_pf(r, v, p)); });
-    each_item(r, *f, "guests", "guests", [&](const Node& v, const std::string& p) {
+              [&](const DocNode& v, const std::string& p) { cfg.pfs.push_back(read_pf(r, v, p)); });
+    each_item(r, *f, "guests", "guests", [&](const DocNode& v, const std::string& p) {
         cfg.guests.push_back(read_guest(r, v, p));
     });
 }

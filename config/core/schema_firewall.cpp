@@ -7,7 +7,7 @@
 namespace vfgate::config::detail {
 namespace {
 
-using Kind = Node::Kind;
+using Kind = DocNode::Kind;
 
 std::optional<std::int64_t> port_number(std::string_view s) {
     std::int64_t v = 0;
@@ -20,11 +20,11 @@ std::optional<std::int64_t> port_number(std::string_view s) {
 
 void read_ports(Reader& r, const Fields& f, std::string_view key, std::vector<PortRange>& out) {
     constexpr std::string_view kWhat = "a port, a range \"a-b\"";
-    with(f, key, [&](const Node& n, const std::string& p) {
+    with(f, key, [&](const DocNode& n, const std::string& p) {
         auto items = r.one_or_list(n, p, kWhat);
         if (!items) return;
         for (std::size_t i = 0; i < items->size(); ++i) {
-            const Node& item = *(*items)[i];
+            const DocNode& item = *(*items)[i];
             auto ip = n.kind == Kind::kList ? item_path(p, i) : p;
             r.visit(item, ip);
             std::string_view s = item.kind == Kind::kScalar ? item.text : "";
@@ -40,23 +40,23 @@ void read_ports(Reader& r, const Fields& f, std::string_view key, std::vector<Po
     });
 }
 
-Rule read_rule(Reader& r, const Node& n, const std::string& p, Direction dir, std::size_t i) {
+Rule read_rule(Reader& r, const DocNode& n, const std::string& p, Direction dir, std::size_t i) {
     Rule rule;
     rule.id = std::string(to_string(dir)) + "[" + std::to_string(i) + "]";
-    auto f = r.mapping(n, p, {"id", "action", "proto", "src", "dst", "src_port", "dst_port",
-                              "icmp_type", "icmp_code"});
+    auto f = r.mapping(
+        n, p,
+        {"id", "action", "proto", "src", "dst", "src_port", "dst_port", "icmp_type", "icmp_code"});
     if (!f) return rule;
     read_text(r, *f, "id", rule.id);
-    if (const Node* a = r.required(*f, "action", "allow or deny")) {
+    if (const DocNode* a = r.required(*f, "action", "allow or deny")) {
         if (auto c = r.choice(*a, key_path(p, "action"), {"allow", "deny"})) {
             rule.action = *c == 0 ? Action::kAllow : Action::kDeny;
         }
     }
-    with(*f, "proto", [&](const Node& pn, const std::string& pp) {
+    with(*f, "proto", [&](const DocNode& pn, const std::string& pp) {
         r.visit(pn, pp);
         static constexpr std::pair<std::string_view, int> kNames[] = {
-            {"tcp", kProtoTcp}, {"udp", kProtoUdp}, {"icmp", kProtoIcmp},
-            {"icmpv6", kProtoIcmpv6}};
+            {"tcp", kProtoTcp}, {"udp", kProtoUdp}, {"icmp", kProtoIcmp}, {"icmpv6", kProtoIcmpv6}};
         if (pn.kind == Kind::kScalar && pn.text == "any") return;
         for (auto [name, number] : kNames) {
             if (pn.kind == Kind::kScalar && pn.text == name) {
@@ -84,11 +84,11 @@ Rule read_rule(Reader& r, const Node& n, const std::string& p, Direction dir, st
 
 void read_cidrs(Reader& r, const Fields& f, std::string_view key, std::string_view what,
                 std::vector<Cidr>& out) {
-    with(f, key, [&](const Node& n, const std::string& p) {
+    with(f, key, [&](const DocNode& n, const std::string& p) {
         auto items = r.one_or_list(n, p, what);
         if (!items) return;
         for (std::size_t i = 0; i < items->size(); ++i) {
-            const Node& item = *(*items)[i];
+            const DocNode& item = *(*items)[i];
             auto ip = n.kind == Kind::kList ? item_path(p, i) : p;
             r.visit(item, ip);
             std::string why;
@@ -102,12 +102,12 @@ void read_cidrs(Reader& r, const Fields& f, std::string_view key, std::string_vi
     });
 }
 
-Firewall read_firewall(Reader& r, const Node& n, const std::string& p) {
+Firewall read_firewall(Reader& r, const DocNode& n, const std::string& p) {
     Firewall fw;
-    auto f = r.mapping(n, p, {"stateful", "ingress_default", "egress_default", "ingress",
-                              "egress"});
+    auto f =
+        r.mapping(n, p, {"stateful", "ingress_default", "egress_default", "ingress", "egress"});
     if (!f) return fw;
-    with(*f, "stateful", [&](const Node& v, const std::string& vp) {
+    with(*f, "stateful", [&](const DocNode& v, const std::string& vp) {
         if (auto b = r.boolean(v, vp)) fw.stateful = *b;
     });
     read_choice(r, *f, "ingress_default", {"allow", "deny"}, {Action::kAllow, Action::kDeny},
@@ -116,7 +116,7 @@ Firewall read_firewall(Reader& r, const Node& n, const std::string& p) {
                 fw.egress_default);
     for (auto dir : {Direction::kIngress, Direction::kEgress}) {
         auto& rules = dir == Direction::kIngress ? fw.ingress : fw.egress;
-        with(*f, to_string(dir), [&](const Node& v, const std::string& vp) {
+        with(*f, to_string(dir), [&](const DocNode& v, const std::string& vp) {
             auto* items = r.list(v, vp, "rules");
             if (items == nullptr) return;
             for (std::size_t i = 0; i < items->size(); ++i) {

@@ -69,7 +69,6 @@ std::string device_key(std::string_view device) {
 namespace {
 
 using detail::at;
-using detail::check_name;
 using detail::check_range;
 using detail::device_key;
 using detail::FirstSeen;
@@ -118,9 +117,9 @@ void check_dataplane(Issues& out, const Dataplane& dp, FirstSeen<std::string>& d
     check_range(out, at(base, "memory_mb"), dp.memory_mb, 64, 1 << 20, "megabytes");
     const auto& sock = dp.control_socket;
     if (sock.empty() || sock.front() != '/' || sock.size() > 107) {
-        out.add(at(base, "control_socket"),
-                "found " + quoted(sock) + "; expected an absolute path of at most 107 bytes "
-                                          "(the limit of a Unix socket address)");
+        out.add(at(base, "control_socket"), "found " + quoted(sock) +
+                                                "; expected an absolute path of at most 107 bytes "
+                                                "(the limit of a Unix socket address)");
     }
     for (std::size_t i = 0; i < dp.eal_args.size(); ++i) {
         if (dp.eal_args[i].empty()) {
@@ -203,8 +202,8 @@ void check_guest_vm(Issues& out, const Config& cfg, const Guest& g, const std::s
     if (b.kernel.empty() && (!b.initrd.empty() || !b.cmdline.empty())) {
         out.add(bp, "found initrd or cmdline without kernel; expected them only with kernel");
     }
-    for (auto [key, file] : {std::pair{"image", &b.image}, {"kernel", &b.kernel},
-                             {"initrd", &b.initrd}}) {
+    for (auto [key, file] :
+         {std::pair{"image", &b.image}, {"kernel", &b.kernel}, {"initrd", &b.initrd}}) {
         if (!file->empty() && file->front() != '/') {
             out.add(at(bp, key), "found " + quoted(*file) + "; expected an absolute path");
         }
@@ -220,9 +219,9 @@ void check_guest_vm(Issues& out, const Config& cfg, const Guest& g, const std::s
     for (std::size_t i = 0; i < g.cpu_pinning.size(); ++i) {
         auto core = g.cpu_pinning[i];
         check_range(out, at(p, "cpu_pinning", i), core, 0, kMaxCpu, "a CPU number");
-        if (cfg.dataplane && std::find(cfg.dataplane->worker_cores.begin(),
-                                       cfg.dataplane->worker_cores.end(),
-                                       core) != cfg.dataplane->worker_cores.end()) {
+        if (cfg.dataplane &&
+            std::find(cfg.dataplane->worker_cores.begin(), cfg.dataplane->worker_cores.end(),
+                      core) != cfg.dataplane->worker_cores.end()) {
             out.add(at(p, "cpu_pinning", i),
                     "found core " + std::to_string(core) +
                         ", a dataplane worker core; expected a core the dataplane doesn't poll on");

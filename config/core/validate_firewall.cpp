@@ -21,11 +21,13 @@ std::string proto_found(const Rule& r) {
 }
 
 void check_ports(Issues& out, const std::string& path, const std::vector<PortRange>& ports,
-                 const Rule& r) {
+                 const Rule& r, const std::string& proto_path) {
     if (ports.empty()) return;
     if (!is_tcp_or_udp(r)) {
-        out.add(path, "found ports with " + proto_found(r) +
-                          "; expected ports only with proto tcp or udp (6 or 17)");
+        out.add(path,
+                "found ports with " + proto_found(r) +
+                    "; expected ports only with proto tcp or udp (6 or 17)",
+                proto_path);
         return;
     }
     for (std::size_t i = 0; i < ports.size(); ++i) {
@@ -44,11 +46,13 @@ void check_ports(Issues& out, const std::string& path, const std::vector<PortRan
 }
 
 void check_icmp_field(Issues& out, const std::string& path, const std::optional<std::int64_t>& v,
-                      const Rule& r, std::string_view what) {
+                      const Rule& r, std::string_view what, const std::string& proto_path) {
     if (!v) return;
     if (!is_icmp_family(r)) {
-        out.add(path, "found " + std::string(what) + " with " + proto_found(r) +
-                          "; expected it only with proto icmp or icmpv6");
+        out.add(path,
+                "found " + std::string(what) + " with " + proto_found(r) +
+                    "; expected it only with proto icmp or icmpv6",
+                proto_path);
         return;
     }
     check_range(out, path, *v, 0, 255, what);
@@ -77,8 +81,9 @@ void check_can_match(Issues& out, const std::string& path, const Rule& r) {
     std::set<IpFamily> dst = families(r.dst);
     std::erase_if(fam, [&](IpFamily f) { return !dst.contains(f); });
     if (fam.empty()) {
-        out.add(path, "found src and dst of different IP versions; expected a rule that can "
-                      "match a packet (IPv4 and IPv6 CIDRs never meet)");
+        out.add(path,
+                "found src and dst of different IP versions; expected a rule that can "
+                "match a packet (IPv4 and IPv6 CIDRs never meet)");
         return;
     }
     if (r.proto == kProtoIcmp && !fam.contains(IpFamily::kV4)) {
@@ -111,17 +116,18 @@ void check_firewall(Issues& out, const std::string& path, const Firewall& fw) {
                 out.add(at(rp, "id"), "found " + quoted(r.id) +
                                           "; expected 1-64 of letters, digits and _ - . : [ ]");
             } else if (!ids.insert(r.id).second) {
-                out.add(at(rp, "id"),
-                        "found " + quoted(r.id) + " a second time; expected rule ids unique "
-                                                  "within the NIC (ids name the counters)");
+                out.add(at(rp, "id"), "found " + quoted(r.id) +
+                                          " a second time; expected rule ids unique "
+                                          "within the NIC (ids name the counters)");
             }
-            if (r.proto) check_range(out, at(rp, "proto"), *r.proto, 0, 255, "IP protocol");
+            auto pp = at(rp, "proto");
+            if (r.proto) check_range(out, pp, *r.proto, 0, 255, "IP protocol");
             check_cidrs(out, at(rp, "src"), r.src);
             check_cidrs(out, at(rp, "dst"), r.dst);
-            check_ports(out, at(rp, "src_port"), r.src_ports, r);
-            check_ports(out, at(rp, "dst_port"), r.dst_ports, r);
-            check_icmp_field(out, at(rp, "icmp_type"), r.icmp_type, r, "ICMP type");
-            check_icmp_field(out, at(rp, "icmp_code"), r.icmp_code, r, "ICMP code");
+            check_ports(out, at(rp, "src_port"), r.src_ports, r, pp);
+            check_ports(out, at(rp, "dst_port"), r.dst_ports, r, pp);
+            check_icmp_field(out, at(rp, "icmp_type"), r.icmp_type, r, "ICMP type", pp);
+            check_icmp_field(out, at(rp, "icmp_code"), r.icmp_code, r, "ICMP code", pp);
             check_can_match(out, rp, r);
         }
     }

@@ -30,7 +30,7 @@ bool is_usable_address(const IpAddr& ip) {
 }
 
 class NicChecker {
-public:
+  public:
     NicChecker(Issues& out, const Config& cfg, FirstSeen<std::string>& devices)
         : out_(out), cfg_(cfg), devices_(devices) {
         for (std::size_t i = 0; i < cfg.pfs.size(); ++i) {
@@ -55,13 +55,14 @@ public:
             if (use.nics > use.pf->num_vfs && use.pf->num_vfs >= 0) {
                 out_.add(use.last_nic_path,
                          "found " + std::to_string(use.nics) + " NICs on PF " + quoted(name) +
-                             "; expected at most its num_vfs (" +
-                             std::to_string(use.pf->num_vfs) + ", " + use.pf_path + ")");
+                             "; expected at most its num_vfs (" + std::to_string(use.pf->num_vfs) +
+                             ", " + use.pf_path + ")",
+                         use.pf_path + ".num_vfs");
             }
         }
     }
 
-private:
+  private:
     void only_for(const std::string& p, bool given, std::string_view key, NicType type,
                   const Nic& nic) {
         if (given && nic.type != type) {
@@ -106,15 +107,18 @@ private:
         use.last_nic_path = p;
         if (!nic.vf) return;
         if (*nic.vf < 0 || *nic.vf >= use.pf->num_vfs) {
-            out_.add(at(p, "vf"), "found VF " + std::to_string(*nic.vf) + "; expected an index "
-                                  "below num_vfs of " + quoted(nic.pf) + " (" +
-                                  std::to_string(use.pf->num_vfs) + ") or auto");
+            out_.add(at(p, "vf"),
+                     "found VF " + std::to_string(*nic.vf) +
+                         "; expected an index "
+                         "below num_vfs of " +
+                         quoted(nic.pf) + " (" + std::to_string(use.pf->num_vfs) + ") or auto",
+                     use.pf_path + ".num_vfs");
             return;
         }
         auto prev = vf_taken_.seen(nic.pf + "/" + std::to_string(*nic.vf), at(p, "vf"));
         if (!prev.empty()) {
-            out_.add(at(p, "vf"), "found VF " + std::to_string(*nic.vf) + " of " +
-                                      quoted(nic.pf) + ", already given to " + prev +
+            out_.add(at(p, "vf"), "found VF " + std::to_string(*nic.vf) + " of " + quoted(nic.pf) +
+                                      ", already given to " + prev +
                                       "; expected each VF given to one NIC");
         }
     }
@@ -137,7 +141,8 @@ private:
             if (!uplinks_.contains(nic.uplink)) {
                 out_.add(at(p, "uplink"), "found " + quoted(nic.uplink) +
                                               "; expected the name of an uplink in "
-                                              "dataplane.uplinks" + known(uplinks_));
+                                              "dataplane.uplinks" +
+                                              known(uplinks_));
             }
         } else if (uplinks_.empty() && is_software_switched(cfg_, nic)) {
             out_.add(p, std::string("found a ") + to_string(nic.type) +
@@ -174,9 +179,10 @@ private:
             auto ap = at(p, "addresses", i);
             const auto& a = nic.addresses[i].addr;
             if (!is_usable_address(a)) {
-                out_.add(ap, "found " + to_string(a) + "; expected a unicast host address "
-                                                       "(not unspecified, loopback, multicast "
-                                                       "or broadcast)");
+                out_.add(ap, "found " + to_string(a) +
+                                 "; expected a unicast host address "
+                                 "(not unspecified, loopback, multicast "
+                                 "or broadcast)");
                 continue;
             }
             if (!own.insert(a).second) {

@@ -1,10 +1,10 @@
 // Reading a config file from disk (the file system adapter of config).
 
+#include <cerrno>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <vfgate/common/error.hpp>
 #include <vfgate/config/load.hpp>
 

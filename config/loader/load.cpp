@@ -1,6 +1,7 @@
 // From text to a validated Config: parse (adapter), read the schema, validate, locate each error.
 
 #include <algorithm>
+
 #include <vfgate/config/load.hpp>
 #include <vfgate/config/validate.hpp>
 
@@ -40,9 +41,12 @@ LoadResult load_string(std::string_view text, std::string_view file_name) {
     LoadResult result;
     std::string file(file_name);
     if (text.size() > kMaxConfigBytes) {
-        result.errors.push_back({file, {}, "", "found " + std::to_string(text.size()) +
-                                                   " bytes; expected a config of at most " +
-                                                   std::to_string(kMaxConfigBytes) + " bytes"});
+        result.errors.push_back({file,
+                                 {},
+                                 "",
+                                 "found " + std::to_string(text.size()) +
+                                     " bytes; expected a config of at most " +
+                                     std::to_string(kMaxConfigBytes) + " bytes"});
         return result;
     }
     auto parsed = detail::parse_yaml(text);
@@ -55,8 +59,13 @@ LoadResult load_string(std::string_view text, std::string_view file_name) {
     Config cfg;
     detail::read_config(reader, parsed.root, cfg);
     result.errors = std::move(reader.errors);
-    for (auto& issue : validate(cfg)) {
-        if (under_bad_path(reader.bad_paths, issue.path)) continue;  // already reported
+    auto issues = validate(cfg);
+    auto wrong = reader.bad_paths;  // every key found wrong, by the reader or the validator
+    for (const auto& issue : issues) wrong.insert(issue.path);
+    for (auto& issue : issues) {
+        // A consequence of an error already reported is noise: skip it.
+        if (under_bad_path(reader.bad_paths, issue.path)) continue;
+        if (!issue.depends_on.empty() && under_bad_path(wrong, issue.depends_on)) continue;
         result.errors.push_back(
             {file, locate(reader.where, issue.path), issue.path, std::move(issue.message)});
     }
@@ -66,13 +75,14 @@ LoadResult load_string(std::string_view text, std::string_view file_name) {
         return result;
     }
     for (auto& d : result.errors) d.file = file;
-    std::stable_sort(result.errors.begin(), result.errors.end(),
-                     [](const Diagnostic& a, const Diagnostic& b) { return a.location < b.location; });
+    std::stable_sort(
+        result.errors.begin(), result.errors.end(),
+        [](const Diagnostic& a, const Diagnostic& b) { return a.location < b.location; });
     if (result.errors.size() > kMaxReported) {
         auto more = result.errors.size() - kMaxReported;
         result.errors.resize(kMaxReported);
-        result.errors.push_back({file, {}, "", "... and " + std::to_string(more) +
-                                                   " more errors; expected fewer"});
+        result.errors.push_back(
+            {file, {}, "", "... and " + std::to_string(more) + " more errors; expected fewer"});
     }
     return result;
 }

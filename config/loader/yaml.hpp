@@ -9,7 +9,7 @@
 namespace vfgate::config::detail {
 
 struct ParsedYaml {
-    Node root;                        // valid when `error` is empty
+    DocNode root;                     // valid when `error` is empty
     std::optional<Diagnostic> error;  // a syntax error, or a document that can't be a config
 };
 

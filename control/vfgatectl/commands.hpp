@@ -2,8 +2,9 @@
 // vfgatectl subcommands. Each registers itself on the CLI11 app and returns, through `run`, the
 // process exit status: 0 success, 1 the operation failed or the input is invalid, 2 usage.
 
-#include <CLI/CLI.hpp>
 #include <functional>
+
+#include <CLI/CLI.hpp>
 
 namespace vfgate::ctl {
 

@@ -2,6 +2,7 @@
 
 #include <iostream>
 #include <memory>
+
 #include <vfgate/config/describe.hpp>
 #include <vfgate/config/load.hpp>
 
@@ -47,15 +48,17 @@ int describe(const std::string& file) {
 
 void add_config_commands(CLI::App& app, std::function<int()>& run) {
     auto v = std::make_shared<ValidateArgs>();
-    auto* cmd = app.add_subcommand("validate", "Check config files; print every error with its "
-                                               "file, line, column and key path");
+    auto* cmd = app.add_subcommand("validate",
+                                   "Check config files; print every error with its "
+                                   "file, line, column and key path");
     cmd->add_option("FILE", v->files, "config files (YAML, version 1)")->required();
     cmd->add_flag("-q,--quiet", v->quiet, "print nothing for valid files");
     cmd->callback([v, &run] { run = [v] { return validate(*v); }; });
 
     auto file = std::make_shared<std::string>();
-    auto* desc = app.add_subcommand("describe", "Print what a config declares: dataplane, "
-                                                "PFs, guests, NICs, rules, broadcast domains");
+    auto* desc = app.add_subcommand("describe",
+                                    "Print what a config declares: dataplane, "
+                                    "PFs, guests, NICs, rules, broadcast domains");
     desc->add_option("FILE", *file, "config file")->required();
     desc->callback([file, &run] { run = [file] { return describe(*file); }; });
 }

@@ -9,8 +9,9 @@
 
 #include <string>
 #include <string_view>
-#include <tl/expected.hpp>
 #include <vector>
+
+#include <tl/expected.hpp>
 
 namespace vfgate {
 
@@ -24,7 +25,7 @@ enum class ErrorKind {
 };
 
 class Error {
-public:
+  public:
     Error(ErrorKind kind, std::string message, int sys_errno = 0);
 
     // An error for a failed system call; `what` says what was attempted.
@@ -41,7 +42,7 @@ public:
     // The whole chain, outermost context first.
     std::string to_string() const;
 
-private:
+  private:
     ErrorKind kind_;
     int errno_;
     std::string message_;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <vector>
+
 #include <vfgate/common/net_types.hpp>
 
 namespace vfgate::config {
@@ -49,10 +50,10 @@ struct PortRange {
 };
 
 struct Rule {
-    std::string id;                   // given, or "<direction>[<index>]"
+    std::string id;  // given, or "<direction>[<index>]"
     Action action = Action::kDeny;
     std::optional<std::int64_t> proto;  // IP protocol number; absent (or `any`) matches all
-    std::vector<Cidr> src;            // empty: any source (a rule never has an empty list given)
+    std::vector<Cidr> src;              // empty: any source (a rule never has an empty list given)
     std::vector<Cidr> dst;
     std::vector<PortRange> src_ports;  // only with tcp or udp
     std::vector<PortRange> dst_ports;
@@ -73,13 +74,13 @@ struct Firewall {
 struct Nic {
     std::string name;
     NicType type = NicType::kVhostUser;
-    std::string pf;                       // type vf: name of a `pfs` entry
-    std::optional<std::int64_t> vf;       // type vf: explicit index; absent means `auto`
-    std::string devargs;                  // type dpdk: DPDK devargs
-    std::string uplink;                   // filled with the first uplink when not given
+    std::string pf;                  // type vf: name of a `pfs` entry
+    std::optional<std::int64_t> vf;  // type vf: explicit index; absent means `auto`
+    std::string devargs;             // type dpdk: DPDK devargs
+    std::string uplink;              // filled with the first uplink when not given
     MacAddr mac;
-    std::optional<std::int64_t> vlan;     // access VLAN; absent means untagged
-    std::vector<Cidr> addresses;          // interface addresses (host bits are the address)
+    std::optional<std::int64_t> vlan;       // access VLAN; absent means untagged
+    std::vector<Cidr> addresses;            // interface addresses (host bits are the address)
     std::optional<std::int64_t> rate_mbps;  // type vf
     std::optional<bool> trust;              // type vf
     std::optional<Firewall> firewall;       // absent: not filtered (anti-spoofing still on)
@@ -87,8 +88,8 @@ struct Nic {
 };
 
 struct Boot {
-    std::string image;    // a disk image, or
-    std::string kernel;   // a kernel, with optional initrd and cmdline
+    std::string image;   // a disk image, or
+    std::string kernel;  // a kernel, with optional initrd and cmdline
     std::string initrd;
     std::string cmdline;
     bool operator==(const Boot&) const = default;
@@ -137,8 +138,8 @@ struct Dataplane {
 
 struct Config {
     std::int64_t version = kVersion;
-    std::string host_name;                 // empty: the system's host name
-    std::optional<Dataplane> dataplane;    // absent: no software switch on this host
+    std::string host_name;               // empty: the system's host name
+    std::optional<Dataplane> dataplane;  // absent: no software switch on this host
     std::vector<Pf> pfs;
     std::vector<Guest> guests;
     bool operator==(const Config&) const = default;

@@ -2,6 +2,7 @@
 // Human-readable views of a validated config, for vfgatectl and logs.
 
 #include <string>
+
 #include <vfgate/config/config.hpp>
 
 namespace vfgate::config {

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
 #include <vfgate/config/config.hpp>
 
 namespace vfgate::config {
@@ -31,8 +32,8 @@ struct Diagnostic {
 };
 
 struct LoadResult {
-    std::optional<Config> config;   // set exactly when `errors` is empty
-    std::vector<Diagnostic> errors; // in file order
+    std::optional<Config> config;    // set exactly when `errors` is empty
+    std::vector<Diagnostic> errors;  // in file order
 
     bool ok() const { return config.has_value(); }
 };

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <vector>
+
 #include <vfgate/config/config.hpp>
 
 namespace vfgate::config {
@@ -14,6 +15,9 @@ namespace vfgate::config {
 struct Issue {
     std::string path;     // key path, "guests[1].nics[0].vlan"
     std::string message;  // "found 5000; expected a VLAN id from 1 to 4094"
+    // The key whose value this check relied on, if not under `path` ("pfs[0].num_vfs" for a VF
+    // index check). When that key is itself wrong, this issue is a consequence and is not shown.
+    std::string depends_on;
     bool operator==(const Issue&) const = default;
 };
 

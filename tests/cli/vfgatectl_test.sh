@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# vfgatectl as a user runs it: exit codes, what goes to stdout and stderr. TAP output.
+#   vfgatectl_test.sh VFGATECTL SOURCE_ROOT
+set -u
+ctl=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+failed=0
+
+# check DESCRIPTION EXPECTED_STATUS COMMAND...: runs it, keeps stdout/stderr in $out/$err.
+check() {
+    local what=$1 want=$2
+    shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    out=$(cat "$tmp/out")
+    err=$(cat "$tmp/err")
+    n=$((n + 1))
+    if [ "$got" = "$want" ]; then
+        echo "ok $n - $what"
+    else
+        echo "not ok $n - $what: exit $got, expected $want"
+        sed 's/^/# /' "$tmp/out" "$tmp/err"
+        failed=$((failed + 1))
+    fi
+}
+
+# expect DESCRIPTION TEXT PATTERN: PATTERN (grep -E) must match a line of TEXT.
+expect() {
+    n=$((n + 1))
+    if grep -qE -- "$3" <<<"$2"; then
+        echo "ok $n - $1"
+    else
+        echo "not ok $n - $1: no line matches '$3' in:"
+        sed 's/^/# /' <<<"$2"
+        failed=$((failed + 1))
+    fi
+}
+
+check "validate both examples" 0 "$ctl" validate "$src/config/examples/demo.yaml" \
+    "$src/config/examples/nfv-host.yaml"
+expect "one summary line per file" "$out" \
+    '^.*/demo.yaml: valid: host vfgate-demo: 1 uplink, 0 PFs, 3 guests, 3 NICs, 6 rules$'
+expect "nfv-host summary" "$out" \
+    '/nfv-host.yaml: valid: host nfv-host-1: 2 uplinks, 2 PFs, 4 guests, 4 NICs, 26 rules$'
+[ -z "$err" ]; expect "nothing on stderr when valid" "$?" '^0$'
+
+cat >"$tmp/bad.yaml" <<'YAML'
+version: 1
+dataplane:
+  worker_cores: [0]
+  uplinks:
+    - {name: up0, device: net_null0}
+guests:
+  - name: g
+    nics:
+      - name: n
+        type: vhost-user
+        mac: "52:54:00:00:00:01"
+        vlan: 5000
+        firewal: {}
+YAML
+check "an invalid file exits 1" 1 "$ctl" validate "$tmp/bad.yaml"
+expect "worker core error located" "$err" \
+    "^$tmp/bad.yaml:3:18: dataplane.worker_cores\[0\]: found 0, the main core; expected worker cores other than main_core$"
+expect "vlan error located" "$err" \
+    "^$tmp/bad.yaml:12:15: guests\[0\].nics\[0\].vlan: found 5000; expected a VLAN id from 1 to 4094$"
+expect "typo error located, with a hint" "$err" \
+    "^$tmp/bad.yaml:13:9: guests\[0\].nics\[0\].firewal: found unknown key 'firewal' \(did you mean 'firewall'\?\)"
+expect "error count" "$err" "^$tmp/bad.yaml: invalid, 3 errors$"
+[ -z "$out" ]; expect "nothing on stdout for an invalid file" "$?" '^0$'
+
+check "valid and invalid together exit 1" 1 "$ctl" validate "$src/config/examples/demo.yaml" "$tmp/bad.yaml"
+expect "the valid one is still reported" "$out" 'demo.yaml: valid'
+check "--quiet prints nothing for valid files" 0 "$ctl" validate -q "$src/config/examples/demo.yaml"
+[ -z "$out" ]; expect "quiet output empty" "$?" '^0$'
+
+check "a missing file exits 1" 1 "$ctl" validate "$tmp/nope.yaml"
+expect "missing file names the cause" "$err" "^$tmp/nope.yaml: cannot open: No such file or directory \(ENOENT\)$"
+
+check "no subcommand is a usage error" 2 "$ctl"
+check "validate without a file is a usage error" 2 "$ctl" validate
+check "an unknown option is a usage error" 2 "$ctl" validate --bogus "$src/config/examples/demo.yaml"
+check "an unknown subcommand is a usage error" 2 "$ctl" frobnicate
+check "--help exits 0" 0 "$ctl" --help
+expect "help lists validate" "$out" '^  validate'
+check "--version exits 0" 0 "$ctl" --version
+expect "version printed" "$out" '^vfgatectl [0-9]+\.[0-9]+\.[0-9]+$'
+
+check "describe the demo" 0 "$ctl" describe "$src/config/examples/demo.yaml"
+expect "describe shows the untagged domain" "$out" '^  up0 untagged: web/eth0, app/eth0$'
+expect "describe shows the VLAN 200 domain" "$out" '^  up0 vlan 200: lab/eth0$'
+expect "describe shows rules" "$out" 'ingress http: allow tcp dst_port 80,8000-8080'
+check "describe an invalid file exits 1" 1 "$ctl" describe "$tmp/bad.yaml"
+
+echo "1..$n"
+[ "$failed" = 0 ]
