@@ -1,3 +1,6 @@
+#include <map>
+#include <set>
+
 #include <vfgate/config/config.hpp>
 
 namespace vfgate::config {
@@ -65,6 +68,44 @@ bool is_software_switched(const Config& cfg, const Nic& nic) {
         if (pf.name == nic.pf) return pf.eswitch_mode == EswitchMode::kSwitchdev;
     }
     return false;
+}
+
+std::string run_dir(const Config& cfg) {
+    std::string sock = cfg.dataplane ? cfg.dataplane->control_socket : kDefaultControlSocket;
+    auto slash = sock.find_last_of('/');
+    return slash == 0 ? "/" : sock.substr(0, slash);
+}
+
+std::string vhost_socket_path(const Config& cfg, const Guest& guest, const Nic& nic) {
+    return run_dir(cfg) + "/vhost-" + guest.name + "-" + nic.name + ".sock";
+}
+
+std::vector<std::vector<std::int64_t>> assign_vfs(const Config& cfg) {
+    std::map<std::string, std::set<std::int64_t>> taken;
+    for (const auto& g : cfg.guests) {
+        for (const auto& n : g.nics) {
+            if (n.type == NicType::kVf && n.vf) taken[n.pf].insert(*n.vf);
+        }
+    }
+    std::vector<std::vector<std::int64_t>> out;
+    for (const auto& g : cfg.guests) {
+        auto& row = out.emplace_back();
+        for (const auto& n : g.nics) {
+            std::int64_t vf = -1;
+            if (n.type == NicType::kVf) {
+                if (n.vf) {
+                    vf = *n.vf;
+                } else {
+                    auto& used = taken[n.pf];
+                    for (vf = 0; used.contains(vf); ++vf) {
+                    }
+                    used.insert(vf);
+                }
+            }
+            row.push_back(vf);
+        }
+    }
+    return out;
 }
 
 }  // namespace vfgate::config

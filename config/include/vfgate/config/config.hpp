@@ -160,4 +160,15 @@ std::string proto_name(std::int64_t proto);
 // switchdev PF, through its representor); false for a VF switched by the NIC in legacy mode.
 bool is_software_switched(const Config& cfg, const Nic& nic);
 
+// The directory vfgate's sockets live in: that of the dataplane's control socket.
+std::string run_dir(const Config& cfg);
+
+// The vhost-user socket the dataplane serves for a NIC of type vhost-user, and QEMU connects
+// to: <run_dir>/vhost-<guest>-<nic>.sock.
+std::string vhost_socket_path(const Config& cfg, const Guest& guest, const Nic& nic);
+
+// VF indexes of `type: vf` NICs: explicit ones as given, `auto` ones the lowest index of their
+// PF not taken, in config order. Indexed [guest][nic]; -1 for other NIC types.
+std::vector<std::vector<std::int64_t>> assign_vfs(const Config& cfg);
+
 }  // namespace vfgate::config

@@ -1,0 +1,36 @@
+#pragma once
+// Why a frame was dropped. Every drop on the fast path is counted under one of these, per
+// port and per worker; none is logged. Names are the counter labels users see.
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace vfgate::dataplane {
+
+enum class DropReason : std::uint8_t {
+    kRunt,         // shorter than an Ethernet header (14 bytes)
+    kOversize,     // larger than the port's MTU allows
+    kGuestTagged,  // a guest sent an 802.1Q/802.1ad frame (priority tags included)
+    kSpoofedMac,   // a guest sent from a MAC that isn't its own
+    kToOwnMac,     // a guest sent a frame to its own MAC
+    kNonIp,        // neither IPv4, IPv6 nor ARP
+    kUnknownVlan,  // from an uplink, on a VLAN no NIC of that uplink uses (or QinQ)
+    kUnknownDst,   // from an uplink, to a unicast MAC no NIC of its domain has
+    kNoMbuf,       // no buffer left to copy a flooded frame
+    kTxFailed,     // the destination port refused it (TX queue full or link down)
+    kCount,
+};
+
+inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropReason::kCount);
+
+inline constexpr std::array<std::string_view, kDropReasonCount> kDropReasonNames{
+    "runt",   "oversize",     "guest_tagged", "spoofed_mac", "to_own_mac",
+    "non_ip", "unknown_vlan", "unknown_dst",  "no_mbuf",     "tx_failed",
+};
+
+constexpr std::string_view name(DropReason r) {
+    return kDropReasonNames[static_cast<std::size_t>(r)];
+}
+
+}  // namespace vfgate::dataplane
