@@ -129,7 +129,7 @@ Dataplane read_dataplane(Reader& r, const DocNode& n, const std::string& p) {
     Dataplane dp;
     auto f = r.mapping(n, p,
                        {"main_core", "worker_cores", "memory_mb", "hugepages", "control_socket",
-                        "eal_args", "uplinks"});
+                        "eal_args", "uplinks", "mbufs"});
     if (!f) return dp;
     read_int(r, *f, "main_core", dp.main_core);
     read_int_list(r, *f, "worker_cores", dp.worker_cores);
@@ -138,6 +138,7 @@ Dataplane read_dataplane(Reader& r, const DocNode& n, const std::string& p) {
         if (auto b = r.boolean(v, vp)) dp.hugepages = *b;
     });
     read_text(r, *f, "control_socket", dp.control_socket);
+    read_int(r, *f, "mbufs", dp.mbufs);
     each_item(r, *f, "eal_args", "strings", [&](const DocNode& v, const std::string& vp) {
         if (auto s = r.text(v, vp, "an EAL argument")) dp.eal_args.push_back(*s);
     });

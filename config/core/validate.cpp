@@ -115,6 +115,7 @@ void check_dataplane(Issues& out, const Dataplane& dp, FirstSeen<std::string>& d
         }
     }
     check_range(out, at(base, "memory_mb"), dp.memory_mb, 64, 1 << 20, "megabytes");
+    if (dp.mbufs) check_range(out, at(base, "mbufs"), *dp.mbufs, 1024, 1 << 26, "a buffer count");
     const auto& sock = dp.control_socket;
     if (sock.empty() || sock.front() != '/' || sock.size() > 107) {
         out.add(at(base, "control_socket"), "found " + quoted(sock) +

@@ -13,4 +13,7 @@ enum Exit : int { kOk = 0, kFailed = 1, kUsage = 2 };
 // Registers `validate` and `describe`; `run` is set to the chosen command's action.
 void add_config_commands(CLI::App& app, std::function<int()>& run);
 
+// Registers `dataplane status|ports|stats|fdb|reload`.
+void add_dataplane_commands(CLI::App& app, std::function<int()>& run);
+
 }  // namespace vfgate::ctl

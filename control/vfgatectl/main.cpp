@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
     app.fallthrough();
     std::function<int()> run;
     add_config_commands(app, run);
+    add_dataplane_commands(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -133,6 +133,10 @@ struct Dataplane {
     std::string control_socket = kDefaultControlSocket;
     std::vector<std::string> eal_args;
     std::vector<Uplink> uplinks;
+    // Packet buffers in the mempool (an addition to config-v1). Absent: derived from the ports'
+    // queues; set it higher when a port holds many buffers itself (net_pcap infinite_rx keeps a
+    // whole capture in buffers).
+    std::optional<std::int64_t> mbufs;
     bool operator==(const Dataplane&) const = default;
 };
 

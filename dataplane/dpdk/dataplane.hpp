@@ -1,0 +1,78 @@
+#pragma once
+// The dataplane process's state: EAL, ports, workers, the published snapshot, and the
+// operations the control socket and telemetry offer on it.
+//
+// Threads: the main (control) thread calls start, reload, stop and the readers; DPDK's telemetry
+// thread calls the readers too. `mu_` serializes them; workers never take it (they read the
+// snapshot and their own counters only).
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+#include <rte_rcu_qsbr.h>
+
+#include <vfgate/common/error.hpp>
+#include <vfgate/config/config.hpp>
+
+#include "ports.hpp"
+#include "snapshot.hpp"
+#include "worker.hpp"
+
+namespace vfgate::dataplane {
+
+struct ReloadResult {
+    std::vector<std::string> added, removed, updated;  // port names
+    std::uint64_t generation = 0;
+};
+
+class Dataplane {
+  public:
+    Dataplane() = default;
+    Dataplane(const Dataplane&) = delete;
+    Dataplane& operator=(const Dataplane&) = delete;
+    ~Dataplane();
+
+    // Brings everything up and launches the workers. On failure, what was set up is torn down.
+    Result<void> start(const config::Config& cfg, std::string config_path, std::string log_level);
+    // Re-reads the config file (or `path` if given) and applies the difference live.
+    Result<ReloadResult> reload(const std::string& path = "");
+    // Stops the workers, flushes and closes every port, releases EAL. Idempotent.
+    void stop();
+
+    nlohmann::json status() const;
+    nlohmann::json ports() const;
+    nlohmann::json stats() const;
+    nlohmann::json fdb() const;
+
+    const config::Config& config() const { return cfg_; }
+
+  private:
+    Result<void> bring_up(const PortPlan& plan);
+    Result<std::unique_ptr<Snapshot>> make_snapshot(const config::Config& cfg);
+    void publish(std::unique_ptr<Snapshot> next);
+    void assign_rx(const OpenPort& p);
+    Result<void> add_port(const PortSpec& spec, bool hotplug);
+    void remove_ports(const std::vector<std::string>& names);
+    OpenPort* find(const std::string& name);
+
+    mutable std::mutex mu_;
+    config::Config cfg_;
+    std::string config_path_;
+    std::string file_prefix_;
+    std::chrono::steady_clock::time_point started_;
+    bool eal_up_ = false;
+    bool running_ = false;
+    rte_mempool* pool_ = nullptr;
+    rte_rcu_qsbr* rcu_ = nullptr;
+    std::vector<OpenPort> ports_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::map<std::pair<std::string, std::uint16_t>, unsigned> rx_owner_;  // (port, queue) -> worker
+    std::atomic<const Snapshot*> current_{nullptr};
+    std::atomic<bool> stop_{false};
+    std::uint64_t generation_ = 0;
+};
+
+}  // namespace vfgate::dataplane

@@ -1,0 +1,152 @@
+// What the control socket and telemetry show: status, ports, counters, the forwarding table.
+
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mempool.h>
+
+#include "dataplane.hpp"
+
+namespace vfgate::dataplane {
+
+using nlohmann::json;
+
+json Dataplane::status() const {
+    std::lock_guard lock(mu_);
+    json workers = json::array();
+    for (const auto& w : workers_) workers.push_back(w->lcore);
+    auto up = std::chrono::steady_clock::now() - started_;
+    char hostname[256] = {};
+    ::gethostname(hostname, sizeof hostname - 1);
+    return json{
+        {"host", cfg_.host_name.empty() ? std::string(hostname) : cfg_.host_name},
+        {"pid", ::getpid()},
+        {"config", config_path_},
+        {"running", running_},
+        {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(up).count()},
+        {"generation", generation_},
+        {"file_prefix", file_prefix_},
+        {"main_core", cfg_.dataplane ? cfg_.dataplane->main_core : 0},
+        {"worker_cores", workers},
+        {"hugepages", cfg_.dataplane && cfg_.dataplane->hugepages},
+        {"ports", ports_.size()},
+        {"mbufs", pool_ == nullptr ? json(nullptr)
+                                   : json{{"size", pool_->size},
+                                          {"in_use", rte_mempool_in_use_count(pool_)},
+                                          {"available", rte_mempool_avail_count(pool_)}}},
+    };
+}
+
+json Dataplane::ports() const {
+    std::lock_guard lock(mu_);
+    json out = json::array();
+    const Snapshot* s = current_.load(std::memory_order_acquire);
+    for (const auto& p : ports_) {
+        rte_eth_link link{};
+        rte_eth_link_get_nowait(p.dpdk_port, &link);
+        rte_ether_addr mac{};
+        rte_eth_macaddr_get(p.dpdk_port, &mac);
+        char mac_text[RTE_ETHER_ADDR_FMT_SIZE];
+        rte_ether_format_addr(mac_text, sizeof mac_text, &mac);
+        json j{{"name", p.spec.name},
+               {"role", p.spec.role == PortRole::kUplink ? "uplink" : "guest"},
+               {"dpdk_port", p.dpdk_port},
+               {"driver", p.driver},
+               {"devargs", p.spec.devargs},
+               {"device_mac", mac_text},
+               {"link", link.link_status ? "up" : "down"},
+               {"speed_mbps", link.link_speed},
+               {"rx_queues", p.spec.rx_queues},
+               {"mtu", p.spec.mtu}};
+        if (!p.spec.vhost_socket.empty()) j["vhost_socket"] = p.spec.vhost_socket;
+        if (s != nullptr) {
+            if (PortIdx i = s->table.by_name(p.spec.name); i != kNoPort) {
+                const PortInfo& info = s->table.port(i);
+                if (info.role == PortRole::kGuest) {
+                    j["mac"] = to_string(to_mac(info.mac));
+                    j["vlan"] = info.vlan == 0 ? json(nullptr) : json(info.vlan);
+                    j["uplink"] = s->table.port(info.uplink).name;
+                }
+            }
+        }
+        out.push_back(j);
+    }
+    return out;
+}
+
+json Dataplane::stats() const {
+    std::lock_guard lock(mu_);
+    json ports = json::array();
+    for (const auto& p : ports_) {
+        std::uint64_t rx = 0, rx_bytes = 0, tx = 0, tx_bytes = 0;
+        std::array<std::uint64_t, kDropReasonCount> drops{};
+        for (const auto& w : workers_) {
+            const PortCounters& c = w->ports[p.dpdk_port];
+            rx += c.rx_packets.get();
+            rx_bytes += c.rx_bytes.get();
+            tx += c.tx_packets.get();
+            tx_bytes += c.tx_bytes.get();
+            for (std::size_t r = 0; r < kDropReasonCount; ++r) drops[r] += c.drops[r].get();
+        }
+        json d = json::object();
+        std::uint64_t total = 0;
+        for (std::size_t r = 0; r < kDropReasonCount; ++r) {
+            d[std::string(kDropReasonNames[r])] = drops[r];
+            total += drops[r];
+        }
+        std::uint64_t failed = drops[static_cast<std::size_t>(DropReason::kTxFailed)];
+        rte_eth_stats hw{};
+        rte_eth_stats_get(p.dpdk_port, &hw);
+        ports.push_back(json{
+            {"name", p.spec.name},
+            {"rx_packets", rx},
+            {"rx_bytes", rx_bytes},
+            {"tx_packets", tx - std::min(tx, failed)},
+            {"tx_bytes", tx_bytes},
+            {"drops", d},
+            {"drops_total", total},
+            {"device", json{{"ipackets", hw.ipackets},
+                            {"opackets", hw.opackets},
+                            {"imissed", hw.imissed},
+                            {"ierrors", hw.ierrors},
+                            {"oerrors", hw.oerrors},
+                            {"rx_nombuf", hw.rx_nombuf}}},
+        });
+    }
+    json workers = json::array();
+    for (const auto& w : workers_) {
+        std::uint64_t busy = w->loop.busy_cycles.get(), idle = w->loop.idle_cycles.get();
+        std::uint64_t pkts = w->loop.packets.get();
+        workers.push_back(json{
+            {"index", w->index},
+            {"core", w->lcore},
+            {"packets", pkts},
+            {"busy_cycles", busy},
+            {"idle_cycles", idle},
+            {"cycles_per_packet",
+             pkts == 0 ? 0.0 : static_cast<double>(busy) / static_cast<double>(pkts)},
+            {"busy_percent", busy + idle == 0 ? 0.0
+                                              : 100.0 * static_cast<double>(busy) /
+                                                    static_cast<double>(busy + idle)},
+        });
+    }
+    return json{{"ports", ports}, {"workers", workers}, {"tsc_hz", rte_get_tsc_hz()}};
+}
+
+json Dataplane::fdb() const {
+    std::lock_guard lock(mu_);
+    json out = json::array();
+    const Snapshot* s = current_.load(std::memory_order_acquire);
+    if (s == nullptr) return out;
+    for (const PortInfo& p : s->table.ports()) {
+        if (p.role != PortRole::kGuest) continue;
+        out.push_back(json{{"uplink", s->table.port(p.uplink).name},
+                           {"vlan", p.vlan == 0 ? json(nullptr) : json(p.vlan)},
+                           {"mac", to_string(to_mac(p.mac))},
+                           {"port", p.name}});
+    }
+    return out;
+}
+
+}  // namespace vfgate::dataplane

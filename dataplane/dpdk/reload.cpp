@@ -1,0 +1,164 @@
+// config.reload: apply a changed config to the running dataplane without a restart.
+//
+// Guest NICs may come, go or change; everything else in `dataplane` needs a restart. Order:
+// ports that go (or whose device changes) leave first, in a published snapshot that no longer
+// has them, because a new NIC may reuse a departed NIC's device name; then new ports open and the
+// final snapshot is published. If a new port fails to open, the ones opened are closed, the
+// departed ones reopened as they were, and the previous snapshot republished.
+
+#include <set>
+
+#include <rte_malloc.h>
+#include <spdlog/spdlog.h>
+
+#include <vfgate/config/load.hpp>
+
+#include "dataplane.hpp"
+
+namespace vfgate::dataplane {
+namespace {
+
+std::vector<std::string> restart_only_changes(const config::Dataplane& a,
+                                              const config::Dataplane& b) {
+    std::vector<std::string> keys;
+    auto check = [&](bool same, const char* key) {
+        if (!same) keys.push_back(std::string("dataplane.") + key);
+    };
+    check(a.main_core == b.main_core, "main_core");
+    check(a.worker_cores == b.worker_cores, "worker_cores");
+    check(a.memory_mb == b.memory_mb, "memory_mb");
+    check(a.hugepages == b.hugepages, "hugepages");
+    check(a.control_socket == b.control_socket, "control_socket");
+    check(a.eal_args == b.eal_args, "eal_args");
+    check(a.uplinks == b.uplinks, "uplinks");
+    check(a.mbufs == b.mbufs, "mbufs");
+    return keys;
+}
+
+config::Config without_ports(config::Config cfg, const std::set<std::string>& names) {
+    for (auto& g : cfg.guests) {
+        std::erase_if(g.nics,
+                      [&](const config::Nic& n) { return names.contains(g.name + "/" + n.name); });
+    }
+    return cfg;
+}
+
+}  // namespace
+
+void Dataplane::remove_ports(const std::vector<std::string>& names) {
+    std::vector<rte_eth_dev_tx_buffer*> buffers;
+    std::vector<OpenPort> gone;
+    for (const auto& name : names) {
+        OpenPort* p = find(name);
+        if (p == nullptr) continue;
+        for (auto& w : workers_) buffers.push_back(detach_tx_buffer(*w, p->dpdk_port));
+        gone.push_back(*p);
+        std::erase_if(ports_, [&](const OpenPort& x) { return x.spec.name == name; });
+        std::erase_if(rx_owner_, [&](const auto& kv) { return kv.first.first == name; });
+    }
+    if (running_) rte_rcu_qsbr_synchronize(rcu_, RTE_QSBR_THRID_INVALID);
+    for (auto* b : buffers) rte_free(b);
+    for (const auto& p : gone) {
+        close_port(p);
+        for (auto& w : workers_) w->ports[p.dpdk_port].reset();
+        spdlog::info("port {} removed", p.spec.name);
+    }
+}
+
+Result<ReloadResult> Dataplane::reload(const std::string& path) {
+    std::lock_guard lock(mu_);
+    const std::string file = path.empty() ? config_path_ : path;
+    auto loaded = config::load_file(file);
+    if (!loaded.ok()) {
+        std::string msg = "config rejected, nothing changed:";
+        for (const auto& d : loaded.errors) msg += "\n" + d.to_string();
+        return fail(ErrorKind::kInvalidArgument, msg);
+    }
+    config::Config next = *loaded.config;
+    if (!next.dataplane) {
+        return fail(ErrorKind::kInvalidArgument,
+                    file + ": has no dataplane section; nothing changed");
+    }
+    auto restart = restart_only_changes(*cfg_.dataplane, *next.dataplane);
+    if (!restart.empty()) {
+        std::string keys;
+        for (const auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
+        return fail(ErrorKind::kUnsupported,
+                    "changed " + keys + ": these need a restart of the dataplane; nothing changed");
+    }
+    auto plan = plan_ports(next, pci_of_netdev);
+    if (!plan) return tl::unexpected(std::move(plan.error()).context("nothing changed"));
+    auto next_table = SwitchTable::build(next);
+    if (!next_table)
+        return tl::unexpected(std::move(next_table.error()).context("nothing changed"));
+
+    ReloadResult result;
+    std::set<std::string> leaving;
+    std::vector<PortSpec> arriving;
+    std::vector<OpenPort> old_ports = ports_;
+    for (const auto& p : ports_) {
+        auto it = std::find_if(plan->ports.begin(), plan->ports.end(),
+                               [&](const PortSpec& s) { return s.name == p.spec.name; });
+        if (it == plan->ports.end() || !(*it == p.spec)) leaving.insert(p.spec.name);
+    }
+    for (const auto& s : plan->ports) {
+        if (find(s.name) == nullptr || leaving.contains(s.name)) arriving.push_back(s);
+    }
+    const Snapshot* before = current_.load(std::memory_order_acquire);
+    for (const PortInfo& info : before->table.ports()) {
+        if (leaving.contains(info.name)) continue;
+        PortIdx now = next_table->by_name(info.name);
+        if (now == kNoPort) continue;
+        const PortInfo& n = next_table->port(now);
+        if (n.mac != info.mac || n.vlan != info.vlan || n.domain != info.domain) {
+            result.updated.push_back(info.name);
+        }
+    }
+
+    if (!leaving.empty()) {
+        auto interim = make_snapshot(without_ports(cfg_, leaving));
+        if (!interim) return tl::unexpected(interim.error());
+        publish(std::move(*interim));
+        remove_ports({leaving.begin(), leaving.end()});
+    }
+    std::vector<std::string> opened;
+    for (const auto& spec : arriving) {
+        if (auto r = add_port(spec, true); !r) {
+            spdlog::error("reload: {}; restoring the previous ports", r.error().to_string());
+            remove_ports(opened);
+            bool restored = true;
+            for (const auto& p : old_ports) {
+                if (leaving.contains(p.spec.name) && !add_port(p.spec, true)) restored = false;
+            }
+            if (auto s = make_snapshot(cfg_); s) publish(std::move(*s));
+            return tl::unexpected(
+                std::move(r.error()).context(restored ? "reload failed, previous state restored"
+                                                      : "reload failed, previous ports could "
+                                                        "not all be restored"));
+        }
+        opened.push_back(spec.name);
+    }
+    auto final_snapshot = make_snapshot(next);
+    if (!final_snapshot) return tl::unexpected(final_snapshot.error());
+    publish(std::move(*final_snapshot));
+    for (const auto& name : leaving) {
+        if (std::find(opened.begin(), opened.end(), name) == opened.end()) {
+            result.removed.push_back(name);
+        }
+    }
+    for (const auto& name : opened) {
+        if (leaving.contains(name)) {
+            result.updated.push_back(name);
+        } else {
+            result.added.push_back(name);
+        }
+    }
+    cfg_ = std::move(next);
+    config_path_ = file;
+    result.generation = generation_;
+    spdlog::info("reload: generation {}: {} added, {} removed, {} updated", generation_,
+                 result.added.size(), result.removed.size(), result.updated.size());
+    return result;
+}
+
+}  // namespace vfgate::dataplane

@@ -1,0 +1,198 @@
+#include "worker.hpp"
+
+#include <span>
+
+#include <rte_cycles.h>
+#include <rte_ether.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+namespace vfgate::dataplane {
+namespace {
+
+void count_unsent(rte_mbuf** pkts, std::uint16_t unsent, void* counter) {
+    rte_pktmbuf_free_bulk(pkts, unsent);
+    static_cast<Counter*>(counter)->add(unsent);
+}
+
+void flush_all(Worker& w) noexcept {
+    for (std::uint16_t p = 0; p < RTE_MAX_ETHPORTS; ++p) {
+        rte_eth_dev_tx_buffer* b = w.tx[p].load(std::memory_order_acquire);
+        if (b != nullptr && b->length != 0)
+            rte_eth_tx_buffer_flush(p, static_cast<std::uint16_t>(w.index), b);
+    }
+}
+
+void send(Worker& w, std::uint16_t port, rte_mbuf* m) noexcept {
+    auto& c = w.ports[port];
+    c.tx_packets.add(1);
+    c.tx_bytes.add(rte_pktmbuf_pkt_len(m));
+    rte_eth_tx_buffer(port, static_cast<std::uint16_t>(w.index),
+                      w.tx[port].load(std::memory_order_relaxed), m);
+}
+
+// Pushes the access VLAN (PCP and DEI 0). False when the mbuf has no headroom or is shared.
+bool push_tag(rte_mbuf*& m, std::uint16_t vlan) noexcept {
+    m->vlan_tci = vlan;
+    return rte_vlan_insert(&m) == 0;
+}
+
+// Copies a flooded frame to every other member of its domain (and, from a guest, the uplink).
+// Copies are deep (the uplink's copy gets a tag pushed); the original goes last, uncopied.
+void flood(Worker& w, const Snapshot& s, const Burst& b, const Step& st, rte_mbuf* m,
+           PortCounters& in) noexcept {
+    const Domain& d = s.table.domain(st.domain);
+    const bool from_guest = s.table.port(b.in).role == PortRole::kGuest;
+    if (!from_guest && st.tag == TagOp::kPop) rte_vlan_strip(m);
+    std::array<PortIdx, 64> out;  // targets beyond 64 get no copy: counted as no_mbuf
+    std::size_t n = 0;
+    std::uint64_t skipped = 0;
+    for (PortIdx p : d.members) {
+        if (p == b.in) continue;
+        if (n < out.size()) {
+            out[n++] = p;
+        } else {
+            ++skipped;
+        }
+    }
+    if (from_guest) {
+        if (n < out.size()) {
+            out[n++] = d.uplink;
+        } else {
+            ++skipped;
+        }
+    }
+    if (skipped != 0) in.drops[static_cast<std::size_t>(DropReason::kNoMbuf)].add(skipped);
+    if (n == 0) {
+        rte_pktmbuf_free(m);
+        return;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        bool last = i + 1 == n;
+        rte_mbuf* c = last ? m : rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
+        if (c == nullptr) {
+            in.drops[static_cast<std::size_t>(DropReason::kNoMbuf)].add(1);
+            continue;
+        }
+        if (from_guest && out[i] == d.uplink && st.tag == TagOp::kPush && !push_tag(c, st.vlan)) {
+            in.drops[static_cast<std::size_t>(DropReason::kNoMbuf)].add(1);
+            rte_pktmbuf_free(c);
+            continue;
+        }
+        send(w, s.dpdk_port[index(out[i])], c);
+    }
+}
+
+// Carries out each packet's step: send, tag and send, flood, or drop (counted, freed in bulk).
+void output(Worker& w, const Snapshot& s, std::uint16_t in_port) noexcept {
+    Burst& b = w.burst;
+    PortCounters& in = w.ports[in_port];
+    std::array<rte_mbuf*, kBurstSize> dropped;
+    std::uint16_t nd = 0;
+    for (std::uint16_t i = 0; i < b.count; ++i) {
+        const Step& st = b.step[i];
+        rte_mbuf* m = w.mbufs[i];
+        switch (st.verdict) {
+            case Verdict::kDrop:
+                in.drops[static_cast<std::size_t>(st.reason)].add(1);
+                dropped[nd++] = m;
+                break;
+            case Verdict::kUnicast:
+                if (st.tag == TagOp::kPop) {
+                    rte_vlan_strip(m);
+                } else if (st.tag == TagOp::kPush && !push_tag(m, st.vlan)) {
+                    in.drops[static_cast<std::size_t>(DropReason::kNoMbuf)].add(1);
+                    dropped[nd++] = m;
+                    break;
+                }
+                send(w, s.dpdk_port[index(st.out)], m);
+                break;
+            case Verdict::kFlood:
+                flood(w, s, b, st, m, in);
+                break;
+        }
+    }
+    if (nd != 0) rte_pktmbuf_free_bulk(dropped.data(), nd);
+}
+
+const SwitchStage kSwitch;
+
+std::uint16_t poll(Worker& w, const Snapshot& s, const RxQueue& q) noexcept {
+    std::uint16_t n = rte_eth_rx_burst(q.dpdk_port, q.queue, w.mbufs.data(), kBurstSize);
+    if (n == 0) return 0;
+    Burst& b = w.burst;
+    b.in = q.port;
+    b.count = n;
+    std::uint64_t bytes = 0;
+    for (std::uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = w.mbufs[i];
+        const auto* data = rte_pktmbuf_mtod(m, const std::byte*);
+        parse_l2(std::span(data, rte_pktmbuf_data_len(m)), b.meta[i]);
+        b.meta[i].len = rte_pktmbuf_pkt_len(m);  // whole frame, even if it spans segments
+        bytes += rte_pktmbuf_pkt_len(m);
+    }
+    auto& c = w.ports[q.dpdk_port];
+    c.rx_packets.add(n);
+    c.rx_bytes.add(bytes);
+    kSwitch.process(b, s.table);
+    output(w, s, q.dpdk_port);
+    return n;
+}
+
+}  // namespace
+
+int run_worker(void* arg) {
+    Worker& w = *static_cast<Worker*>(arg);
+    rte_rcu_qsbr_thread_online(w.rcu, w.index);
+    const std::uint64_t drain_tsc = (rte_get_tsc_hz() + US_PER_S - 1) / US_PER_S * kDrainUs;
+    std::uint64_t last_drain = rte_rdtsc();
+    std::uint64_t generation = 0;
+    while (!w.stop->load(std::memory_order_relaxed)) {
+        const std::uint64_t start = rte_rdtsc();
+        const Snapshot* s = w.current->load(std::memory_order_acquire);
+        if (s->generation != generation) {
+            // Packets buffered under the old snapshot leave before the new one is used, so that
+            // a port it removed holds nothing of ours once every worker has adopted it.
+            flush_all(w);
+            generation = s->generation;
+            w.adopted.store(generation, std::memory_order_release);
+        }
+        if (start - last_drain > drain_tsc) {
+            flush_all(w);
+            last_drain = start;
+        }
+        std::uint32_t got = 0;
+        for (const RxQueue& q : s->rx[w.index]) got += poll(w, *s, q);
+        rte_rcu_qsbr_quiescent(w.rcu, w.index);
+        const std::uint64_t spent = rte_rdtsc() - start;
+        if (got != 0) {
+            w.loop.busy_cycles.add(spent);
+            w.loop.packets.add(got);
+        } else {
+            w.loop.idle_cycles.add(spent);
+        }
+        w.loop.passes.add(1);
+    }
+    flush_all(w);
+    rte_rcu_qsbr_thread_offline(w.rcu, w.index);
+    return 0;
+}
+
+Result<void> attach_tx_buffer(Worker& w, std::uint16_t dpdk_port, int socket) {
+    if (w.tx[dpdk_port].load(std::memory_order_relaxed) != nullptr) return {};
+    auto* b = static_cast<rte_eth_dev_tx_buffer*>(
+        rte_zmalloc_socket("vfgate_tx", RTE_ETH_TX_BUFFER_SIZE(kBurstSize), 0, socket));
+    if (b == nullptr) return fail(ErrorKind::kSystem, "no memory for a TX buffer");
+    rte_eth_tx_buffer_init(b, kBurstSize);
+    rte_eth_tx_buffer_set_err_callback(
+        b, count_unsent,
+        &w.ports[dpdk_port].drops[static_cast<std::size_t>(DropReason::kTxFailed)]);
+    w.tx[dpdk_port].store(b, std::memory_order_release);
+    return {};
+}
+
+rte_eth_dev_tx_buffer* detach_tx_buffer(Worker& w, std::uint16_t dpdk_port) {
+    return w.tx[dpdk_port].exchange(nullptr, std::memory_order_acq_rel);
+}
+
+}  // namespace vfgate::dataplane

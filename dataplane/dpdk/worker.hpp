@@ -1,0 +1,58 @@
+#pragma once
+// A polling worker: one per worker core, run to completion, bursts of 32.
+//
+// Each pass: read the published snapshot once; for every RX queue it owns, receive a burst,
+// parse it, run the stages, and send or drop each packet (TX through per-port buffers, one TX
+// queue per worker, flushed when full, every kDrainUs and when the snapshot changes); then
+// report a quiescent state to RCU. No allocation, no locks, no syscalls, no logging.
+//
+// All fields but the counters are set by the control thread before the worker is launched and
+// read only by the worker afterwards; counters are written by the worker only (counters.hpp).
+
+#include <array>
+#include <atomic>
+
+#include <rte_ethdev.h>
+#include <rte_rcu_qsbr.h>
+
+#include "burst.hpp"
+#include "counters.hpp"
+#include "snapshot.hpp"
+#include "switch_stage.hpp"
+
+namespace vfgate::dataplane {
+
+inline constexpr unsigned kDrainUs = 100;
+
+struct alignas(64) Worker {
+    unsigned index = 0;  // 0..workers-1: its RCU thread id and TX queue on every port
+    unsigned lcore = 0;
+    const std::atomic<const Snapshot*>* current = nullptr;  // written by the control thread
+    const std::atomic<bool>* stop = nullptr;                // written by the control thread
+    rte_rcu_qsbr* rcu = nullptr;
+    // TX buffers by DPDK port id. Set by the control thread before the port enters a snapshot;
+    // cleared by it (then freed after a grace period) once no snapshot has the port.
+    std::array<std::atomic<rte_eth_dev_tx_buffer*>, RTE_MAX_ETHPORTS> tx{};
+
+    // Written by this worker only.
+    std::array<PortCounters, RTE_MAX_ETHPORTS> ports;
+    LoopCounters loop;
+    // The generation this worker has switched to (and flushed its TX buffers for). The control
+    // thread reads it (acquire) to know no packet of an older snapshot is still buffered.
+    std::atomic<std::uint64_t> adopted{0};
+
+    // Scratch for one burst.
+    Burst burst;
+    std::array<rte_mbuf*, kBurstSize> mbufs{};
+};
+
+// The lcore entry point (rte_eal_remote_launch); `arg` is a Worker*.
+int run_worker(void* arg);
+
+// Sets up `w.tx[port]` for a port that is about to appear in a snapshot (control thread).
+Result<void> attach_tx_buffer(Worker& w, std::uint16_t dpdk_port, int socket);
+// Clears `w.tx[port]` once every worker has adopted a snapshot without the port, and returns
+// the buffer: free it with rte_free after an RCU grace period (control thread).
+rte_eth_dev_tx_buffer* detach_tx_buffer(Worker& w, std::uint16_t dpdk_port);
+
+}  // namespace vfgate::dataplane

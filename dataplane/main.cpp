@@ -1,0 +1,125 @@
+// vfgate-dataplane: the DPDK poll-mode switch of a vfgate host.
+//
+//   vfgate-dataplane --config FILE [--log-level LEVEL] [--print-eal]
+//
+// Reads the `dataplane` section and the guests' NICs from FILE, builds its EAL arguments,
+// opens the ports, starts one worker per worker core and serves its control socket. SIGTERM or
+// SIGINT: stop cleanly (exit 0). SIGHUP: reload FILE, like the control socket's config.reload.
+
+#include <iostream>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include <vfgate/common/jsonl_server.hpp>
+#include <vfgate/common/log.hpp>
+#include <vfgate/config/load.hpp>
+
+#include "dpdk/dataplane.hpp"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+using vfgate::dataplane::Dataplane;
+using vfgate::jsonl::Json;
+
+Json reload_json(const vfgate::dataplane::ReloadResult& r) {
+    return Json{{"added", r.added},
+                {"removed", r.removed},
+                {"updated", r.updated},
+                {"generation", r.generation}};
+}
+
+void serve(Dataplane& dp, vfgate::jsonl::Server& server) {
+    using Result = vfgate::Result<Json>;
+    server.handle("status", [&](const Json&) -> Result { return dp.status(); });
+    server.handle("ports", [&](const Json&) -> Result { return dp.ports(); });
+    server.handle("stats", [&](const Json&) -> Result { return dp.stats(); });
+    server.handle("fdb", [&](const Json&) -> Result { return dp.fdb(); });
+    server.handle("config.reload", [&](const Json& params) -> Result {
+        std::string path = params.value("path", std::string());
+        auto r = dp.reload(path);
+        if (!r) {
+            spdlog::error("config.reload: {}", r.error().to_string());
+            return tl::unexpected(r.error());
+        }
+        return reload_json(*r);
+    });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"vfgate-dataplane: the vfgate DPDK switch", "vfgate-dataplane"};
+    std::string config_path;
+    std::string log_level = "info";
+    bool print_eal = false;
+    app.add_option("-c,--config", config_path, "vfgate config file (YAML, version 1)")->required();
+    app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+    app.add_flag("--print-eal", print_eal, "print the EAL arguments the config gives, and exit");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    }
+    static_cast<void>(vfgate::setup_logging(log_level));
+
+    auto loaded = vfgate::config::load_file(config_path);
+    if (!loaded.ok()) {
+        for (const auto& d : loaded.errors) std::cerr << d.to_string() << "\n";
+        return 1;
+    }
+    const auto& cfg = *loaded.config;
+    if (!cfg.dataplane) {
+        spdlog::error("{}: no dataplane section: nothing to switch", config_path);
+        return 1;
+    }
+    if (print_eal) {
+        auto plan = vfgate::dataplane::plan_ports(cfg, vfgate::dataplane::pci_of_netdev);
+        if (!plan) {
+            spdlog::error("{}", plan.error().to_string());
+            return 1;
+        }
+        for (const auto& a : vfgate::dataplane::plan_eal(cfg, *plan, log_level).args)
+            std::cout << a << "\n";
+        return 0;
+    }
+
+    // Block the signals before EAL starts its threads, so that they arrive only on signalfd.
+    sigset_t signals;
+    sigemptyset(&signals);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    int sfd = signalfd(-1, &signals, SFD_CLOEXEC);
+
+    vfgate::jsonl::Server server;
+    if (auto r = server.listen(cfg.dataplane->control_socket, 0660); !r) {
+        spdlog::error("control socket: {}", r.error().to_string());
+        return 1;
+    }
+    Dataplane dp;
+    if (auto r = dp.start(cfg, config_path, log_level); !r) {
+        spdlog::error("{}", r.error().to_string());
+        return 1;
+    }
+    serve(dp, server);
+    spdlog::info("serving {}", cfg.dataplane->control_socket);
+    server.run(sfd, [&](int fd) {
+        signalfd_siginfo info{};
+        if (::read(fd, &info, sizeof info) != sizeof info) return false;
+        if (info.ssi_signo == SIGHUP) {
+            auto r = dp.reload();
+            if (!r) spdlog::error("reload on SIGHUP: {}", r.error().to_string());
+            return false;
+        }
+        spdlog::info("signal {}: stopping", info.ssi_signo);
+        return true;
+    });
+    dp.stop();
+    ::close(sfd);
+    spdlog::info("stopped");
+    return 0;
+}
