@@ -38,6 +38,7 @@ Result<void> Dataplane::start(const config::Config& cfg, std::string config_path
     for (auto& a : eal.args) argv.push_back(a.data());
     if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
         std::string why = rte_strerror(rte_errno);
+        remove_runtime_dir();
         if (cfg_.dataplane->hugepages && (rte_errno == ENOMEM || rte_errno == EACCES)) {
             why += " (no free hugepages? run scripts/setup, or set dataplane.hugepages: false)";
         }
@@ -187,13 +188,17 @@ void Dataplane::stop() {
     eal_up_ = false;
     lock.unlock();  // a telemetry reader may wait on mu_; EAL cleanup must not wait on it
     if (cleanup) {
-        // EAL leaves its runtime directory (config, memory maps, telemetry socket) behind; it is
-        // ours alone (our file prefix), so remove it.
-        std::filesystem::path runtime = rte_eal_get_runtime_dir();
         rte_eal_cleanup();
-        std::error_code ec;
-        if (runtime.filename().string() == file_prefix_) std::filesystem::remove_all(runtime, ec);
+        remove_runtime_dir();
     }
+}
+
+void Dataplane::remove_runtime_dir() const {
+    // EAL leaves its runtime directory (config, memory maps, telemetry socket) behind, also when
+    // its init fails; it is ours alone (our file prefix), so remove it.
+    std::filesystem::path runtime = rte_eal_get_runtime_dir();
+    std::error_code ec;
+    if (runtime.filename().string() == file_prefix_) std::filesystem::remove_all(runtime, ec);
 }
 
 }  // namespace vfgate::dataplane

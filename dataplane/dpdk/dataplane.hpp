@@ -57,6 +57,7 @@ class Dataplane {
     Result<void> add_port(const PortSpec& spec, bool hotplug);
     void remove_ports(const std::vector<std::string>& names);
     OpenPort* find(const std::string& name);
+    void remove_runtime_dir() const;
 
     mutable std::mutex mu_;
     config::Config cfg_;

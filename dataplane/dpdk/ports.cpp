@@ -33,8 +33,8 @@ Result<std::uint16_t> find_port(const PortSpec& spec) {
     if (!rep) {
         std::string name = spec.devargs.substr(0, comma);
         if (rte_eth_dev_get_port_by_name(name.c_str(), &id) == 0) return id;
-        return fail(ErrorKind::kNotFound, "no DPDK port named " + name +
-                                              " (did the device probe? see the EAL log above)");
+        return fail(ErrorKind::kNotFound,
+                    "device " + spec.devargs + " did not probe (the EAL message above says why)");
     }
     rte_dev_iterator it{};
     RTE_ETH_FOREACH_MATCHING_DEV(id, spec.devargs.c_str(), &it) {

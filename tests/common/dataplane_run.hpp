@@ -1,0 +1,62 @@
+#pragma once
+// Runs the real vfgate-dataplane on net_pcap ports for a test: writes each port's input frames
+// to a pcap, starts the process, waits (on its control socket) until every input frame has been
+// received, stops it with SIGTERM, and reads what each port sent from its output pcap.
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <vfgate/common/jsonl.hpp>
+
+#include "frames.hpp"
+
+namespace vfgate::test {
+
+class DataplaneRun {
+  public:
+    // A fresh temporary directory; `binary` is the vfgate-dataplane to run.
+    explicit DataplaneRun(std::string binary);
+    ~DataplaneRun();
+
+    std::filesystem::path dir() const { return dir_; }
+    std::string socket() const { return (dir_ / "dp.sock").string(); }
+
+    // The uplink (first) and guest NIC lines of the config use these per-port devargs.
+    std::string pcap_devargs(const std::string& port, int index) const;
+
+    // Frames a port will receive.
+    void input(const std::string& port, std::vector<Bytes> frames) {
+        in_[port] = std::move(frames);
+    }
+
+    // Writes the config (`yaml`, where $DIR is replaced by dir()) and the input pcaps, then runs
+    // the dataplane until all input is received. Returns its exit status (-1: didn't stop).
+    int run(const std::string& yaml, bool hugepages = false);
+
+    // What `port` sent, in order (empty if nothing).
+    std::vector<Bytes> output(const std::string& port) const;
+    // The stats reply taken just before SIGTERM.
+    const jsonl::Json& stats() const { return stats_; }
+    std::uint64_t drops(const std::string& port, const std::string& reason) const;
+    std::string log() const;
+
+    // Starts the process and returns without waiting (for lifecycle tests): its pid.
+    int spawn(const std::string& config_path, const std::vector<std::string>& extra = {});
+    // Waits for the process to exit within `timeout`; returns its exit status or -1.
+    int wait(int pid, std::chrono::milliseconds timeout);
+
+  private:
+    std::string binary_;
+    std::filesystem::path dir_;
+    std::map<std::string, std::vector<Bytes>> in_;
+    jsonl::Json stats_;
+};
+
+void write_pcap(const std::filesystem::path& path, const std::vector<Bytes>& frames);
+std::vector<Bytes> read_pcap(const std::filesystem::path& path);
+
+}  // namespace vfgate::test

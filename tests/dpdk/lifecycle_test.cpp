@@ -1,0 +1,174 @@
+// The dataplane process's life: clean stop on SIGTERM and SIGINT, one clear error and nothing
+// left behind when it can't start, no second instance on one control socket.
+
+#include <fstream>
+#include <set>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "../common/dataplane_run.hpp"
+
+namespace vfgate::test {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::HasSubstr;
+
+class Lifecycle : public testing::Test {
+  protected:
+    DataplaneRun run_{VFGATE_DATAPLANE};
+
+    std::string write_config(const std::string& body, bool hugepages = false, int memory_mb = 256) {
+        auto path = run_.dir() / "vfgate.yaml";
+        std::ofstream(path) << "version: 1\ndataplane:\n  hugepages: "
+                            << (hugepages ? "true" : "false") << "\n  memory_mb: " << memory_mb
+                            << "\n  control_socket: " << run_.socket() << "\n"
+                            << body;
+        return path.string();
+    }
+
+    std::string null_ports() {
+        write_pcap(run_.dir() / "in.pcap", {eth("02:00:00:00:00:0a").bytes()});
+        return "  uplinks:\n    - {name: up0, device: \"net_pcap0,rx_pcap=" +
+               (run_.dir() / "in.pcap").string() +
+               ",tx_pcap=" + (run_.dir() / "out.pcap").string() +
+               "\"}\nguests:\n  - name: g\n    nics:\n"
+               "      - {name: a, type: dpdk, devargs: net_null0, mac: \"02:00:00:00:00:0a\"}\n";
+    }
+
+    // Waits until the control socket answers status; false if the process exits first.
+    bool wait_up(int pid) {
+        for (int i = 0; i < 400; ++i) {
+            if (jsonl::call(run_.socket(), "status", jsonl::Json::object(),
+                            std::chrono::seconds(1))) {
+                return true;
+            }
+            if (::kill(pid, 0) != 0) return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        }
+        return false;
+    }
+
+    static bool runtime_dir_left(const std::string& prefix) {
+        return fs::exists("/var/run/dpdk/" + prefix);
+    }
+
+    // EAL runtime directories of vfgate processes: none may outlive a failed start.
+    static std::set<std::string> runtime_dirs() {
+        std::set<std::string> out;
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator("/var/run/dpdk", ec)) {
+            if (e.path().filename().string().starts_with("vfgate-")) out.insert(e.path().string());
+        }
+        return out;
+    }
+    std::set<std::string> dirs_before_ = runtime_dirs();
+
+    std::string prefix() {
+        auto s = jsonl::call(run_.socket(), "status");
+        return s ? (*s)["file_prefix"].get<std::string>() : "";
+    }
+};
+
+TEST_F(Lifecycle, SigtermStopsCleanlyAndLeavesNothing) {
+    int pid = run_.spawn(write_config(null_ports()));
+    ASSERT_TRUE(wait_up(pid)) << run_.log();
+    std::string pre = prefix();
+    ASSERT_TRUE(runtime_dir_left(pre));
+    ::kill(pid, SIGTERM);
+    EXPECT_EQ(run_.wait(pid, std::chrono::seconds(20)), 0) << run_.log();
+    EXPECT_FALSE(fs::exists(run_.socket()));
+    EXPECT_FALSE(runtime_dir_left(pre));
+    // The uplink's TX pcap is a complete file, and the frame forwarded to it... none here: the
+    // one input frame went to the guest. Reading it back must work.
+    EXPECT_TRUE(fs::exists(run_.dir() / "out.pcap"));
+    EXPECT_TRUE(read_pcap(run_.dir() / "out.pcap").empty());
+    EXPECT_THAT(run_.log(), HasSubstr("stopped"));
+}
+
+TEST_F(Lifecycle, SigintStopsCleanlyToo) {
+    int pid = run_.spawn(write_config(null_ports()));
+    ASSERT_TRUE(wait_up(pid)) << run_.log();
+    ::kill(pid, SIGINT);
+    EXPECT_EQ(run_.wait(pid, std::chrono::seconds(20)), 0) << run_.log();
+    EXPECT_FALSE(fs::exists(run_.socket()));
+}
+
+TEST_F(Lifecycle, BadConfigIsOneClearErrorAndNoSocket) {
+    int pid = run_.spawn(write_config("  worker_cores: [0]\n"));
+    EXPECT_EQ(run_.wait(pid, std::chrono::seconds(20)), 1);
+    EXPECT_THAT(run_.log(), HasSubstr("vfgate.yaml:6:18: dataplane.worker_cores[0]: found 0, the "
+                                      "main core"));
+    EXPECT_FALSE(fs::exists(run_.socket()));
+}
+
+TEST_F(Lifecycle, MissingDeviceIsOneClearErrorAndNothingLeft) {
+    auto cfg = write_config(
+        "  uplinks:\n    - {name: up0, device: \"net_af_packet0,iface=vfg-nosuchif\"}\n");
+    int pid = run_.spawn(cfg);
+    EXPECT_EQ(run_.wait(pid, std::chrono::seconds(20)), 1);
+    EXPECT_THAT(run_.log(), HasSubstr("port up0: device net_af_packet0,iface=vfg-nosuchif did "
+                                      "not probe"));
+    EXPECT_FALSE(fs::exists(run_.socket()));
+    EXPECT_EQ(runtime_dirs(), dirs_before_);
+}
+
+TEST_F(Lifecycle, NotEnoughHugepagesIsAClearError) {
+    // More hugepage memory than the host has reserved (scripts/setup reserves 2 GiB).
+    int pid = run_.spawn(write_config(null_ports(), true, 64 * 1024));
+    EXPECT_EQ(run_.wait(pid, std::chrono::seconds(60)), 1);
+    EXPECT_THAT(run_.log(), HasSubstr("EAL init failed"));
+    EXPECT_THAT(run_.log(), HasSubstr("hugepages"));
+    EXPECT_FALSE(fs::exists(run_.socket()));
+    EXPECT_EQ(runtime_dirs(), dirs_before_);
+    for (const auto& e : fs::directory_iterator("/dev/hugepages")) {
+        EXPECT_THAT(e.path().filename().string(), testing::Not(HasSubstr("vfgate-"))) << "leaked";
+    }
+}
+
+TEST_F(Lifecycle, SecondInstanceOnOneSocketIsRefused) {
+    auto cfg = write_config(null_ports());
+    int first = run_.spawn(cfg);
+    ASSERT_TRUE(wait_up(first)) << run_.log();
+    int second = run_.spawn(cfg);
+    EXPECT_EQ(run_.wait(second, std::chrono::seconds(20)), 1);
+    EXPECT_THAT(run_.log(), HasSubstr("another process is serving"));
+    EXPECT_TRUE(jsonl::call(run_.socket(), "status")) << "the first must still serve";
+    ::kill(first, SIGTERM);
+    EXPECT_EQ(run_.wait(first, std::chrono::seconds(20)), 0);
+}
+
+TEST_F(Lifecycle, StaleSocketFromACrashIsReplaced) {
+    // A socket file nobody listens on, as a killed dataplane leaves it.
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", run_.socket().c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ::close(fd);
+    int pid = run_.spawn(write_config(null_ports()));
+    ASSERT_TRUE(wait_up(pid)) << run_.log();
+    ::kill(pid, SIGTERM);
+    EXPECT_EQ(run_.wait(pid, std::chrono::seconds(20)), 0);
+}
+
+TEST_F(Lifecycle, UsageErrorsExit2) {
+    EXPECT_EQ(run_.wait(run_.spawn(""), std::chrono::seconds(10)), 1);  // empty path: unreadable
+    int pid = run_.spawn(write_config(null_ports()), {"--log-level", "loud"});
+    EXPECT_EQ(run_.wait(pid, std::chrono::seconds(10)), 2);
+}
+
+TEST_F(Lifecycle, PrintEalShowsTheArguments) {
+    int pid = run_.spawn(write_config(null_ports()), {"--print-eal"});
+    EXPECT_EQ(run_.wait(pid, std::chrono::seconds(10)), 0);
+    EXPECT_THAT(run_.log(), HasSubstr("--no-huge"));
+    EXPECT_THAT(run_.log(), HasSubstr("net_null0"));
+}
+
+}  // namespace
+}  // namespace vfgate::test
