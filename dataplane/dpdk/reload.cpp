@@ -110,7 +110,10 @@ Result<ReloadResult> Dataplane::reload(const std::string& path) {
         PortIdx now = next_table->by_name(info.name);
         if (now == kNoPort) continue;
         const PortInfo& n = next_table->port(now);
-        if (n.mac != info.mac || n.vlan != info.vlan || n.domain != info.domain) {
+        // Domain ids are renumbered freely: compare what they stand for (uplink, VLAN).
+        bool same_uplink = info.role == PortRole::kUplink ||
+                           before->table.port(info.uplink).name == next_table->port(n.uplink).name;
+        if (n.mac != info.mac || n.vlan != info.vlan || !same_uplink) {
             result.updated.push_back(info.name);
         }
     }

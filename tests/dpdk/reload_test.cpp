@@ -1,0 +1,145 @@
+// config.reload on a running dataplane: guest NICs come and go live; a bad file, or a change
+// that needs a restart, is rejected whole and the running state stays.
+
+#include <fstream>
+#include <signal.h>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "../common/dataplane_run.hpp"
+
+namespace vfgate::test {
+namespace {
+
+using jsonl::Json;
+using testing::HasSubstr;
+
+class Reload : public testing::Test {
+  protected:
+    DataplaneRun run_{VFGATE_DATAPLANE};
+    std::string cfg_ = (run_.dir() / "vfgate.yaml").string();
+    int pid_ = -1;
+
+    std::string nic(const char* name, const char* dev, const char* mac, const char* extra = "") {
+        return std::string("      - {name: ") + name + ", type: dpdk, devargs: " + dev +
+               ", mac: \"" + mac + "\"" + extra + "}\n";
+    }
+    void write(const std::string& nics, const std::string& dataplane_extra = "") {
+        std::ofstream(cfg_) << "version: 1\ndataplane:\n  hugepages: false\n  memory_mb: 256\n"
+                            << "  control_socket: " << run_.socket() << "\n"
+                            << dataplane_extra
+                            << "  uplinks:\n    - {name: up0, device: net_null0}\n"
+                            << "guests:\n  - name: g\n    nics:\n"
+                            << nics;
+    }
+    void SetUp() override {
+        write(nic("a", "net_null1", "02:00:00:00:00:0a") +
+              nic("b", "net_null2", "02:00:00:00:00:0b"));
+        pid_ = run_.spawn(cfg_);
+        for (int i = 0; i < 400 && !jsonl::call(run_.socket(), "status"); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        }
+        ASSERT_TRUE(jsonl::call(run_.socket(), "status")) << run_.log();
+    }
+    void TearDown() override {
+        ::kill(pid_, SIGTERM);
+        EXPECT_EQ(run_.wait(pid_, std::chrono::seconds(20)), 0) << run_.log();
+    }
+    std::vector<std::string> port_names() {
+        std::vector<std::string> names;
+        auto ports = jsonl::call(run_.socket(), "ports");
+        if (!ports) return names;
+        for (const auto& p : *ports) names.push_back(p["name"]);
+        return names;
+    }
+    std::uint64_t generation() { return (*jsonl::call(run_.socket(), "status"))["generation"]; }
+};
+
+TEST_F(Reload, AddsAndRemovesGuestNicsLive) {
+    write(nic("a", "net_null1", "02:00:00:00:00:0a") +
+          nic("c", "net_null3", "02:00:00:00:00:0c", ", vlan: 7"));
+    auto r = jsonl::call(run_.socket(), "config.reload");
+    ASSERT_TRUE(r) << r.error().to_string() << run_.log();
+    EXPECT_EQ((*r)["added"], Json::array({"g/c"}));
+    EXPECT_EQ((*r)["removed"], Json::array({"g/b"}));
+    EXPECT_EQ((*r)["generation"], 3);  // an interim snapshot without b, then the final one
+    EXPECT_EQ(port_names(), (std::vector<std::string>{"up0", "g/a", "g/c"}));
+    auto fdb = *jsonl::call(run_.socket(), "fdb");
+    ASSERT_EQ(fdb.size(), 2u);
+    EXPECT_EQ(fdb[1]["mac"], "02:00:00:00:00:0c");
+    EXPECT_EQ(fdb[1]["vlan"], 7);
+}
+
+TEST_F(Reload, ChangedMacOrVlanUpdatesInPlace) {
+    write(nic("a", "net_null1", "02:00:00:00:00:0a", ", vlan: 9") +
+          nic("b", "net_null2", "02:00:00:00:00:0b"));
+    auto r = jsonl::call(run_.socket(), "config.reload");
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ((*r)["updated"], Json::array({"g/a"}));
+    EXPECT_TRUE((*r)["added"].empty());
+    EXPECT_EQ((*jsonl::call(run_.socket(), "fdb"))[0]["vlan"], 9);
+}
+
+TEST_F(Reload, ChangedDeviceReopensThePort) {
+    write(nic("a", "net_null1", "02:00:00:00:00:0a") + nic("b", "net_null7", "02:00:00:00:00:0b"));
+    auto r = jsonl::call(run_.socket(), "config.reload");
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ((*r)["updated"], Json::array({"g/b"}));
+    auto ports = *jsonl::call(run_.socket(), "ports");
+    EXPECT_EQ(ports[2]["devargs"], "net_null7");
+}
+
+TEST_F(Reload, BadFileIsRejectedWholeAndNothingChanges) {
+    auto before = generation();
+    write(nic("a", "net_null1", "02:00:00:00:00:0a") + nic("c", "net_null3", "02:00:00:00:00:0a"));
+    auto r = jsonl::call(run_.socket(), "config.reload");
+    ASSERT_FALSE(r);
+    EXPECT_THAT(r.error().to_string(), HasSubstr("config rejected, nothing changed"));
+    EXPECT_THAT(r.error().to_string(), HasSubstr("guests[0].nics[1].mac: found 02:00:00:00:00:0a, "
+                                                 "already the MAC of guests[0].nics[0].mac"));
+    EXPECT_EQ(generation(), before);
+    EXPECT_EQ(port_names(), (std::vector<std::string>{"up0", "g/a", "g/b"}));
+}
+
+TEST_F(Reload, DeviceThatWontProbeRestoresThePreviousPorts) {
+    auto before = generation();
+    write(nic("a", "net_null1", "02:00:00:00:00:0a") +
+          nic("c", "\"net_af_packet9,iface=vfg-nosuchif\"", "02:00:00:00:00:0c"));
+    auto r = jsonl::call(run_.socket(), "config.reload");
+    ASSERT_FALSE(r);
+    EXPECT_THAT(r.error().to_string(), HasSubstr("reload failed, previous state restored"));
+    EXPECT_THAT(r.error().to_string(), HasSubstr("net_af_packet9"));
+    EXPECT_EQ(port_names(), (std::vector<std::string>{"up0", "g/a", "g/b"}));
+    EXPECT_GT(generation(), before);
+}
+
+TEST_F(Reload, RestartOnlyChangesAreRefused) {
+    auto before = generation();
+    write(nic("a", "net_null1", "02:00:00:00:00:0a") + nic("b", "net_null2", "02:00:00:00:00:0b"),
+          "  mbufs: 20000\n");
+    auto r = jsonl::call(run_.socket(), "config.reload");
+    ASSERT_FALSE(r);
+    EXPECT_THAT(r.error().to_string(), HasSubstr("changed dataplane.mbufs: these need a restart"));
+    EXPECT_EQ(generation(), before);
+}
+
+TEST_F(Reload, SighupReloadsTheFile) {
+    write(nic("a", "net_null1", "02:00:00:00:00:0a"));
+    ::kill(pid_, SIGHUP);
+    for (int i = 0; i < 200 && port_names().size() != 2; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    EXPECT_EQ(port_names(), (std::vector<std::string>{"up0", "g/a"}));
+}
+
+TEST_F(Reload, UnknownMethodAndBadJsonGetErrorsNotACrash) {
+    auto r = jsonl::call(run_.socket(), "frobnicate");
+    ASSERT_FALSE(r);
+    EXPECT_THAT(r.error().to_string(), HasSubstr("unknown method 'frobnicate'; expected one of"));
+    EXPECT_TRUE(jsonl::call(run_.socket(), "status"));
+}
+
+}  // namespace
+}  // namespace vfgate::test
