@@ -21,6 +21,9 @@ topo_host() {
     TOPO_NAMESPACES+=("$ns")
     ip link add "$iface" type veth peer name eth0 netns "$ns"
     TOPO_IFACES+=("$iface")
+    # The root side is a DPDK port, not a host interface: no IPv6 of its own (its router
+    # solicitations would reach the switch from a MAC no guest has).
+    sysctl -qw "net.ipv6.conf.$iface.disable_ipv6=1"
     ip link set "$iface" up
     topo_quiet_offloads "$iface"
     ip -n "$ns" link set lo up
