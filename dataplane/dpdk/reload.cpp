@@ -46,7 +46,7 @@ config::Config without_ports(config::Config cfg, const std::set<std::string>& na
 }  // namespace
 
 void Dataplane::remove_ports(const std::vector<std::string>& names) {
-    std::vector<rte_eth_dev_tx_buffer*> buffers;
+    std::vector<TxBuffer*> buffers;
     std::vector<OpenPort> gone;
     for (const auto& name : names) {
         OpenPort* p = find(name);

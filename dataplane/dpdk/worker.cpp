@@ -10,25 +10,58 @@
 namespace vfgate::dataplane {
 namespace {
 
-void count_unsent(rte_mbuf** pkts, std::uint16_t unsent, void* counter) {
-    rte_pktmbuf_free_bulk(pkts, unsent);
-    static_cast<Counter*>(counter)->add(unsent);
+// Sends what `b` holds; what the port refuses is freed and counted as tx_failed.
+void flush(Worker& w, std::uint16_t port, TxBuffer& b) noexcept {
+    std::uint16_t sent =
+        rte_eth_tx_burst(port, static_cast<std::uint16_t>(w.index), b.pkts.data(), b.length);
+    if (sent < b.length) {
+        rte_pktmbuf_free_bulk(b.pkts.data() + sent, b.length - sent);
+        w.ports[port].drops[static_cast<std::size_t>(DropReason::kTxFailed)].add(b.length - sent);
+    }
+    b.length = 0;
 }
 
 void flush_all(Worker& w) noexcept {
     for (std::uint16_t p = 0; p < RTE_MAX_ETHPORTS; ++p) {
-        rte_eth_dev_tx_buffer* b = w.tx[p].load(std::memory_order_acquire);
-        if (b != nullptr && b->length != 0)
-            rte_eth_tx_buffer_flush(p, static_cast<std::uint16_t>(w.index), b);
+        TxBuffer* b = w.tx[p].load(std::memory_order_acquire);
+        if (b != nullptr && b->length != 0) flush(w, p, *b);
     }
 }
 
-void send(Worker& w, std::uint16_t port, rte_mbuf* m) noexcept {
-    auto& c = w.ports[port];
-    c.tx_packets.add(1);
-    c.tx_bytes.add(rte_pktmbuf_pkt_len(m));
-    rte_eth_tx_buffer(port, static_cast<std::uint16_t>(w.index),
-                      w.tx[port].load(std::memory_order_relaxed), m);
+// The packets a burst sends, in order: collected first, then appended to the TX buffers a run
+// of same-port packets at a time (one copy and one counter update per run, not per packet).
+struct Outbox {
+    std::uint16_t count = 0;
+    std::array<std::uint16_t, kBurstSize * 2> port;
+    std::array<rte_mbuf*, kBurstSize * 2> mbuf;
+
+    void add(std::uint16_t p, rte_mbuf* m) noexcept {
+        if (count == mbuf.size()) return;  // can't happen: at most one per packet, plus floods
+        port[count] = p;
+        mbuf[count++] = m;
+    }
+};
+
+void send_outbox(Worker& w, const Outbox& o) noexcept {
+    std::uint16_t i = 0;
+    while (i < o.count) {
+        std::uint16_t p = o.port[i];
+        std::uint16_t j = i;
+        std::uint64_t bytes = 0;
+        while (j < o.count && o.port[j] == p) bytes += rte_pktmbuf_pkt_len(o.mbuf[j++]);
+        PortCounters& c = w.ports[p];
+        c.tx_packets.add(j - i);
+        c.tx_bytes.add(bytes);
+        TxBuffer& b = *w.tx[p].load(std::memory_order_relaxed);
+        while (i < j) {
+            std::uint16_t room = static_cast<std::uint16_t>(b.pkts.size() - b.length);
+            std::uint16_t n = std::min<std::uint16_t>(room, j - i);
+            std::copy_n(o.mbuf.data() + i, n, b.pkts.data() + b.length);
+            b.length = static_cast<std::uint16_t>(b.length + n);
+            i = static_cast<std::uint16_t>(i + n);
+            if (b.length >= kBurstSize) flush(w, p, b);
+        }
+    }
 }
 
 // Pushes the access VLAN (PCP and DEI 0). False when the mbuf has no headroom or is shared.
@@ -39,7 +72,7 @@ bool push_tag(rte_mbuf*& m, std::uint16_t vlan) noexcept {
 
 // Copies a flooded frame to every other member of its domain (and, from a guest, the uplink).
 // Copies are deep (the uplink's copy gets a tag pushed); the original goes last, uncopied.
-void flood(Worker& w, const Snapshot& s, const Burst& b, const Step& st, rte_mbuf* m,
+void flood(Outbox& out_box, const Snapshot& s, const Burst& b, const Step& st, rte_mbuf* m,
            PortCounters& in) noexcept {
     const Domain& d = s.table.domain(st.domain);
     const bool from_guest = s.table.port(b.in).role == PortRole::kGuest;
@@ -79,7 +112,7 @@ void flood(Worker& w, const Snapshot& s, const Burst& b, const Step& st, rte_mbu
             rte_pktmbuf_free(c);
             continue;
         }
-        send(w, s.dpdk_port[index(out[i])], c);
+        out_box.add(s.dpdk_port[index(out[i])], c);
     }
 }
 
@@ -89,6 +122,7 @@ void output(Worker& w, const Snapshot& s, std::uint16_t in_port) noexcept {
     PortCounters& in = w.ports[in_port];
     std::array<rte_mbuf*, kBurstSize> dropped;
     std::uint16_t nd = 0;
+    Outbox out;
     for (std::uint16_t i = 0; i < b.count; ++i) {
         const Step& st = b.step[i];
         rte_mbuf* m = w.mbufs[i];
@@ -105,13 +139,14 @@ void output(Worker& w, const Snapshot& s, std::uint16_t in_port) noexcept {
                     dropped[nd++] = m;
                     break;
                 }
-                send(w, s.dpdk_port[index(st.out)], m);
+                out.add(s.dpdk_port[index(st.out)], m);
                 break;
             case Verdict::kFlood:
-                flood(w, s, b, st, m, in);
+                flood(out, s, b, st, m, in);
                 break;
         }
     }
+    send_outbox(w, out);
     if (nd != 0) rte_pktmbuf_free_bulk(dropped.data(), nd);
 }
 
@@ -180,18 +215,13 @@ int run_worker(void* arg) {
 
 Result<void> attach_tx_buffer(Worker& w, std::uint16_t dpdk_port, int socket) {
     if (w.tx[dpdk_port].load(std::memory_order_relaxed) != nullptr) return {};
-    auto* b = static_cast<rte_eth_dev_tx_buffer*>(
-        rte_zmalloc_socket("vfgate_tx", RTE_ETH_TX_BUFFER_SIZE(kBurstSize), 0, socket));
-    if (b == nullptr) return fail(ErrorKind::kSystem, "no memory for a TX buffer");
-    rte_eth_tx_buffer_init(b, kBurstSize);
-    rte_eth_tx_buffer_set_err_callback(
-        b, count_unsent,
-        &w.ports[dpdk_port].drops[static_cast<std::size_t>(DropReason::kTxFailed)]);
-    w.tx[dpdk_port].store(b, std::memory_order_release);
+    void* mem = rte_zmalloc_socket("vfgate_tx", sizeof(TxBuffer), RTE_CACHE_LINE_SIZE, socket);
+    if (mem == nullptr) return fail(ErrorKind::kSystem, "no memory for a TX buffer");
+    w.tx[dpdk_port].store(new (mem) TxBuffer{}, std::memory_order_release);
     return {};
 }
 
-rte_eth_dev_tx_buffer* detach_tx_buffer(Worker& w, std::uint16_t dpdk_port) {
+TxBuffer* detach_tx_buffer(Worker& w, std::uint16_t dpdk_port) {
     return w.tx[dpdk_port].exchange(nullptr, std::memory_order_acq_rel);
 }
 

@@ -15,6 +15,8 @@
 #include <rte_ethdev.h>
 #include <rte_rcu_qsbr.h>
 
+#include <vfgate/common/error.hpp>
+
 #include "burst.hpp"
 #include "counters.hpp"
 #include "snapshot.hpp"
@@ -24,6 +26,13 @@ namespace vfgate::dataplane {
 
 inline constexpr unsigned kDrainUs = 100;
 
+// Packets waiting for one port's TX queue: appended a run at a time, sent once a burst's worth
+// is there, on the drain timer, and before a snapshot change.
+struct TxBuffer {
+    std::uint16_t length = 0;
+    std::array<rte_mbuf*, 2 * kBurstSize> pkts;
+};
+
 struct alignas(64) Worker {
     unsigned index = 0;  // 0..workers-1: its RCU thread id and TX queue on every port
     unsigned lcore = 0;
@@ -32,7 +41,7 @@ struct alignas(64) Worker {
     rte_rcu_qsbr* rcu = nullptr;
     // TX buffers by DPDK port id. Set by the control thread before the port enters a snapshot;
     // cleared by it (then freed after a grace period) once no snapshot has the port.
-    std::array<std::atomic<rte_eth_dev_tx_buffer*>, RTE_MAX_ETHPORTS> tx{};
+    std::array<std::atomic<TxBuffer*>, RTE_MAX_ETHPORTS> tx{};
 
     // Written by this worker only.
     std::array<PortCounters, RTE_MAX_ETHPORTS> ports;
@@ -53,6 +62,6 @@ int run_worker(void* arg);
 Result<void> attach_tx_buffer(Worker& w, std::uint16_t dpdk_port, int socket);
 // Clears `w.tx[port]` once every worker has adopted a snapshot without the port, and returns
 // the buffer: free it with rte_free after an RCU grace period (control thread).
-rte_eth_dev_tx_buffer* detach_tx_buffer(Worker& w, std::uint16_t dpdk_port);
+TxBuffer* detach_tx_buffer(Worker& w, std::uint16_t dpdk_port);
 
 }  // namespace vfgate::dataplane
