@@ -83,8 +83,9 @@ int main(int argc, char** argv) {
             spdlog::error("{}", plan.error().to_string());
             return 1;
         }
-        for (const auto& a : vfgate::dataplane::plan_eal(cfg, *plan, log_level).args)
+        for (const auto& a : vfgate::dataplane::plan_eal(cfg, *plan, log_level).args) {
             std::cout << a << "\n";
+        }
         return 0;
     }
 

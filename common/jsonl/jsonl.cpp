@@ -85,7 +85,7 @@ bool wait_for(int fd, short events, std::chrono::steady_clock::time_point deadli
 Result<Json> call(const std::string& socket_path, std::string_view method, const Json& params,
                   std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
-    auto where = [&](std::string what) { return what + " " + socket_path; };
+    auto where = [&](const std::string& what) { return what + " " + socket_path; };
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (socket_path.size() >= sizeof addr.sun_path) {

@@ -26,7 +26,7 @@ std::string text(const Json& v) {
     if (v.is_string()) return v.get<std::string>();
     if (v.is_number_float()) {
         char buf[32];
-        std::snprintf(buf, sizeof buf, "%.1f", v.get<double>());
+        static_cast<void>(std::snprintf(buf, sizeof buf, "%.1f", v.get<double>()));
         return buf;
     }
     return v.dump();
@@ -36,8 +36,9 @@ void print_status(const Json& s) {
     for (const auto& [k, v] : s.items()) {
         if (v.is_object()) {
             std::string parts;
-            for (const auto& [k2, v2] : v.items())
+            for (const auto& [k2, v2] : v.items()) {
                 parts += (parts.empty() ? "" : ", ") + k2 + " " + text(v2);
+            }
             std::cout << k << ": " << parts << "\n";
         } else {
             std::cout << k << ": " << text(v) << "\n";
@@ -60,8 +61,9 @@ void print_stats(const Json& s) {
     for (const auto& p : s["ports"]) {
         std::string why;
         for (const auto& [reason, n] : p["drops"].items()) {
-            if (n.get<std::uint64_t>() != 0)
+            if (n.get<std::uint64_t>() != 0) {
                 why += (why.empty() ? "" : ",") + reason + "=" + text(n);
+            }
         }
         t.add({text(p["name"]), text(p["rx_packets"]), text(p["rx_bytes"]), text(p["tx_packets"]),
                text(p["tx_bytes"]), text(p["drops_total"]), why.empty() ? "-" : why});
@@ -78,8 +80,9 @@ void print_stats(const Json& s) {
 
 void print_fdb(const Json& fdb) {
     Table t({"UPLINK", "VLAN", "MAC", "PORT"});
-    for (const auto& e : fdb)
+    for (const auto& e : fdb) {
         t.add({text(e["uplink"]), text(e["vlan"]), text(e["mac"]), text(e["port"])});
+    }
     t.print(std::cout);
 }
 

@@ -106,14 +106,14 @@ EalPlan plan_eal(const config::Config& cfg, const PortPlan& ports, std::string_v
     e.file_prefix = file_prefix(cfg);
     const auto& dp = *cfg.dataplane;
     auto& a = e.args;
-    a.push_back("vfgate-dataplane");
+    a.emplace_back("vfgate-dataplane");
     std::string lcores = std::to_string(dp.main_core);
     for (auto c : dp.worker_cores) lcores += "," + std::to_string(c);
     a.insert(a.end(), {"-l", lcores, "--main-lcore", std::to_string(dp.main_core)});
     a.insert(a.end(), {"--file-prefix", e.file_prefix, "-m", std::to_string(dp.memory_mb)});
     // With hugepages, --in-memory leaves no hugepage files behind; --no-huge can't be combined
     // with it, and the unique file prefix keeps two instances apart.
-    a.push_back(dp.hugepages ? "--in-memory" : "--no-huge");
+    a.emplace_back(dp.hugepages ? "--in-memory" : "--no-huge");
     std::map<std::string, PciDevice> pci;  // the allow-list
     for (const auto& p : ports.ports) {
         if (!p.pci) {
@@ -130,7 +130,7 @@ EalPlan plan_eal(const config::Config& cfg, const PortPlan& ports, std::string_v
         }
     }
     if (pci.empty()) {
-        a.push_back("--no-pci");
+        a.emplace_back("--no-pci");
     } else {
         for (const auto& [addr, dev] : pci) a.insert(a.end(), {"-a", allow_entry(addr, dev)});
     }

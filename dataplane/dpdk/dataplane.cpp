@@ -16,7 +16,7 @@ namespace vfgate::dataplane {
 Dataplane::~Dataplane() { stop(); }
 
 Result<void> Dataplane::start(const config::Config& cfg, std::string config_path,
-                              std::string log_level) {
+                              const std::string& log_level) {
     cfg_ = cfg;
     config_path_ = std::move(config_path);
     auto plan = plan_ports(cfg_, pci_of_netdev);
@@ -90,8 +90,9 @@ Result<void> Dataplane::bring_up(const PortPlan& plan) {
     spdlog::info("dataplane up: {} ports, {} workers on cores {}", ports_.size(), workers_.size(),
                  [&] {
                      std::string s;
-                     for (auto& w : workers_)
+                     for (auto& w : workers_) {
                          s += (s.empty() ? "" : ",") + std::to_string(w->lcore);
+                     }
                      return s;
                  }());
     return {};

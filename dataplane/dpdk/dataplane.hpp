@@ -36,7 +36,8 @@ class Dataplane {
     ~Dataplane();
 
     // Brings everything up and launches the workers. On failure, what was set up is torn down.
-    Result<void> start(const config::Config& cfg, std::string config_path, std::string log_level);
+    Result<void> start(const config::Config& cfg, std::string config_path,
+                       const std::string& log_level);
     // Re-reads the config file (or `path` if given) and applies the difference live.
     Result<ReloadResult> reload(const std::string& path = "");
     // Stops the workers, flushes and closes every port, releases EAL. Idempotent.

@@ -85,7 +85,7 @@ Result<rte_mempool*> create_mempool(const config::Dataplane& dp, const PortPlan&
 }
 
 Result<OpenPort> open_port(const PortSpec& spec, unsigned workers, rte_mempool* pool, bool probe) {
-    auto where = [&](std::string what) {
+    auto where = [&](const std::string& what) {
         return "port " + spec.name + " (" + spec.devargs + "): " + what;
     };
     if (probe) {

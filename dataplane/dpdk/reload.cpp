@@ -89,8 +89,9 @@ Result<ReloadResult> Dataplane::reload(const std::string& path) {
     auto plan = plan_ports(next, pci_of_netdev);
     if (!plan) return tl::unexpected(std::move(plan.error()).context("nothing changed"));
     auto next_table = SwitchTable::build(next);
-    if (!next_table)
+    if (!next_table) {
         return tl::unexpected(std::move(next_table.error()).context("nothing changed"));
+    }
 
     ReloadResult result;
     std::set<std::string> leaving;

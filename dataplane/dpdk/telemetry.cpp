@@ -21,7 +21,9 @@ std::atomic<const Dataplane*> g_dataplane{nullptr};
 // flattened with '_' ("drops" {"runt": 1} -> "drops_runt").
 void add_flat(rte_tel_data* d, const json& obj, const std::string& prefix) {
     for (const auto& [k, v] : obj.items()) {
-        std::string key = prefix.empty() ? k : prefix + "_" + k;
+        std::string key = prefix;
+        if (!key.empty()) key += '_';
+        key += k;
         if (v.is_object()) {
             add_flat(d, v, key);
         } else if (v.is_number_unsigned() || v.is_number_integer()) {
@@ -51,8 +53,9 @@ int ports(const char*, const char*, rte_tel_data* d) {
     const Dataplane* dp = g_dataplane.load(std::memory_order_acquire);
     if (dp == nullptr) return -EAGAIN;
     rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
-    for (const auto& p : dp->ports())
+    for (const auto& p : dp->ports()) {
         rte_tel_data_add_array_string(d, p["name"].get<std::string>().c_str());
+    }
     return 0;
 }
 

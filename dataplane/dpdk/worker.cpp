@@ -30,10 +30,11 @@ void flush_all(Worker& w) noexcept {
 
 // The packets a burst sends, in order: collected first, then appended to the TX buffers a run
 // of same-port packets at a time (one copy and one counter update per run, not per packet).
-struct Outbox {
+// Scratch, filled before it is read: left uninitialized, as zeroing it would cost every burst.
+struct Outbox {  // NOLINT(cppcoreguidelines-pro-type-member-init)
     std::uint16_t count = 0;
-    std::array<std::uint16_t, kBurstSize * 2> port;
-    std::array<rte_mbuf*, kBurstSize * 2> mbuf;
+    std::array<std::uint16_t, std::size_t{2} * kBurstSize> port;
+    std::array<rte_mbuf*, std::size_t{2} * kBurstSize> mbuf;
 
     void add(std::uint16_t p, rte_mbuf* m) noexcept {
         if (count == mbuf.size()) return;  // can't happen: at most one per packet, plus floods
@@ -77,7 +78,8 @@ void flood(Outbox& out_box, const Snapshot& s, const Burst& b, const Step& st, r
     const Domain& d = s.table.domain(st.domain);
     const bool from_guest = s.table.port(b.in).role == PortRole::kGuest;
     if (!from_guest && st.tag == TagOp::kPop) rte_vlan_strip(m);
-    std::array<PortIdx, 64> out;  // targets beyond 64 get no copy: counted as no_mbuf
+    // Targets beyond 64 get no copy (counted as no_mbuf). Scratch, written before read.
+    std::array<PortIdx, 64> out;  // NOLINT(cppcoreguidelines-pro-type-member-init)
     std::size_t n = 0;
     std::uint64_t skipped = 0;
     for (PortIdx p : d.members) {
@@ -120,9 +122,9 @@ void flood(Outbox& out_box, const Snapshot& s, const Burst& b, const Step& st, r
 void output(Worker& w, const Snapshot& s, std::uint16_t in_port) noexcept {
     Burst& b = w.burst;
     PortCounters& in = w.ports[in_port];
-    std::array<rte_mbuf*, kBurstSize> dropped;
+    std::array<rte_mbuf*, kBurstSize> dropped;  // NOLINT(cppcoreguidelines-pro-type-member-init)
     std::uint16_t nd = 0;
-    Outbox out;
+    Outbox out;  // NOLINT(cppcoreguidelines-pro-type-member-init): scratch, see Outbox
     for (std::uint16_t i = 0; i < b.count; ++i) {
         const Step& st = b.step[i];
         rte_mbuf* m = w.mbufs[i];

@@ -30,7 +30,7 @@ inline constexpr unsigned kDrainUs = 100;
 // is there, on the drain timer, and before a snapshot change.
 struct TxBuffer {
     std::uint16_t length = 0;
-    std::array<rte_mbuf*, 2 * kBurstSize> pkts;
+    std::array<rte_mbuf*, std::size_t{2} * kBurstSize> pkts{};
 };
 
 struct alignas(64) Worker {
