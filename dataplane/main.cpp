@@ -16,6 +16,7 @@
 #include <vfgate/common/jsonl_server.hpp>
 #include <vfgate/common/log.hpp>
 #include <vfgate/config/load.hpp>
+#include <vfgate/dataplane/control.hpp>
 
 #include "dpdk/dataplane.hpp"
 #include "spdlog/spdlog.h"
@@ -34,11 +35,12 @@ Json reload_json(const vfgate::dataplane::ReloadResult& r) {
 
 void serve(Dataplane& dp, vfgate::jsonl::Server& server) {
     using Result = vfgate::Result<Json>;
-    server.handle("status", [&](const Json&) -> Result { return dp.status(); });
-    server.handle("ports", [&](const Json&) -> Result { return dp.ports(); });
-    server.handle("stats", [&](const Json&) -> Result { return dp.stats(); });
-    server.handle("fdb", [&](const Json&) -> Result { return dp.fdb(); });
-    server.handle("config.reload", [&](const Json& params) -> Result {
+    namespace m = vfgate::dataplane::method;
+    server.handle(m::kStatus, [&](const Json&) -> Result { return dp.status(); });
+    server.handle(m::kPorts, [&](const Json&) -> Result { return dp.ports(); });
+    server.handle(m::kStats, [&](const Json&) -> Result { return dp.stats(); });
+    server.handle(m::kFdb, [&](const Json&) -> Result { return dp.fdb(); });
+    server.handle(m::kReload, [&](const Json& params) -> Result {
         std::string path = params.value("path", std::string());
         auto r = dp.reload(path);
         if (!r) {

@@ -6,6 +6,7 @@
 
 #include <vfgate/common/jsonl.hpp>
 #include <vfgate/config/load.hpp>
+#include <vfgate/dataplane/control.hpp>
 
 #include "commands.hpp"
 #include "table.hpp"
@@ -141,10 +142,13 @@ void add_dataplane_commands(CLI::App& app, std::function<int()>& run) {
         void (*print)(const Json&);
     };
     static const Cmd kCmds[] = {
-        {"status", "Process, cores, memory and snapshot generation", print_status},
-        {"ports", "Ports: role, driver, link, MAC, VLAN, uplink", print_ports},
-        {"stats", "Counters per port (drops by reason) and per worker", print_stats},
-        {"fdb", "The forwarding table: which MAC is on which port, per VLAN", print_fdb},
+        {dataplane::method::kStatus, "Process, cores, memory and snapshot generation",
+         print_status},
+        {dataplane::method::kPorts, "Ports: role, driver, link, MAC, VLAN, uplink", print_ports},
+        {dataplane::method::kStats, "Counters per port (drops by reason) and per worker",
+         print_stats},
+        {dataplane::method::kFdb, "The forwarding table: which MAC is on which port, per VLAN",
+         print_fdb},
     };
     for (const auto& c : kCmds) {
         auto* sub = dp->add_subcommand(c.name, c.help);
@@ -158,7 +162,7 @@ void add_dataplane_commands(CLI::App& app, std::function<int()>& run) {
     reload->callback([t, path, &run] {
         run = [t, path] {
             Json params = path->empty() ? Json::object() : Json{{"path", *path}};
-            return call(*t, "config.reload", params, print_reload);
+            return call(*t, dataplane::method::kReload, params, print_reload);
         };
     });
 }

@@ -1,0 +1,14 @@
+#pragma once
+// The dataplane's public surface: the methods of its control socket (JSON lines, see
+// vfgate/common/jsonl.hpp and docs/dataplane.md). The dataplane serves them on its main thread;
+// vfgatectl and vfgated call them.
+
+namespace vfgate::dataplane::method {
+
+inline constexpr const char* kStatus = "status";         // process, cores, memory, generation
+inline constexpr const char* kPorts = "ports";           // ports with role, driver, link, MAC, VLAN
+inline constexpr const char* kStats = "stats";           // counters per port and per worker
+inline constexpr const char* kFdb = "fdb";               // the forwarding table
+inline constexpr const char* kReload = "config.reload";  // params {"path": FILE} optional
+
+}  // namespace vfgate::dataplane::method
