@@ -95,5 +95,11 @@ expect "describe shows the VLAN 200 domain" "$out" '^  up0 vlan 200: lab/eth0$'
 expect "describe shows rules" "$out" 'ingress http: allow tcp dst_port 80,8000-8080'
 check "describe an invalid file exits 1" 1 "$ctl" describe "$tmp/bad.yaml"
 
+check "dataplane without a subcommand is a usage error" 2 "$ctl" dataplane
+check "dataplane status with no dataplane running exits 1" 1 "$ctl" dataplane -s "$tmp/none.sock" status
+expect "and says why" "$err" "^vfgatectl: status: connect to $tmp/none.sock: No such file or directory \(ENOENT\)$"
+check "dataplane -c reads the socket from a config" 1 "$ctl" dataplane -c "$src/config/examples/demo.yaml" fdb
+expect "the demo's socket" "$err" "connect to /run/vfgate/demo.sock"
+
 echo "1..$n"
 [ "$failed" = 0 ]

@@ -102,6 +102,15 @@ assert s["web/eth0"]["rx_packets"] > 3000 and s["web/eth0"]["tx_packets"] > 3000
 assert s["up0"]["tx_packets"] > 0 and s["up0"]["rx_packets"] > 0
 ' "$stats"
 
+prefix=$("$ctl" dataplane -s "$sock" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["file_prefix"])')
+telemetry=$(printf '/vfgate/port_stats,web/eth0\n' | dpdk-telemetry.py -f "$prefix" 2>&1)
+check "DPDK telemetry shows the port's counters" python3 -c '
+import json, sys
+line = [l for l in sys.argv[1].splitlines() if "/vfgate/port_stats" in l][-1]
+s = json.loads(line)["/vfgate/port_stats"]
+assert s["rx_packets"] > 3000 and "drops_spoofed_mac" in s, s
+' "$telemetry"
+
 # Reload adding a guest NIC while app pings the uplink host at 100 packets/s: none may be lost.
 topo_host vft-db vft-db 02:00:00:00:04:01 198.18.10.14/24
 in_ns vft-app ping -c 500 -i 0.01 -W 2 198.18.10.1 >"$work/ping.log" 2>&1 &
