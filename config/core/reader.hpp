@@ -139,6 +139,23 @@ void read_choice(Reader& r, const Fields& f, std::string_view key,
     if (got) out = v;
 }
 
+// For a key holding one scalar or a non-empty list of them (src, dst, ports, addresses): calls
+// `read(item, path)` for each, with the item's own path ("src[1]", or "src" for a scalar).
+template <class F>
+void each_one_or_list(Reader& r, const Fields& f, std::string_view key, std::string_view what,
+                      F&& read) {
+    with(f, key, [&](const DocNode& n, const std::string& p) {
+        auto items = r.one_or_list(n, p, what);
+        if (!items) return;
+        for (std::size_t i = 0; i < items->size(); ++i) {
+            const DocNode& item = *(*items)[i];
+            auto ip = n.kind == DocNode::Kind::kList ? item_path(p, i) : p;
+            r.visit(item, ip);
+            read(item, ip);
+        }
+    });
+}
+
 // The schema walk (schema.cpp): reads the document into `cfg`, reporting into `r`.
 void read_config(Reader& r, const DocNode& root, Config& cfg);
 

@@ -20,23 +20,16 @@ std::optional<std::int64_t> port_number(std::string_view s) {
 
 void read_ports(Reader& r, const Fields& f, std::string_view key, std::vector<PortRange>& out) {
     constexpr std::string_view kWhat = "a port, a range \"a-b\"";
-    with(f, key, [&](const DocNode& n, const std::string& p) {
-        auto items = r.one_or_list(n, p, kWhat);
-        if (!items) return;
-        for (std::size_t i = 0; i < items->size(); ++i) {
-            const DocNode& item = *(*items)[i];
-            auto ip = n.kind == Kind::kList ? item_path(p, i) : p;
-            r.visit(item, ip);
-            std::string_view s = item.kind == Kind::kScalar ? item.text : "";
-            auto dash = s.find('-', 1);
-            auto lo = port_number(s.substr(0, dash));
-            auto hi = dash == std::string_view::npos ? lo : port_number(s.substr(dash + 1));
-            if (!lo || !hi) {
-                r.mismatch(item, ip, std::string(kWhat) + " or a list of them");
-                continue;
-            }
-            out.push_back({*lo, *hi});
+    each_one_or_list(r, f, key, kWhat, [&](const DocNode& item, const std::string& ip) {
+        std::string_view s = item.kind == Kind::kScalar ? item.text : "";
+        auto dash = s.find('-', 1);
+        auto lo = port_number(s.substr(0, dash));
+        auto hi = dash == std::string_view::npos ? lo : port_number(s.substr(dash + 1));
+        if (!lo || !hi) {
+            r.mismatch(item, ip, std::string(kWhat) + " or a list of them");
+            return;
         }
+        out.push_back({*lo, *hi});
     });
 }
 
@@ -84,21 +77,14 @@ Rule read_rule(Reader& r, const DocNode& n, const std::string& p, Direction dir,
 
 void read_cidrs(Reader& r, const Fields& f, std::string_view key, std::string_view what,
                 std::vector<Cidr>& out) {
-    with(f, key, [&](const DocNode& n, const std::string& p) {
-        auto items = r.one_or_list(n, p, what);
-        if (!items) return;
-        for (std::size_t i = 0; i < items->size(); ++i) {
-            const DocNode& item = *(*items)[i];
-            auto ip = n.kind == Kind::kList ? item_path(p, i) : p;
-            r.visit(item, ip);
-            std::string why;
-            auto c = item.kind == Kind::kScalar ? parse_cidr(item.text, &why) : std::nullopt;
-            if (!c) {
-                r.mismatch(item, ip, std::string(what) + (why.empty() ? "" : " (" + why + ")"));
-                continue;
-            }
-            out.push_back(*c);
+    each_one_or_list(r, f, key, what, [&](const DocNode& item, const std::string& ip) {
+        std::string why;
+        auto c = item.kind == Kind::kScalar ? parse_cidr(item.text, &why) : std::nullopt;
+        if (!c) {
+            r.mismatch(item, ip, std::string(what) + (why.empty() ? "" : " (" + why + ")"));
+            return;
         }
+        out.push_back(*c);
     });
 }
 
