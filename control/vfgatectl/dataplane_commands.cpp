@@ -50,9 +50,11 @@ void print_status(const Json& s) {
 void print_ports(const Json& ports) {
     Table t({"NAME", "ROLE", "DPDK", "DRIVER", "LINK", "MAC", "VLAN", "UPLINK", "RXQ", "MTU"});
     for (const auto& p : ports) {
-        t.add({text(p["name"]), text(p["role"]), text(p["dpdk_port"]), text(p["driver"]),
-               text(p["link"]), text(p.value("mac", Json())), text(p.value("vlan", Json())),
-               text(p.value("uplink", Json())), text(p["rx_queues"]), text(p["mtu"])});
+        t.add({text(p["name"]), text(p["role"]), text(p.value("dpdk_port", Json())),
+               text(p.value("driver", Json())), text(p.value("link", Json())),
+               text(p.value("mac", Json())), text(p.value("vlan", Json())),
+               text(p.value("uplink", Json())), text(p.value("rx_queues", Json())),
+               text(p.value("mtu", Json()))});
     }
     t.print(std::cout);
 }

@@ -72,6 +72,20 @@ json Dataplane::ports() const {
         }
         out.push_back(j);
     }
+    // VFs of legacy-mode PFs: no port of ours, listed so that nobody looks for them in vain.
+    auto vfs = config::assign_vfs(cfg_);
+    for (std::size_t g = 0; g < cfg_.guests.size(); ++g) {
+        for (std::size_t n = 0; n < cfg_.guests[g].nics.size(); ++n) {
+            const auto& nic = cfg_.guests[g].nics[n];
+            if (config::is_software_switched(cfg_, nic)) continue;
+            out.push_back(json{{"name", cfg_.guests[g].name + "/" + nic.name},
+                               {"role", "switched by the NIC"},
+                               {"pf", nic.pf},
+                               {"vf", vfs[g][n]},
+                               {"mac", to_string(nic.mac)},
+                               {"vlan", nic.vlan ? json(*nic.vlan) : json(nullptr)}});
+        }
+    }
     return out;
 }
 

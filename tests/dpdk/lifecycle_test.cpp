@@ -163,6 +163,25 @@ TEST_F(Lifecycle, UsageErrorsExit2) {
     EXPECT_EQ(run_.wait(pid, std::chrono::seconds(10)), 2);
 }
 
+TEST_F(Lifecycle, LegacyVfsAreListedAsSwitchedByTheNicWithAWarning) {
+    auto cfg = write_config(null_ports() +
+                            "      - {name: v, type: vf, pf: pf0, mac: \"02:00:00:00:00:0b\"}\n"
+                            "pfs:\n  - {name: pf0, device: ens9, num_vfs: 2}\n");
+    int pid = run_.spawn(cfg);
+    ASSERT_TRUE(wait_up(pid)) << run_.log();
+    auto ports = jsonl::call(run_.socket(), "ports");
+    ASSERT_TRUE(ports);
+    ASSERT_EQ(ports->size(), 3u);
+    const auto& v = (*ports)[2];
+    EXPECT_EQ(v["name"], "g/v");
+    EXPECT_EQ(v["role"], "switched by the NIC");
+    EXPECT_EQ(v["vf"], 0);
+    EXPECT_THAT(run_.log(), HasSubstr("g/v: a VF of pf0 in legacy eswitch mode is switched by "
+                                      "the NIC"));
+    ::kill(pid, SIGTERM);
+    EXPECT_EQ(run_.wait(pid, std::chrono::seconds(20)), 0);
+}
+
 TEST_F(Lifecycle, PrintEalShowsTheArguments) {
     int pid = run_.spawn(write_config(null_ports()), {"--print-eal"});
     EXPECT_EQ(run_.wait(pid, std::chrono::seconds(10)), 0);
