@@ -71,6 +71,7 @@ L3Result parse_ipv4(std::span<const std::byte> b, FlowKey& k) noexcept {
         k.frag_id = be16(b, 4);
         if (offset != 0) return L3Result::kLaterFragment;
     }
+    k.l4_offset = static_cast<std::uint16_t>(ihl);
     return parse_l4(b.subspan(ihl, total - ihl), k);
 }
 
@@ -110,6 +111,7 @@ L3Result parse_ipv6(std::span<const std::byte> b, FlowKey& k) noexcept {
     if (is_ext_header(nh)) return L3Result::kMalformed;  // deeper than we walk
     k.proto = nh;
     if (later_fragment) return L3Result::kLaterFragment;
+    k.l4_offset = static_cast<std::uint16_t>(rest.data() - b.data());
     return parse_l4(rest, k);
 }
 

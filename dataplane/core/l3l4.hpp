@@ -38,12 +38,13 @@ struct FlowKey {
     std::uint16_t dport = 0;
     std::uint8_t icmp_type = 0;
     std::uint8_t icmp_code = 0;
-    std::uint8_t tcp_flags = 0;  // FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10
-    bool has_ports = false;      // TCP or UDP with ports read
-    bool is_icmp = false;        // ICMP or ICMPv6 with type/code read
-    bool fragment = false;       // part of a fragmented datagram (first or later)
-    std::uint32_t frag_id = 0;   // IPv4 identification or IPv6 fragment identification
-    std::uint16_t l4_len = 0;    // bytes from the L4 header to the end of the IP payload
+    std::uint8_t tcp_flags = 0;   // FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10
+    bool has_ports = false;       // TCP or UDP with ports read
+    bool is_icmp = false;         // ICMP or ICMPv6 with type/code read
+    bool fragment = false;        // part of a fragmented datagram (first or later)
+    std::uint32_t frag_id = 0;    // IPv4 identification or IPv6 fragment identification
+    std::uint16_t l4_len = 0;     // bytes from the L4 header to the end of the IP payload
+    std::uint16_t l4_offset = 0;  // where the L4 header starts in the span given to the parser
 };
 
 // `l3` is the frame from the IP header on (after Ethernet and any VLAN tag).

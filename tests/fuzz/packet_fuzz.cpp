@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <span>
 
+#include "antispoof.hpp"
 #include "l3l4.hpp"
 #include "packet.hpp"
 
@@ -18,8 +19,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     parse_l2(frame, m);
     if (m.runt) return 0;
     std::size_t l3 = kEtherHeaderLen + (m.tagged ? kVlanTagLen : 0);
+    static const GuestIdentity id = [] {
+        GuestIdentity g;
+        g.mac = 0x525400123456ULL;
+        g.check_ip = true;
+        g.n4 = g.n6 = 1;
+        g.v4[0] = {10, 0, 0, 5};
+        g.v6[0] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5};
+        return g;
+    }();
+    if (m.ethertype == kEtherArp) static_cast<void>(check_arp(id, frame.subspan(l3)));
     FlowKey k;
     L3Result r = parse_l3l4(m.ethertype, frame.subspan(l3), k);
+    if (r == L3Result::kOk || r == L3Result::kLaterFragment) {
+        static_cast<void>(check_ip(id, frame.subspan(l3), k));  // ND options included
+    }
     // What the parser promises, checked on every input.
     if (k.l4_len > size) std::abort();
     if (r == L3Result::kOk && k.family != 4 && k.family != 6) std::abort();

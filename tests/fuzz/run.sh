@@ -8,7 +8,9 @@ src=$1 build=$2 seconds=${3:-30}
 out=$build/fuzz
 mkdir -p "$out/corpus"
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -I "$src/dataplane/core" "$src/tests/fuzz/packet_fuzz.cpp" "$src/dataplane/core/l3l4.cpp" \
+    -I "$src/dataplane/core" -I "$src/config/include" -I "$src/common/include" \
+    "$src/tests/fuzz/packet_fuzz.cpp" "$src/dataplane/core/l3l4.cpp" \
+    "$src/dataplane/core/antispoof.cpp" "$src/common/core/net_types.cpp" \
     -o "$out/packet_fuzz"
 # Seeds: IPv4 TCP/UDP/ICMP, a VLAN-tagged frame, IPv6 with extension headers, fragments.
 python3 - "$out/corpus" <<'PY'
@@ -28,6 +30,8 @@ seeds = {
     'v4frag': eth(0x0800) + v4(17, bytes(16), 0x0002),
     'v6ext': eth(0x86dd) + v6(0, bytes([60, 0]) + bytes(6) + bytes([6, 0]) + bytes(6) + tcp),
     'v6frag': eth(0x86dd) + v6(44, bytes([17, 0, 0, 1, 0, 0, 0, 7]) + udp),
+    'na': eth(0x86dd) + v6(58, bytes([136, 0, 0, 0, 0, 0, 0, 0]) + bytes(16) + bytes([2, 1]) + bytes(6)),
+    'arp': eth(0x0806) + struct.pack('!HHBBH', 1, 0x0800, 6, 4, 1) + bytes(20),
 }
 for name, b in seeds.items():
     open(os.path.join(d, name), 'wb').write(b)
