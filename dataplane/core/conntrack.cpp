@@ -1,0 +1,118 @@
+#include "conntrack.hpp"
+
+#include <cstring>
+
+namespace vfgate::dataplane {
+namespace {
+
+constexpr std::uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
+
+bool is_tcp(const FlowKey& k) { return k.proto == kIpProtoTcp && k.has_ports; }
+
+}  // namespace
+
+ConnKey conn_key(std::uint16_t zone, const FlowKey& k, bool& swapped) noexcept {
+    ConnKey c;
+    c.zone = zone;
+    c.family = k.family;
+    c.proto = k.proto;
+    std::uint16_t sport = k.has_ports || k.is_icmp ? k.sport : 0;
+    std::uint16_t dport = k.has_ports || k.is_icmp ? k.dport : 0;
+    int cmp = std::memcmp(k.src.data(), k.dst.data(), 16);
+    swapped = cmp > 0 || (cmp == 0 && sport > dport);
+    if (!swapped) {
+        c.addr_a = k.src;
+        c.addr_b = k.dst;
+        c.port_a = sport;
+        c.port_b = dport;
+    } else {
+        c.addr_a = k.dst;
+        c.addr_b = k.src;
+        c.port_a = dport;
+        c.port_b = sport;
+    }
+    return c;
+}
+
+const char* to_string(CtState s) {
+    switch (s) {
+        case CtState::kTcpSynSent:
+            return "syn_sent";
+        case CtState::kTcpEstablished:
+            return "established";
+        case CtState::kTcpFinWait:
+            return "fin_wait";
+        case CtState::kTcpClosing:
+            return "closing";
+        case CtState::kTcpClosed:
+            return "closed";
+        case CtState::kUdpUnreplied:
+            return "unreplied";
+        case CtState::kUdpReplied:
+            return "replied";
+        case CtState::kIcmpEcho:
+            return "echo";
+    }
+    return "?";
+}
+
+CtState initial_state(const FlowKey& k) noexcept {
+    if (is_tcp(k)) {
+        if (k.tcp_flags & kRst) return CtState::kTcpClosed;
+        bool syn_only = (k.tcp_flags & (kSyn | kAck)) == kSyn;
+        return syn_only ? CtState::kTcpSynSent : CtState::kTcpEstablished;  // loose pick-up
+    }
+    if (k.is_icmp) return CtState::kIcmpEcho;
+    return CtState::kUdpUnreplied;
+}
+
+CtState advance(CtState s, const FlowKey& k, bool reply) noexcept {
+    if (!is_tcp(k)) {
+        if (s == CtState::kUdpUnreplied && reply) return CtState::kUdpReplied;
+        return s;
+    }
+    std::uint8_t f = k.tcp_flags;
+    if (f & kRst) return CtState::kTcpClosed;
+    switch (s) {
+        case CtState::kTcpSynSent:
+            if (reply && (f & kSyn) && (f & kAck)) return CtState::kTcpEstablished;
+            return s;
+        case CtState::kTcpEstablished:
+            return (f & kFin) ? CtState::kTcpFinWait : s;
+        case CtState::kTcpFinWait:
+            // Simplified: a FIN after the first (from either side) closes the connection.
+            return (f & kFin) ? CtState::kTcpClosing : s;
+        default:
+            return s;
+    }
+}
+
+std::uint32_t timeout_s(CtState s, const CtTimeouts& t) noexcept {
+    switch (s) {
+        case CtState::kTcpSynSent:
+            return t.tcp_syn_s;
+        case CtState::kTcpEstablished:
+            return t.tcp_established_s;
+        case CtState::kTcpFinWait:
+        case CtState::kTcpClosing:
+            return t.tcp_fin_s;
+        case CtState::kTcpClosed:
+            return t.tcp_closed_s;
+        case CtState::kUdpUnreplied:
+            return t.udp_s;
+        case CtState::kUdpReplied:
+            return t.udp_replied_s;
+        case CtState::kIcmpEcho:
+            return t.icmp_s;
+    }
+    return t.udp_s;
+}
+
+bool passes(CtState s, const FlowKey& k) noexcept {
+    if (s != CtState::kTcpClosed && s != CtState::kTcpClosing) return true;
+    // After RST or both FINs, only the tail of the old connection (ACKs, FINs) passes; a new
+    // SYN opens a new connection and meets the rules.
+    return !(is_tcp(k) && (k.tcp_flags & (kSyn | kAck)) == kSyn);
+}
+
+}  // namespace vfgate::dataplane

@@ -1,0 +1,69 @@
+#pragma once
+// Connection tracking logic (config-v1 "Stateful"): the canonical key of a connection, its
+// state machine, and its timeouts. Pure C++; the per-worker, fixed-capacity table that stores
+// entries lives in the DPDK adapter. Hot-path safe: no allocation, no exceptions.
+//
+// A connection is keyed by zone (the guest NIC whose firewall allowed it), IP version, protocol,
+// and its two endpoints in a canonical order, so that both directions find one entry; the
+// packet's direction relative to the connection's originator comes back as `reply`.
+// Tracked: TCP (SYN, established, FIN from one or both sides, RST), UDP (replied or not),
+// ICMP/ICMPv6 echo (by identifier). Other protocols: like UDP, without ports.
+
+#include <array>
+#include <cstdint>
+
+#include "l3l4.hpp"
+
+namespace vfgate::dataplane {
+
+struct ConnKey {
+    std::uint16_t zone = 0;
+    std::uint8_t family = 0;
+    std::uint8_t proto = 0;
+    std::uint16_t port_a = 0, port_b = 0;  // endpoint a is the lower (address, port)
+    std::array<std::uint8_t, 16> addr_a{}, addr_b{};
+    bool operator==(const ConnKey&) const = default;
+};
+static_assert(sizeof(ConnKey) == 40, "ConnKey is hashed as raw bytes: no padding");
+
+// The canonical key of `k`'s connection. `swapped` is true when `k` runs from endpoint b to a;
+// the table stores which way the originator's packets run, so a packet is a reply when its
+// `swapped` differs from the originator's.
+ConnKey conn_key(std::uint16_t zone, const FlowKey& k, bool& swapped) noexcept;
+
+enum class CtState : std::uint8_t {
+    kTcpSynSent,      // SYN from the originator, no answer yet
+    kTcpEstablished,  // the other side answered (or picked up mid-stream)
+    kTcpFinWait,      // FIN from one side
+    kTcpClosing,      // FIN from both sides
+    kTcpClosed,       // RST: the entry only lingers briefly
+    kUdpUnreplied,    // packets one way only (also other protocols)
+    kUdpReplied,      // both ways
+    kIcmpEcho,        // echo request seen; replies pass
+};
+
+const char* to_string(CtState s);
+
+struct CtTimeouts {
+    std::uint32_t tcp_syn_s = 30;
+    std::uint32_t tcp_established_s = 86400;
+    std::uint32_t tcp_fin_s = 60;
+    std::uint32_t tcp_closed_s = 10;
+    std::uint32_t udp_s = 30;
+    std::uint32_t udp_replied_s = 180;
+    std::uint32_t icmp_s = 30;
+};
+
+// The state a new connection starts in, from the packet that the rules allowed.
+CtState initial_state(const FlowKey& k) noexcept;
+
+// The state after a packet of the connection; `reply` is true for the non-originating side.
+CtState advance(CtState s, const FlowKey& k, bool reply) noexcept;
+
+std::uint32_t timeout_s(CtState s, const CtTimeouts& t) noexcept;
+
+// Whether a packet of a known connection passes without rule evaluation. A new TCP SYN on a
+// closed connection (a reused port) is a new connection: it goes to the rules again.
+bool passes(CtState s, const FlowKey& k) noexcept;
+
+}  // namespace vfgate::dataplane

@@ -1,0 +1,110 @@
+// Connection tracking logic: one key for both directions, TCP/UDP/ICMP states, timeouts.
+
+#include "conntrack.hpp"
+
+#include <gtest/gtest.h>
+
+#include "../common/frames.hpp"
+
+namespace vfgate::dataplane {
+namespace {
+
+using namespace vfgate::test;
+
+FlowKey pkt(const Bytes& l3, std::uint16_t type = 0x0800) {
+    FlowKey k;
+    EXPECT_EQ(parse_l3l4(type, l3, k), L3Result::kOk);
+    return k;
+}
+
+FlowKey tcp_pkt(bool from_client, std::uint8_t flags) {
+    auto c = v4(10, 0, 0, 5), s = v4(192, 0, 2, 1);
+    return from_client ? pkt(ipv4(c, s, 6, tcp(40000, 443, flags)))
+                       : pkt(ipv4(s, c, 6, tcp(443, 40000, flags)));
+}
+
+TEST(Conntrack, BothDirectionsShareOneKey) {
+    bool s1 = false, s2 = false;
+    auto a = conn_key(3, tcp_pkt(true, 0x02), s1);
+    auto b = conn_key(3, tcp_pkt(false, 0x12), s2);
+    EXPECT_EQ(a, b);
+    EXPECT_NE(s1, s2);
+    bool s3 = false;
+    EXPECT_NE(conn_key(4, tcp_pkt(true, 0x02), s3), a) << "zones keep NICs apart";
+    auto v6a = pkt(ipv6(v6(9), v6(1), 17, udp(5000, 53)), 0x86dd);
+    auto v6b = pkt(ipv6(v6(1), v6(9), 17, udp(53, 5000)), 0x86dd);
+    EXPECT_EQ(conn_key(0, v6a, s1), conn_key(0, v6b, s2));
+    EXPECT_NE(s1, s2);
+}
+
+TEST(Conntrack, SameAddressesOrderByPort) {
+    bool s1 = false, s2 = false;
+    auto a = pkt(ipv4(v4(1, 1, 1, 1), v4(1, 1, 1, 1), 17, udp(9000, 53)));
+    auto b = pkt(ipv4(v4(1, 1, 1, 1), v4(1, 1, 1, 1), 17, udp(53, 9000)));
+    EXPECT_EQ(conn_key(0, a, s1), conn_key(0, b, s2));
+    EXPECT_NE(s1, s2);
+}
+
+TEST(Conntrack, TcpOpensEstablishesAndCloses) {
+    CtState s = initial_state(tcp_pkt(true, 0x02));
+    EXPECT_EQ(s, CtState::kTcpSynSent);
+    s = advance(s, tcp_pkt(false, 0x12), true);  // SYN-ACK from the server
+    EXPECT_EQ(s, CtState::kTcpEstablished);
+    s = advance(s, tcp_pkt(true, 0x10), false);
+    EXPECT_EQ(s, CtState::kTcpEstablished);
+    s = advance(s, tcp_pkt(true, 0x11), false);  // FIN
+    EXPECT_EQ(s, CtState::kTcpFinWait);
+    s = advance(s, tcp_pkt(false, 0x11), true);  // FIN back
+    EXPECT_EQ(s, CtState::kTcpClosing);
+    EXPECT_TRUE(passes(s, tcp_pkt(true, 0x10)));   // the last ACK passes
+    EXPECT_FALSE(passes(s, tcp_pkt(true, 0x02)));  // a new SYN meets the rules
+}
+
+TEST(Conntrack, RstClosesFromAnyState) {
+    for (CtState from : {CtState::kTcpSynSent, CtState::kTcpEstablished, CtState::kTcpFinWait}) {
+        EXPECT_EQ(advance(from, tcp_pkt(false, 0x04), true), CtState::kTcpClosed);
+    }
+    CtTimeouts t;
+    EXPECT_EQ(timeout_s(CtState::kTcpClosed, t), 10u);
+    EXPECT_LT(timeout_s(CtState::kTcpClosed, t), timeout_s(CtState::kTcpEstablished, t));
+}
+
+TEST(Conntrack, SynAckFromTheOriginatorDoesNotEstablish) {
+    CtState s = initial_state(tcp_pkt(true, 0x02));
+    EXPECT_EQ(advance(s, tcp_pkt(true, 0x12), false), CtState::kTcpSynSent);
+}
+
+TEST(Conntrack, MidStreamPickUpIsEstablished) {
+    EXPECT_EQ(initial_state(tcp_pkt(true, 0x10)), CtState::kTcpEstablished);
+}
+
+TEST(Conntrack, UdpRepliedAndIcmpEcho) {
+    auto q = pkt(ipv4(v4(10, 0, 0, 5), v4(8, 8, 8, 8), 17, udp(5000, 53)));
+    auto r = pkt(ipv4(v4(8, 8, 8, 8), v4(10, 0, 0, 5), 17, udp(53, 5000)));
+    CtState s = initial_state(q);
+    EXPECT_EQ(s, CtState::kUdpUnreplied);
+    EXPECT_EQ(advance(s, q, false), CtState::kUdpUnreplied);
+    s = advance(s, r, true);
+    EXPECT_EQ(s, CtState::kUdpReplied);
+    CtTimeouts t;
+    EXPECT_EQ(timeout_s(CtState::kUdpUnreplied, t), 30u);
+    EXPECT_EQ(timeout_s(CtState::kUdpReplied, t), 180u);
+
+    auto echo = pkt(ipv4(v4(10, 0, 0, 5), v4(8, 8, 8, 8), 1, icmp(8, 0, 0x1234)));
+    auto reply = pkt(ipv4(v4(8, 8, 8, 8), v4(10, 0, 0, 5), 1, icmp(0, 0, 0x1234)));
+    bool s1 = false, s2 = false;
+    EXPECT_EQ(conn_key(0, echo, s1), conn_key(0, reply, s2));
+    EXPECT_EQ(initial_state(echo), CtState::kIcmpEcho);
+    EXPECT_TRUE(passes(CtState::kIcmpEcho, reply));
+    auto other_id = pkt(ipv4(v4(8, 8, 8, 8), v4(10, 0, 0, 5), 1, icmp(0, 0, 0x9999)));
+    EXPECT_NE(conn_key(0, other_id, s2), conn_key(0, echo, s1)) << "another echo id, another entry";
+}
+
+TEST(Conntrack, TimeoutsAreConfigurable) {
+    CtTimeouts t;
+    t.tcp_established_s = 3600;
+    EXPECT_EQ(timeout_s(CtState::kTcpEstablished, t), 3600u);
+}
+
+}  // namespace
+}  // namespace vfgate::dataplane
