@@ -44,8 +44,9 @@ std::vector<rte_acl_field_def> defs(std::uint8_t family) {
 }
 
 std::uint32_t word(const std::array<std::uint8_t, 16>& a, int w) {
-    return (std::uint32_t{a[4 * w]} << 24) | (std::uint32_t{a[4 * w + 1]} << 16) |
-           (std::uint32_t{a[4 * w + 2]} << 8) | a[4 * w + 3];
+    auto i = static_cast<std::size_t>(w) * 4;
+    return (std::uint32_t{a[i]} << 24) | (std::uint32_t{a[i + 1]} << 16) |
+           (std::uint32_t{a[i + 2]} << 8) | a[i + 3];
 }
 
 std::uint32_t prefix_part(std::uint8_t prefix, int w) {
@@ -85,7 +86,8 @@ Result<rte_acl_ctx*> compile_one(std::span<const acl::FlatRule> flat, std::uint8
                                  int socket) {
     static std::atomic<unsigned> serial{0};
     char name[RTE_ACL_NAMESIZE];
-    std::snprintf(name, sizeof name, "vfgate_acl%u_%u", family, serial.fetch_add(1));
+    static_cast<void>(
+        std::snprintf(name, sizeof name, "vfgate_acl%u_%u", family, serial.fetch_add(1)));
     auto d = defs(family);
     rte_acl_param param{};
     param.name = name;
