@@ -17,6 +17,9 @@ topo_quiet_offloads() {
 
 topo_host() {
     local ns=$1 iface=$2 mac=$3 addr=$4 addr6=${5:-}
+    # A run killed outright (SIGKILL, OOM) leaves its hosts behind: ours by name, so reuse it.
+    ip netns del "$ns" 2>/dev/null || true
+    ip link del "$iface" 2>/dev/null || true
     ip netns add "$ns"
     TOPO_NAMESPACES+=("$ns")
     ip link add "$iface" type veth peer name eth0 netns "$ns"
