@@ -22,6 +22,16 @@ Result<void> Dataplane::start(const config::Config& cfg, std::string config_path
     auto plan = plan_ports(cfg_, pci_of_netdev);
     if (!plan) return tl::unexpected(plan.error());
     for (const auto& w : plan->warnings) spdlog::warn("{}", w);
+    std::size_t filtered = 0;
+    for (const auto& g : cfg_.guests) {
+        for (const auto& n : g.nics) filtered += n.firewall ? 1 : 0;
+    }
+    if (filtered != 0) {
+        spdlog::warn(
+            "{} NIC(s) have a firewall in the config; this version does not enforce "
+            "firewall rules yet (anti-spoofing of source MACs only)",
+            filtered);
+    }
     auto eal = plan_eal(cfg_, *plan, log_level);
     file_prefix_ = eal.file_prefix;
     std::string line;
