@@ -40,6 +40,14 @@ void serve(Dataplane& dp, vfgate::jsonl::Server& server) {
     server.handle(m::kPorts, [&](const Json&) -> Result { return dp.ports(); });
     server.handle(m::kStats, [&](const Json&) -> Result { return dp.stats(); });
     server.handle(m::kFdb, [&](const Json&) -> Result { return dp.fdb(); });
+    server.handle(m::kRules, [&](const Json& params) -> Result {
+        return dp.rules(params.value("nic", std::string()));
+    });
+    server.handle(m::kConntrack, [&](const Json& params) -> Result {
+        const std::string nic = params.value("nic", std::string());
+        const auto limit = params.value("limit", nic.empty() ? std::size_t{0} : std::size_t{1000});
+        return dp.conntrack(nic, limit);
+    });
     server.handle(m::kReload, [&](const Json& params) -> Result {
         std::string path = params.value("path", std::string());
         auto r = dp.reload(path);

@@ -97,8 +97,13 @@ std::string Server::dispatch(std::string_view line) {
         for (const auto& [name, h] : handlers_) known += (known.empty() ? "" : ", ") + name;
         return error_reply("unknown method '" + req->method + "'; expected one of " + known);
     }
-    auto result = it->second(req->params);
-    return result ? ok_reply(*result) : error_reply(result.error().to_string());
+    try {
+        auto result = it->second(req->params);
+        return result ? ok_reply(*result) : error_reply(result.error().to_string());
+    } catch (const Json::exception& e) {
+        // A parameter of the wrong type (handlers read params with Json::value).
+        return error_reply(req->method + ": bad params: " + e.what());
+    }
 }
 
 void Server::accept_clients() {

@@ -125,11 +125,33 @@ Uplink read_uplink(Reader& r, const DocNode& n, const std::string& p) {
     return up;
 }
 
+Conntrack read_conntrack(Reader& r, const DocNode& n, const std::string& p) {
+    Conntrack ct;
+    auto f = r.mapping(n, p, {"capacity", "timeouts"});
+    if (!f) return ct;
+    read_int(r, *f, "capacity", ct.capacity);
+    with(*f, "timeouts", [&](const DocNode& v, const std::string& vp) {
+        auto t = r.mapping(v, vp,
+                           {"tcp_syn", "tcp_established", "tcp_fin", "tcp_closed", "udp",
+                            "udp_replied", "icmp"});
+        if (!t) return;
+        auto& out = ct.timeouts;
+        read_int(r, *t, "tcp_syn", out.tcp_syn_s);
+        read_int(r, *t, "tcp_established", out.tcp_established_s);
+        read_int(r, *t, "tcp_fin", out.tcp_fin_s);
+        read_int(r, *t, "tcp_closed", out.tcp_closed_s);
+        read_int(r, *t, "udp", out.udp_s);
+        read_int(r, *t, "udp_replied", out.udp_replied_s);
+        read_int(r, *t, "icmp", out.icmp_s);
+    });
+    return ct;
+}
+
 Dataplane read_dataplane(Reader& r, const DocNode& n, const std::string& p) {
     Dataplane dp;
     auto f = r.mapping(n, p,
                        {"main_core", "worker_cores", "memory_mb", "hugepages", "control_socket",
-                        "eal_args", "uplinks", "mbufs"});
+                        "eal_args", "uplinks", "mbufs", "conntrack"});
     if (!f) return dp;
     read_int(r, *f, "main_core", dp.main_core);
     read_int_list(r, *f, "worker_cores", dp.worker_cores);
@@ -139,6 +161,9 @@ Dataplane read_dataplane(Reader& r, const DocNode& n, const std::string& p) {
     });
     read_text(r, *f, "control_socket", dp.control_socket);
     read_int(r, *f, "mbufs", dp.mbufs);
+    with(*f, "conntrack", [&](const DocNode& v, const std::string& vp) {
+        dp.conntrack = read_conntrack(r, v, vp);
+    });
     each_item(r, *f, "eal_args", "strings", [&](const DocNode& v, const std::string& vp) {
         if (auto s = r.text(v, vp, "an EAL argument")) dp.eal_args.push_back(*s);
     });

@@ -77,6 +77,7 @@ using detail::quoted;
 using detail::unique_name;
 
 constexpr std::int64_t kMaxCpu = 1023;  // CPU_SETSIZE - 1
+constexpr std::int64_t kMaxConntrackTimeout = 30 * 86400;  // 30 days
 
 bool valid_ifname(std::string_view s) {
     if (s.empty() || s.size() > 15 || s == "." || s == "..") return false;
@@ -116,6 +117,19 @@ void check_dataplane(Issues& out, const Dataplane& dp, FirstSeen<std::string>& d
     }
     check_range(out, at(base, "memory_mb"), dp.memory_mb, 64, 1 << 20, "megabytes");
     if (dp.mbufs) check_range(out, at(base, "mbufs"), *dp.mbufs, 1024, 1 << 26, "a buffer count");
+    const std::string ct = at(base, "conntrack");
+    check_range(out, at(ct, "capacity"), dp.conntrack.capacity, 1024, 1 << 26, "an entry count");
+    const std::string to = at(ct, "timeouts");
+    const auto& t = dp.conntrack.timeouts;
+    for (const auto& [key, v] : {std::pair{"tcp_syn", t.tcp_syn_s},
+                                 {"tcp_established", t.tcp_established_s},
+                                 {"tcp_fin", t.tcp_fin_s},
+                                 {"tcp_closed", t.tcp_closed_s},
+                                 {"udp", t.udp_s},
+                                 {"udp_replied", t.udp_replied_s},
+                                 {"icmp", t.icmp_s}}) {
+        check_range(out, at(to, key), v, 1, kMaxConntrackTimeout, "seconds");
+    }
     const auto& sock = dp.control_socket;
     if (sock.empty() || sock.front() != '/' || sock.size() > 107) {
         out.add(at(base, "control_socket"), "found " + quoted(sock) +

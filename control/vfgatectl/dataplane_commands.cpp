@@ -1,4 +1,5 @@
-// vfgatectl dataplane status|ports|stats|fdb|reload: a client of the dataplane's control socket.
+// vfgatectl dataplane status|ports|stats|fdb|rules|conntrack|reload: a client of the
+// dataplane's control socket.
 
 #include <cstdio>
 #include <iostream>
@@ -89,6 +90,57 @@ void print_fdb(const Json& fdb) {
     t.print(std::cout);
 }
 
+void print_rules(const Json& nics) {
+    Table t({"NIC", "DIR", "RULE", "ACTION", "HITS"});
+    for (const auto& n : nics) {
+        for (const char* dir : {"ingress", "egress"}) {
+            const Json& d = n[dir];
+            for (const auto& r : d["rules"]) {
+                t.add({text(n["nic"]), dir, text(r["id"]), text(r["action"]), text(r["hits"])});
+            }
+            t.add({text(n["nic"]), dir, "(default)", text(d["default"]), text(d["default_hits"])});
+            if (n["stateful"].get<bool>()) {
+                t.add({text(n["nic"]), dir, "(established)", "allow", text(d["established"])});
+            }
+        }
+    }
+    t.print(std::cout);
+}
+
+void print_conntrack(const Json& c) {
+    Table w({"WORKER", "ENTRIES", "CAPACITY", "CREATED", "EXPIRED", "REVOKED", "TABLE_FULL"});
+    for (const auto& x : c["workers"]) {
+        w.add({text(x["index"]), text(x["entries"]), text(x["capacity"]), text(x["created"]),
+               text(x["expired"]), text(x["revoked"]), text(x["table_full"])});
+    }
+    w.print(std::cout);
+    if (!c.contains("connections")) return;
+    std::cout << "\n";
+    if (c["connections"].empty()) {
+        std::cout << text(c["matched"]) << " connection(s) match\n";
+        return;
+    }
+    Table t({"NIC", "DIR", "PROTO", "SOURCE", "DESTINATION", "STATE", "EXPIRES_S", "PKTS_ORIG",
+             "PKTS_REPLY"});
+    auto endpoint = [](const Json& x, const char* addr, const char* port) {
+        std::string a = text(x[addr]);
+        if (a.find(':') != std::string::npos) a = "[" + a + "]";
+        if (x.contains(port)) return a + ":" + text(x[port]);
+        if (x.contains("icmp_id")) return a + " id " + text(x["icmp_id"]);
+        return a;
+    };
+    for (const auto& x : c["connections"]) {
+        t.add({text(x["nic"]), text(x["direction"]), text(x["proto"]), endpoint(x, "src", "sport"),
+               endpoint(x, "dst", "dport"), text(x["state"]), text(x["expires_in_s"]),
+               text(x["packets"]["original"]), text(x["packets"]["reply"])});
+    }
+    t.print(std::cout);
+    const auto shown = c["connections"].size();
+    if (c["matched"].get<std::size_t>() > shown) {
+        std::cout << "(" << shown << " of " << text(c["matched"]) << " shown; raise --limit)\n";
+    }
+}
+
 void print_reload(const Json& r) {
     auto list = [](const Json& a) {
         std::string s;
@@ -157,6 +209,33 @@ void add_dataplane_commands(CLI::App& app, std::function<int()>& run) {
         sub->callback(
             [t, &run, &c] { run = [t, &c] { return call(*t, c.name, Json::object(), c.print); }; });
     }
+    auto nic = std::make_shared<std::string>();
+    auto* rules = dp->add_subcommand(
+        "rules", "Firewall rules with their hit counters, per guest NIC and direction");
+    rules->add_option("NIC", *nic, "only this guest NIC (guest/nic)");
+    rules->callback([t, nic, &run] {
+        run = [t, nic] {
+            Json params = nic->empty() ? Json::object() : Json{{"nic", *nic}};
+            return call(*t, dataplane::method::kRules, params, print_rules);
+        };
+    });
+    auto limit = std::make_shared<std::size_t>(100);
+    auto count_only = std::make_shared<bool>(false);
+    auto* ct = dp->add_subcommand(
+        "conntrack", "Tracked connections: counts per worker, and the connections themselves");
+    ct->add_option("NIC", *nic, "only the connections of this guest NIC (guest/nic)");
+    ct->add_option("-n,--limit", *limit, "list at most this many connections")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
+    ct->add_flag("--count", *count_only, "only the counts, no listing");
+    ct->callback([t, nic, limit, count_only, &run] {
+        run = [t, nic, limit, count_only] {
+            Json params = Json::object();
+            if (!nic->empty()) params["nic"] = *nic;
+            params["limit"] = *count_only ? 0 : *limit;
+            return call(*t, dataplane::method::kConntrack, params, print_conntrack);
+        };
+    });
     auto path = std::make_shared<std::string>();
     auto* reload =
         dp->add_subcommand("reload", "Re-read the config file and apply the changes live");

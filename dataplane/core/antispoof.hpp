@@ -47,6 +47,12 @@ struct GuestIdentity {
     bool assign(const config::Nic& nic);
 };
 
+// IPv6 neighbour discovery (RS, RA, NS, NA, redirect): exempt from firewall rules, like ARP.
+constexpr bool is_neighbor_discovery(const FlowKey& k) {
+    return k.family == 6 && k.proto == kIpProtoIcmpv6 && k.is_icmp && k.icmp_type >= 133 &&
+           k.icmp_type <= 137;
+}
+
 // An ARP frame's L3 (the bytes after the EtherType).
 SpoofResult check_arp(const GuestIdentity& id, std::span<const std::byte> arp) noexcept;
 

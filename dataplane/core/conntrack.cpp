@@ -87,7 +87,9 @@ CtState advance(CtState s, const FlowKey& k, bool reply) noexcept {
     }
 }
 
-std::uint32_t timeout_s(CtState s, const CtTimeouts& t) noexcept {
+namespace {
+
+std::int64_t timeout_of(CtState s, const CtTimeouts& t) noexcept {
     switch (s) {
         case CtState::kTcpSynSent:
             return t.tcp_syn_s;
@@ -106,6 +108,12 @@ std::uint32_t timeout_s(CtState s, const CtTimeouts& t) noexcept {
             return t.icmp_s;
     }
     return t.udp_s;
+}
+
+}  // namespace
+
+std::uint32_t timeout_s(CtState s, const CtTimeouts& t) noexcept {
+    return static_cast<std::uint32_t>(timeout_of(s, t));  // validated: 1 s to 30 days
 }
 
 bool passes(CtState s, const FlowKey& k) noexcept {

@@ -12,6 +12,8 @@
 #include <array>
 #include <cstdint>
 
+#include <vfgate/config/config.hpp>
+
 #include "l3l4.hpp"
 
 namespace vfgate::dataplane {
@@ -42,17 +44,11 @@ enum class CtState : std::uint8_t {
     kIcmpEcho,        // echo request seen; replies pass
 };
 
+inline constexpr std::size_t kCtStates = 8;
+
 const char* to_string(CtState s);
 
-struct CtTimeouts {
-    std::uint32_t tcp_syn_s = 30;
-    std::uint32_t tcp_established_s = 86400;
-    std::uint32_t tcp_fin_s = 60;
-    std::uint32_t tcp_closed_s = 10;
-    std::uint32_t udp_s = 30;
-    std::uint32_t udp_replied_s = 180;
-    std::uint32_t icmp_s = 30;
-};
+using CtTimeouts = config::ConntrackTimeouts;
 
 // The state a new connection starts in, from the packet that the rules allowed.
 CtState initial_state(const FlowKey& k) noexcept;

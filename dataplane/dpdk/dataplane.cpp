@@ -22,16 +22,6 @@ Result<void> Dataplane::start(const config::Config& cfg, std::string config_path
     auto plan = plan_ports(cfg_, pci_of_netdev);
     if (!plan) return tl::unexpected(plan.error());
     for (const auto& w : plan->warnings) spdlog::warn("{}", w);
-    std::size_t filtered = 0;
-    for (const auto& g : cfg_.guests) {
-        for (const auto& n : g.nics) filtered += n.firewall ? 1 : 0;
-    }
-    if (filtered != 0) {
-        spdlog::warn(
-            "{} NIC(s) have a firewall in the config; this version does not enforce "
-            "firewall rules yet (anti-spoofing of source MACs only)",
-            filtered);
-    }
     auto eal = plan_eal(cfg_, *plan, log_level);
     file_prefix_ = eal.file_prefix;
     std::string line;
@@ -87,6 +77,7 @@ Result<void> Dataplane::bring_up(const PortPlan& plan) {
     for (const auto& spec : plan.ports) {
         if (auto r = add_port(spec, false); !r) return r;
     }
+    if (auto r = prepare_firewalls(cfg_); !r) return r;
     auto snap = make_snapshot(cfg_);
     if (!snap) return tl::unexpected(snap.error());
     publish(std::move(*snap));
@@ -156,6 +147,7 @@ Result<std::unique_ptr<Snapshot>> Dataplane::make_snapshot(const config::Config&
             s->rx[rx_owner_.at({p->spec.name, q})].push_back(RxQueue{p->dpdk_port, q, idx});
         }
     }
+    if (auto r = add_firewalls(cfg, *s); !r) return tl::unexpected(r.error());
     return s;
 }
 
@@ -187,6 +179,8 @@ void Dataplane::stop() {
     for (const auto& p : ports_) close_port(p);  // a net_pcap TX file is complete after this
     ports_.clear();
     delete current_.exchange(nullptr);
+    firewalls_.clear();
+    conntrack_.clear();
     for (auto& w : workers_) {
         for (std::uint16_t p = 0; p < RTE_MAX_ETHPORTS; ++p) rte_free(detach_tx_buffer(*w, p));
     }

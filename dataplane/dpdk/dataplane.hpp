@@ -47,12 +47,24 @@ class Dataplane {
     nlohmann::json ports() const;
     nlohmann::json stats() const;
     nlohmann::json fdb() const;
+    // Firewall rules with their hit counters, per guest NIC (all, or the one named).
+    Result<nlohmann::json> rules(const std::string& nic) const;
+    // Connection tracking: counts per worker, and up to `limit` entries (of one NIC, if named).
+    Result<nlohmann::json> conntrack(const std::string& nic, std::size_t limit);
 
     const config::Config& config() const { return cfg_; }
 
   private:
     Result<void> bring_up(const PortPlan& plan);
     Result<std::unique_ptr<Snapshot>> make_snapshot(const config::Config& cfg);
+    // Compiles the firewalls of `cfg` that changed (off the fast path; may take a while), and
+    // creates the connection tables if a stateful firewall needs them. Nothing else changes.
+    Result<void> prepare_firewalls(const config::Config& cfg);
+    const NicFirewall* latest_firewall(const std::string& nic) const;
+    std::shared_ptr<const NicFirewall> compiled_firewall(const std::string& nic,
+                                                         const config::Firewall& fw) const;
+    // Fills a snapshot's firewall, identity and timeout fields.
+    Result<void> add_firewalls(const config::Config& cfg, Snapshot& s);
     void publish(std::unique_ptr<Snapshot> next);
     void assign_rx(const OpenPort& p);
     Result<void> add_port(const PortSpec& spec, bool hotplug);
@@ -75,6 +87,13 @@ class Dataplane {
     std::atomic<const Snapshot*> current_{nullptr};
     std::atomic<bool> stop_{false};
     std::uint64_t generation_ = 0;
+
+    // Firewalls by NIC name ("guest/nic"): the latest compiled. Zones are stable per name for
+    // the life of the process; epochs are unique per compile.
+    std::map<std::string, std::vector<std::shared_ptr<const NicFirewall>>> firewalls_;
+    std::map<std::string, std::uint16_t> zones_;
+    std::uint32_t epoch_ = 0;
+    std::vector<std::unique_ptr<ConnTable>> conntrack_;  // by worker, once needed
 };
 
 }  // namespace vfgate::dataplane

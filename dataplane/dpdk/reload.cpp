@@ -1,6 +1,9 @@
 // config.reload: apply a changed config to the running dataplane without a restart.
 //
-// Guest NICs may come, go or change; everything else in `dataplane` needs a restart. Order:
+// Guest NICs may come, go or change (firewalls included: changed rule sets are compiled first,
+// then published with the snapshot; connections they now deny are cut on their next packet,
+// docs/firewall.md); conntrack timeouts change live; everything else in `dataplane` needs a
+// restart. Order:
 // ports that go (or whose device changes) leave first, in a published snapshot that no longer
 // has them, because a new NIC may reuse a departed NIC's device name; then new ports open and the
 // final snapshot is published. If a new port fails to open, the ones opened are closed, the
@@ -32,6 +35,7 @@ std::vector<std::string> restart_only_changes(const config::Dataplane& a,
     check(a.eal_args == b.eal_args, "eal_args");
     check(a.uplinks == b.uplinks, "uplinks");
     check(a.mbufs == b.mbufs, "mbufs");
+    check(a.conntrack.capacity == b.conntrack.capacity, "conntrack.capacity");
     return keys;
 }
 
@@ -91,6 +95,11 @@ Result<ReloadResult> Dataplane::reload(const std::string& path) {
     auto next_table = SwitchTable::build(next);
     if (!next_table) {
         return tl::unexpected(std::move(next_table.error()).context("nothing changed"));
+    }
+    // Rules compile here, before anything changes: a rule set rte_acl can't build rejects the
+    // reload whole.
+    if (auto r = prepare_firewalls(next); !r) {
+        return tl::unexpected(std::move(r.error()).context("nothing changed"));
     }
 
     ReloadResult result;

@@ -3,10 +3,15 @@
 // worker polls). Built by the control thread, published with an atomic pointer store, immutable
 // afterwards, freed after RCU grace periods (see Dataplane::publish).
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "antispoof.hpp"
+#include "conntrack.hpp"
+#include "firewall.hpp"
 #include "switch_table.hpp"
 
 namespace vfgate::dataplane {
@@ -22,6 +27,13 @@ struct Snapshot {
     SwitchTable table;
     std::vector<std::uint16_t> dpdk_port;  // by PortIdx
     std::vector<std::vector<RxQueue>> rx;  // by worker: the queues it polls, each in one list only
+
+    // The firewall.
+    std::vector<std::shared_ptr<const NicFirewall>> firewall;  // by PortIdx; null: none
+    std::vector<GuestIdentity> identity;                       // by PortIdx (guests)
+    std::vector<std::uint8_t> domain_filtered;  // by domain: a member has a firewall
+    std::array<std::uint64_t, kCtStates> ct_timeout{};  // TSC cycles, by CtState
+    std::uint64_t fragment_lifetime = 0;                // TSC cycles
 };
 
 }  // namespace vfgate::dataplane

@@ -10,6 +10,10 @@
 namespace vfgate::dataplane {
 namespace {
 
+// Connection table positions the sweep checks per loop pass: with ~1M passes a second under
+// load (far more when idle), a table of 1M positions is swept about once a second.
+constexpr std::uint32_t kSweepPerPass = 2;
+
 // Sends what `b` holds; what the port refuses is freed and counted as tx_failed.
 void flush(Worker& w, std::uint16_t port, TxBuffer& b) noexcept {
     std::uint16_t sent =
@@ -73,8 +77,10 @@ bool push_tag(rte_mbuf*& m, std::uint16_t vlan) noexcept {
 
 // Copies a flooded frame to every other member of its domain (and, from a guest, the uplink).
 // Copies are deep (the uplink's copy gets a tag pushed); the original goes last, uncopied.
-void flood(Outbox& out_box, const Snapshot& s, const Burst& b, const Step& st, rte_mbuf* m,
+void flood(Worker& w, Outbox& out_box, const Snapshot& s, std::uint16_t pkt, rte_mbuf* m,
            PortCounters& in) noexcept {
+    const Burst& b = w.burst;
+    const Step& st = b.step[pkt];
     const Domain& d = s.table.domain(st.domain);
     const bool from_guest = s.table.port(b.in).role == PortRole::kGuest;
     if (!from_guest && st.tag == TagOp::kPop) rte_vlan_strip(m);
@@ -84,6 +90,10 @@ void flood(Outbox& out_box, const Snapshot& s, const Burst& b, const Step& st, r
     std::uint64_t skipped = 0;
     for (PortIdx p : d.members) {
         if (p == b.in) continue;
+        if (!admits_copy(w, s, pkt, p)) {
+            in.drops[static_cast<std::size_t>(DropReason::kFirewall)].add(1);
+            continue;
+        }
         if (n < out.size()) {
             out[n++] = p;
         } else {
@@ -144,7 +154,7 @@ void output(Worker& w, const Snapshot& s, std::uint16_t in_port) noexcept {
                 out.add(s.dpdk_port[index(st.out)], m);
                 break;
             case Verdict::kFlood:
-                flood(out, s, b, st, m, in);
+                flood(w, out, s, i, m, in);
                 break;
         }
     }
@@ -154,7 +164,7 @@ void output(Worker& w, const Snapshot& s, std::uint16_t in_port) noexcept {
 
 const SwitchStage kSwitch;
 
-std::uint16_t poll(Worker& w, const Snapshot& s, const RxQueue& q) noexcept {
+std::uint16_t poll(Worker& w, const Snapshot& s, const RxQueue& q, std::uint64_t now) noexcept {
     std::uint16_t n = rte_eth_rx_burst(q.dpdk_port, q.queue, w.mbufs.data(), kBurstSize);
     if (n == 0) return 0;
     Burst& b = w.burst;
@@ -172,8 +182,33 @@ std::uint16_t poll(Worker& w, const Snapshot& s, const RxQueue& q) noexcept {
     c.rx_packets.add(n);
     c.rx_bytes.add(bytes);
     kSwitch.process(b, s.table);
+    filter(w, s, now);
     output(w, s, q.dpdk_port);
     return n;
+}
+
+// Between bursts: frees a few expired connections, and serves a listing request a chunk at a
+// time.
+void housekeep(Worker& w, ConnTable& ct, std::uint64_t now) noexcept {
+    if (std::uint32_t freed = ct.sweep(now, kSweepPerPass); freed != 0) {
+        w.ct.expired.add(freed);
+        w.ct.size.store(ct.size(), std::memory_order_relaxed);
+    }
+    CtDump& d = w.dump;
+    if (d.state.load(std::memory_order_acquire) != CtDump::kRequested) return;
+    const std::int32_t end = std::min(ct.positions(), d.cursor + CtDump::kChunk);
+    for (; d.cursor < end; ++d.cursor) {
+        const CtEntry& e = ct.at(d.cursor);
+        if ((e.flags & CtEntry::kInUse) == 0 || e.expires <= now) continue;
+        const ConnKey* k = ct.key_at(d.cursor);
+        if (k == nullptr || (!d.all_zones && k->zone != d.zone)) continue;
+        if (d.copied < d.out.size()) d.out[d.copied++] = CtRecord{*k, e};
+        ++d.matched;
+    }
+    if (d.cursor == ct.positions()) {
+        d.now = now;
+        d.state.store(CtDump::kDone, std::memory_order_release);
+    }
 }
 
 }  // namespace
@@ -199,7 +234,10 @@ int run_worker(void* arg) {
             last_drain = start;
         }
         std::uint32_t got = 0;
-        for (const RxQueue& q : s->rx[w.index]) got += poll(w, *s, q);
+        for (const RxQueue& q : s->rx[w.index]) got += poll(w, *s, q, start);
+        if (ConnTable* ct = w.conntrack.load(std::memory_order_relaxed); ct != nullptr) {
+            housekeep(w, *ct, start);
+        }
         rte_rcu_qsbr_quiescent(w.rcu, w.index);
         const std::uint64_t spent = rte_rdtsc() - start;
         if (got != 0) {

@@ -18,7 +18,10 @@
 #include <vfgate/common/error.hpp>
 
 #include "burst.hpp"
+#include "conntrack_table.hpp"
 #include "counters.hpp"
+#include "filter.hpp"
+#include "fragment_table.hpp"
 #include "snapshot.hpp"
 #include "switch_stage.hpp"
 
@@ -31,6 +34,32 @@ inline constexpr unsigned kDrainUs = 100;
 struct TxBuffer {
     std::uint16_t length = 0;
     std::array<rte_mbuf*, std::size_t{2} * kBurstSize> pkts{};
+};
+
+// Connection tracking, per worker: the worker writes, the control thread reads.
+struct CtCounters {
+    Counter created, expired, full, revoked;
+    std::atomic<std::uint32_t> size{0};  // entries in the table now
+};
+
+// A listing of the connection table, done by the worker a chunk per pass (the table is its
+// alone). The control thread fills the request while `state` is kIdle or kDone, then sets
+// kRequested; the worker sets kDone when it has walked the whole table.
+struct CtRecord {
+    ConnKey key;
+    CtEntry entry;
+};
+struct CtDump {
+    static constexpr int kIdle = 0, kRequested = 1, kDone = 2;
+    static constexpr std::int32_t kChunk = 4096;  // positions per pass
+    std::atomic<int> state{kIdle};
+    bool all_zones = true;
+    std::uint16_t zone = 0;
+    std::vector<CtRecord> out;  // sized by the control thread: at most this many are copied
+    std::uint32_t copied = 0;
+    std::uint64_t matched = 0;  // entries that matched the filter (copied or not)
+    std::uint64_t now = 0;      // the worker's TSC when it finished
+    std::int32_t cursor = 0;
 };
 
 struct alignas(64) Worker {
@@ -50,9 +79,17 @@ struct alignas(64) Worker {
     // thread reads it (acquire) to know no packet of an older snapshot is still buffered.
     std::atomic<std::uint64_t> adopted{0};
 
+    // Connection tracking: the table is created by the control thread (before the first
+    // snapshot with a stateful firewall is published) and then used by this worker only.
+    std::atomic<ConnTable*> conntrack{nullptr};
+    CtCounters ct;
+    CtDump dump;
+    FragmentTable fragments;
+
     // Scratch for one burst.
     Burst burst;
     std::array<rte_mbuf*, kBurstSize> mbufs{};
+    FilterScratch filter;
 };
 
 // The lcore entry point (rte_eal_remote_launch); `arg` is a Worker*.

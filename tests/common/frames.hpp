@@ -29,6 +29,7 @@ struct Frame {
     std::uint16_t ethertype = 0x0800;
     std::size_t payload = 46;  // bytes after the EtherType (46: a 64-byte frame w/o FCS - 4)
     std::uint8_t fill = 0xab;
+    Bytes l3;  // when set: the bytes after the EtherType, instead of `payload` x `fill`
 
     Bytes bytes() const {
         Bytes b;
@@ -36,7 +37,11 @@ struct Frame {
         put_mac(b, src);
         for (auto t : tags) put16(b, t);
         put16(b, ethertype);
-        b.insert(b.end(), payload, std::byte(fill));
+        if (l3.empty()) {
+            b.insert(b.end(), payload, std::byte(fill));
+        } else {
+            b.insert(b.end(), l3.begin(), l3.end());
+        }
         return b;
     }
 };
@@ -140,6 +145,30 @@ inline Bytes frag6(std::uint8_t next, std::uint16_t offset8, bool more, std::uin
     put16(b, static_cast<std::uint16_t>(id >> 16));
     put16(b, static_cast<std::uint16_t>(id & 0xffff));
     return b;
+}
+
+// An ARP request (Ethernet/IPv4) from `sha`/`spa` for `tpa`.
+inline Bytes arp(const std::string& sha, std::array<std::uint8_t, 4> spa,
+                 std::array<std::uint8_t, 4> tpa) {
+    Bytes b;
+    put16(b, 1);       // Ethernet
+    put16(b, 0x0800);  // IPv4
+    b.push_back(std::byte{6});
+    b.push_back(std::byte{4});
+    put16(b, 1);  // request
+    put_mac(b, sha);
+    for (auto x : spa) b.push_back(std::byte{x});
+    b.insert(b.end(), 6, std::byte{0});
+    for (auto x : tpa) b.push_back(std::byte{x});
+    return b;
+}
+
+// A frame carrying `l3` (an EtherType of IPv4, IPv6 or ARP).
+inline Frame packet(std::string dst, std::string src, std::uint16_t ethertype, Bytes l3) {
+    Frame f = eth(std::move(dst), std::move(src));
+    f.ethertype = ethertype;
+    f.l3 = std::move(l3);
+    return f;
 }
 
 inline Bytes cat(Bytes a, const Bytes& b) {

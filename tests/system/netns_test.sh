@@ -8,12 +8,12 @@
 set -u
 dataplane=$1 ctl=$2 src=$3
 . "$src/scripts/lib/topology.sh"
+. "$src/tests/system/tap.sh"
 
 work=$(mktemp -d /tmp/vfgate-system-XXXXXX)
 sock=$work/dp.sock
 cfg=$work/vfgate.yaml
 pid=
-n=0 failed=0
 cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     topo_down
@@ -21,20 +21,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
-    [ -n "${2:-}" ] && sed 's/^/# /' <<<"$2"
-}
-check() {  # check DESCRIPTION COMMAND...: passes if the command succeeds
-    local what=$1 out; shift
-    if out=$("$@" 2>&1); then ok "$what"; else not_ok "$what" "$out"; fi
-}
-check_fails() {  # passes if the command fails
-    local what=$1 out; shift
-    if out=$("$@" 2>&1); then not_ok "$what (it succeeded)" "$out"; else ok "$what"; fi
-}
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 nic() {  # nic NAME IFACE MAC ADDRS [EXTRA]
     printf '  - name: %s\n    nics:\n      - {name: eth0, type: dpdk, devargs: "net_af_packet%s,iface=%s", mac: "%s", addresses: [%s]%s}\n' \
@@ -136,5 +122,4 @@ pid=
 if [ "$status" = 0 ]; then ok "SIGTERM: exit 0"; else not_ok "SIGTERM: exit $status" "$(tail -20 "$work/dataplane.log")"; fi
 if [ ! -e "$sock" ]; then ok "control socket removed"; else not_ok "control socket removed"; fi
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_done

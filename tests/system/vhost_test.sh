@@ -6,19 +6,17 @@
 #   vhost_test.sh VFGATE_DATAPLANE VFGATECTL SOURCE_ROOT
 set -u
 dataplane=$1 ctl=$2 src=$3
+. "$src/tests/system/tap.sh"
 work=$(mktemp -d /tmp/vfgate-vhost-XXXXXX)
 sock=$work/dp.sock
 guest_mac=02:00:00:00:00:0a
 pid= guest=
-n=0 failed=0
 cleanup() {
     [ -n "$guest" ] && kill -INT "$guest" 2>/dev/null && wait "$guest" 2>/dev/null
     [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     [ -z "${KEEP:-}" ] && rm -rf "$work"
 }
 trap cleanup EXIT
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && sed 's/^/# /' <<<"$2"; }
 expect() { if eval "$2"; then ok "$1"; else not_ok "$1" "${3:-}"; fi; }
 
 # 64-byte UDP frames from an uplink host to the guest.
@@ -94,5 +92,4 @@ kill -INT "$guest"; wait "$guest"; guest=
 kill -TERM "$pid"; wait "$pid"; status=$?; pid=
 expect "SIGTERM: exit 0" "[ $status = 0 ]" "$(tail -5 "$work/dataplane.log")"
 expect "vhost-user socket removed" "[ ! -e '$vhost_sock' ]"
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_done

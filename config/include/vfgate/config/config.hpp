@@ -28,6 +28,7 @@ inline constexpr int kDefaultMtu = 1500;
 inline constexpr const char* kDefaultVfDriver = "vfio-pci";
 inline constexpr int kDefaultVcpus = 1;
 inline constexpr int kDefaultGuestMemoryMb = 1024;
+inline constexpr std::int64_t kDefaultConntrackCapacity = std::int64_t{1} << 20;
 
 enum class EswitchMode { kLegacy, kSwitchdev };
 enum class Accel { kAuto, kKvm, kTcg };
@@ -125,6 +126,25 @@ struct Uplink {
     bool operator==(const Uplink&) const = default;
 };
 
+// Connection tracking (an addition to config-v1): how long an idle connection is remembered, in
+// seconds, by state.
+struct ConntrackTimeouts {
+    std::int64_t tcp_syn_s = 30;              // SYN seen, no answer yet
+    std::int64_t tcp_established_s = 86400;   // answered
+    std::int64_t tcp_fin_s = 60;              // FIN from one or both sides
+    std::int64_t tcp_closed_s = 10;           // after a RST
+    std::int64_t udp_s = 30;                  // one way only (also other protocols)
+    std::int64_t udp_replied_s = 180;         // both ways
+    std::int64_t icmp_s = 30;                 // ICMP echo
+    bool operator==(const ConntrackTimeouts&) const = default;
+};
+
+struct Conntrack {
+    std::int64_t capacity = kDefaultConntrackCapacity;  // entries per worker, fixed at start
+    ConntrackTimeouts timeouts;
+    bool operator==(const Conntrack&) const = default;
+};
+
 struct Dataplane {
     std::int64_t main_core = kDefaultMainCore;
     std::vector<std::int64_t> worker_cores{kDefaultWorkerCore};
@@ -137,6 +157,7 @@ struct Dataplane {
     // queues; set it higher when a port holds many buffers itself (net_pcap infinite_rx keeps a
     // whole capture in buffers).
     std::optional<std::int64_t> mbufs;
+    Conntrack conntrack;  // an addition to config-v1
     bool operator==(const Dataplane&) const = default;
 };
 

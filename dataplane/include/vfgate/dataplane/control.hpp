@@ -10,5 +10,10 @@ inline constexpr const char* kPorts = "ports";           // ports with role, dri
 inline constexpr const char* kStats = "stats";           // counters per port and per worker
 inline constexpr const char* kFdb = "fdb";               // the forwarding table
 inline constexpr const char* kReload = "config.reload";  // params {"path": FILE} optional
+// Firewall rules and hit counters per guest NIC; params {"nic": "guest/nic"} optional.
+inline constexpr const char* kRules = "firewall.rules";
+// Connection tables: counts per worker; with params {"nic": NAME} and/or {"limit": N}, also
+// up to N connections (default 1000 when a NIC is named).
+inline constexpr const char* kConntrack = "firewall.conntrack";
 
 }  // namespace vfgate::dataplane::method

@@ -1,0 +1,70 @@
+#pragma once
+// Later fragments follow their first fragment (docs/firewall.md): when a first fragment passes
+// the firewall, its datagram is remembered here for a while; a later fragment of a remembered
+// datagram passes without rule evaluation (it has no L4 header to classify), any other later
+// fragment is dropped and counted. Fragments that arrive before their first fragment are
+// therefore dropped: vfgate does not reassemble.
+//
+// Per worker, fixed capacity, direct-mapped: a new datagram overwrites whatever shared its slot
+// (which only makes that older datagram's later fragments count as unknown). Hot-path safe.
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+
+#include "l3l4.hpp"
+
+namespace vfgate::dataplane {
+
+class FragmentTable {
+  public:
+    static constexpr std::size_t kSlots = 4096;  // a power of two
+
+    // `now` and `expires` in any one monotonic unit (the dataplane uses TSC cycles).
+    void remember(const FlowKey& k, std::uint64_t now, std::uint64_t lifetime) noexcept {
+        Slot& s = slots_[slot_of(k)];
+        s.id = id_of(k);
+        s.expires = now + lifetime;
+    }
+
+    bool known(const FlowKey& k, std::uint64_t now) const noexcept {
+        const Slot& s = slots_[slot_of(k)];
+        return s.expires > now && s.id == id_of(k);
+    }
+
+  private:
+    // What identifies a datagram: addresses, protocol and fragment identification.
+    struct Id {
+        std::array<std::uint8_t, 16> src{}, dst{};
+        std::uint32_t frag_id = 0;
+        std::uint8_t family = 0, proto = 0;
+        std::array<std::uint8_t, 2> pad{};
+        bool operator==(const Id&) const = default;
+    };
+    struct Slot {
+        Id id;
+        std::uint64_t expires = 0;
+    };
+
+    static Id id_of(const FlowKey& k) noexcept {
+        Id id;
+        id.src = k.src;
+        id.dst = k.dst;
+        id.frag_id = k.frag_id;
+        id.family = k.family;
+        id.proto = k.proto;
+        return id;
+    }
+    static std::size_t slot_of(const FlowKey& k) noexcept {
+        std::array<std::uint64_t, 4> w{};
+        std::memcpy(w.data(), k.src.data(), 16);
+        std::memcpy(w.data() + 2, k.dst.data(), 16);
+        std::uint64_t h = (w[0] ^ w[1] ^ w[2] ^ w[3] ^ (std::uint64_t{k.frag_id} << 8) ^ k.proto) *
+                          0x9e3779b97f4a7c15ULL;
+        return static_cast<std::size_t>(h >> 52) & (kSlots - 1);
+    }
+
+    std::array<Slot, kSlots> slots_{};
+};
+
+}  // namespace vfgate::dataplane

@@ -1,0 +1,305 @@
+#include "filter.hpp"
+
+#include <span>
+
+#include <rte_mbuf.h>
+
+#include "antispoof.hpp"
+#include "worker.hpp"
+
+namespace vfgate::dataplane {
+namespace {
+
+void drop(Step& st, DropReason r) noexcept {
+    st.verdict = Verdict::kDrop;
+    st.reason = r;
+}
+
+DropReason reason_of(SpoofResult r) noexcept {
+    switch (r) {
+        case SpoofResult::kSourceIp:
+            return DropReason::kSpoofedIp;
+        case SpoofResult::kArp:
+            return DropReason::kSpoofedArp;
+        case SpoofResult::kNeighbor:
+            return DropReason::kSpoofedNd;
+        case SpoofResult::kRouterAdvert:
+        case SpoofResult::kRedirect:
+            return DropReason::kRouterAdvert;
+        case SpoofResult::kMalformed:
+        case SpoofResult::kOk:
+            break;
+    }
+    return DropReason::kMalformed;
+}
+
+std::span<const std::byte> l3_of(const rte_mbuf* m, const L2Meta& meta) noexcept {
+    const std::uint32_t off = kEtherHeaderLen + (meta.tagged ? kVlanTagLen : 0);
+    const auto* data = rte_pktmbuf_mtod(m, const std::byte*);
+    const std::uint32_t len = rte_pktmbuf_data_len(m);
+    return off <= len ? std::span(data + off, len - off) : std::span<const std::byte>();
+}
+
+// Parses and applies anti-spoofing; sets the packet's class. False if the packet was dropped.
+bool inspect(Worker& w, const Snapshot& s, std::uint16_t i, bool from_guest) noexcept {
+    Burst& b = w.burst;
+    FilterScratch& f = w.filter;
+    Step& st = b.step[i];
+    const L2Meta& m = b.meta[i];
+    const auto l3 = l3_of(w.mbufs[i], m);
+    const GuestIdentity& id = s.identity[index(b.in)];
+    if (m.ethertype == kEtherArp) {
+        if (from_guest) {
+            if (auto r = check_arp(id, l3); r != SpoofResult::kOk) {
+                drop(st, reason_of(r));
+                return false;
+            }
+        }
+        f.cls[i] = PacketClass::kBypass;
+        return true;
+    }
+    FlowKey& k = f.key[i];
+    const L3Result r = parse_l3l4(m.ethertype, l3, k);
+    if (r == L3Result::kMalformed || r == L3Result::kNotIp) {
+        drop(st, DropReason::kMalformed);
+        return false;
+    }
+    if (from_guest) {
+        if (auto sr = check_ip(id, l3, k); sr != SpoofResult::kOk) {
+            drop(st, reason_of(sr));
+            return false;
+        }
+    }
+    if (is_neighbor_discovery(k)) {
+        f.cls[i] = PacketClass::kBypass;
+    } else {
+        f.cls[i] = r == L3Result::kLaterFragment ? PacketClass::kLaterFragment : PacketClass::kRules;
+    }
+    return true;
+}
+
+void add_side(FilterScratch& f, std::uint16_t pkt, const NicFirewall* fw, Dir dir) noexcept {
+    FilterScratch::Side& sd = f.side[f.sides++];
+    sd.fw = fw;
+    sd.pkt = pkt;
+    sd.dir = dir;
+    sd.decided = false;
+    sd.allow = false;
+    sd.established = false;
+    sd.pos = -1;
+    sd.match = 0;
+}
+
+// The originator's packet of a connection, from one of its replies: what the rules allowed.
+FlowKey originator_of(const FlowKey& k) noexcept {
+    FlowKey o = k;
+    std::swap(o.src, o.dst);
+    std::swap(o.sport, o.dport);
+    if (k.is_icmp) o.icmp_type = k.family == 4 ? 8 : 128;  // echo request
+    return o;
+}
+
+// Conntrack for the stateful sides: one bulk lookup; settles those a live connection passes,
+// re-checks connections allowed under older rules (and forgets those the rules now deny).
+void track(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
+    ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
+    FilterScratch& f = w.filter;
+    if (ct == nullptr) return;  // no stateful firewall yet: nothing is tracked
+    std::array<const void*, std::size_t{2} * kBurstSize> keys;  // NOLINT: scratch
+    std::array<std::uint16_t, std::size_t{2} * kBurstSize> which;  // NOLINT: scratch
+    std::array<std::int32_t, std::size_t{2} * kBurstSize> pos;  // NOLINT: scratch
+    std::uint32_t n = 0;
+    for (std::uint16_t j = 0; j < f.sides; ++j) {
+        FilterScratch::Side& sd = f.side[j];
+        if (!sd.fw->stateful) continue;
+        f.conn[j] = conn_key(sd.fw->zone, f.key[sd.pkt], sd.swapped);
+        keys[n] = &f.conn[j];
+        which[n++] = j;
+    }
+    if (n == 0) return;
+    ct->lookup(keys.data(), n, pos.data());
+    for (std::uint32_t q = 0; q < n; ++q) {
+        if (pos[q] < 0) continue;
+        FilterScratch::Side& sd = f.side[which[q]];
+        sd.pos = pos[q];
+        CtEntry& e = ct->at(pos[q]);
+        // Expired (or forgotten earlier in this burst): a new connection, for the rules.
+        if ((e.flags & CtEntry::kInUse) == 0 || e.expires <= now) continue;
+        const FlowKey& k = f.key[sd.pkt];
+        const bool reply = sd.swapped != ((e.flags & CtEntry::kOrigSwapped) != 0);
+        if (e.epoch != sd.fw->epoch) {
+            // Allowed under rules since replaced: still allowed by the current ones?
+            const Dir d = (e.flags & CtEntry::kEgress) != 0 ? kEgress : kIngress;
+            const RuleSet& rs = sd.fw->dir[d];
+            const std::uint32_t m = rs.match(reply ? originator_of(k) : k);
+            rs.count(w.index, m == 0 ? rs.default_slot() : m - 1);
+            if (rs.action(m) != config::Action::kAllow) {
+                ct->erase(pos[q]);
+                w.ct.revoked.add(1);
+                w.ct.size.store(ct->size(), std::memory_order_relaxed);
+                sd.pos = -1;
+                sd.decided = true;
+                sd.allow = false;
+                continue;
+            }
+            e.epoch = sd.fw->epoch;
+            e.rule = m;
+        }
+        if (!passes(e.state, k)) continue;  // a new SYN on a closed connection: the rules decide
+        sd.decided = true;
+        sd.allow = true;
+        sd.established = true;
+    }
+    (void)s;
+}
+
+// rte_acl for the sides conntrack didn't settle, a batch per (rule set, IP version).
+void classify(Worker& w) noexcept {
+    FilterScratch& f = w.filter;
+    std::array<bool, std::size_t{2} * kBurstSize> done;  // NOLINT: scratch
+    for (std::uint16_t j = 0; j < f.sides; ++j) done[j] = f.side[j].decided;
+    std::array<const std::uint8_t*, std::size_t{2} * kBurstSize> keys;  // NOLINT: scratch
+    std::array<std::uint16_t, std::size_t{2} * kBurstSize> which;  // NOLINT: scratch
+    std::array<std::uint32_t, std::size_t{2} * kBurstSize> out;  // NOLINT: scratch
+    for (std::uint16_t j = 0; j < f.sides; ++j) {
+        if (done[j]) continue;
+        const RuleSet& rs = f.side[j].fw->dir[f.side[j].dir];
+        const std::uint8_t family = f.key[f.side[j].pkt].family;
+        std::uint32_t n = 0;
+        for (std::uint16_t q = j; q < f.sides; ++q) {
+            const FilterScratch::Side& sd = f.side[q];
+            if (done[q] || &sd.fw->dir[sd.dir] != &rs || f.key[sd.pkt].family != family) continue;
+            acl::fill_key(f.key[sd.pkt], f.acl_key[q]);
+            keys[n] = f.acl_key[q].data();
+            which[n++] = q;
+            done[q] = true;
+        }
+        rs.match(family, keys.data(), out.data(), n);
+        for (std::uint32_t q = 0; q < n; ++q) {
+            FilterScratch::Side& sd = f.side[which[q]];
+            sd.match = out[q];
+            sd.allow = rs.action(out[q]) == config::Action::kAllow;
+            rs.count(w.index, out[q] == 0 ? rs.default_slot() : out[q] - 1);
+        }
+    }
+}
+
+// A side that allowed a packet that passes: advance its connection, or record a new one.
+// False when the new connection finds the table full.
+bool commit(Worker& w, const Snapshot& s, FilterScratch::Side& sd, std::uint16_t j,
+            std::uint64_t now) noexcept {
+    const RuleSet& rs = sd.fw->dir[sd.dir];
+    const FlowKey& k = w.filter.key[sd.pkt];
+    ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
+    if (sd.established) {
+        rs.count(w.index, rs.established_slot());
+        CtEntry& e = ct->at(sd.pos);
+        const bool reply = sd.swapped != ((e.flags & CtEntry::kOrigSwapped) != 0);
+        e.state = advance(e.state, k, reply);
+        e.expires = now + s.ct_timeout[static_cast<std::size_t>(e.state)];
+        ++e.packets[reply ? 1 : 0];
+        return true;
+    }
+    if (!sd.fw->stateful || ct == nullptr) return true;
+    bool fresh = false;
+    const std::int32_t pos = ct->insert(w.filter.conn[j], fresh);
+    if (pos < 0) {
+        w.ct.full.add(1);
+        return false;
+    }
+    CtEntry& e = ct->at(pos);
+    e.state = initial_state(k);
+    e.expires = now + s.ct_timeout[static_cast<std::size_t>(e.state)];
+    e.packets = {1, 0};
+    e.epoch = sd.fw->epoch;
+    e.rule = sd.match;
+    e.flags = static_cast<std::uint8_t>(CtEntry::kInUse |
+                                        (sd.swapped ? CtEntry::kOrigSwapped : 0) |
+                                        (sd.dir == kEgress ? CtEntry::kEgress : 0));
+    w.ct.created.add(1);
+    if (fresh) w.ct.size.store(ct->size(), std::memory_order_relaxed);
+    return true;
+}
+
+}  // namespace
+
+void filter(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
+    Burst& b = w.burst;
+    FilterScratch& f = w.filter;
+    const bool from_guest = s.table.port(b.in).role == PortRole::kGuest;
+    const NicFirewall* egress = s.firewall[index(b.in)].get();
+    const GuestIdentity& ids = s.identity[index(b.in)];
+    f.sides = 0;
+    bool later_fragments = false;
+    for (std::uint16_t i = 0; i < b.count; ++i) {
+        f.cls[i] = PacketClass::kUnchecked;
+        Step& st = b.step[i];
+        if (st.verdict == Verdict::kDrop) continue;
+        const NicFirewall* ingress =
+            st.verdict == Verdict::kUnicast ? s.firewall[index(st.out)].get() : nullptr;
+        const bool flood_rules = st.verdict == Verdict::kFlood && s.domain_filtered[st.domain];
+        const bool rules = egress != nullptr || ingress != nullptr || flood_rules;
+        // Headers are parsed only where a check needs them: rules on the way, or a guest's
+        // anti-spoofing (ARP always; IPv6 for neighbour discovery; IP sources with addresses).
+        const std::uint16_t type = b.meta[i].ethertype;
+        const bool spoof_check = from_guest && (type != kEtherIpv4 || ids.check_ip);
+        if (!rules && !spoof_check) continue;
+        if (!inspect(w, s, i, from_guest)) continue;
+        if (!rules) {
+            f.cls[i] = PacketClass::kUnchecked;
+            continue;
+        }
+        if (f.cls[i] == PacketClass::kLaterFragment) later_fragments = true;
+        if (f.cls[i] != PacketClass::kRules) continue;
+        if (egress != nullptr) add_side(f, i, egress, kEgress);
+        if (ingress != nullptr) add_side(f, i, ingress, kIngress);
+    }
+    if (f.sides != 0) {
+        track(w, s, now);
+        classify(w);
+        // A packet passes when all its sides allow; sides are in packet order.
+        for (std::uint16_t j = 0; j < f.sides;) {
+            const std::uint16_t pkt = f.side[j].pkt;
+            std::uint16_t end = j;
+            bool allow = true;
+            while (end < f.sides && f.side[end].pkt == pkt) allow &= f.side[end++].allow;
+            Step& st = b.step[pkt];
+            if (!allow) {
+                drop(st, DropReason::kFirewall);
+            } else {
+                for (std::uint16_t q = j; q < end; ++q) {
+                    if (!commit(w, s, f.side[q], q, now)) {
+                        drop(st, DropReason::kConntrackFull);
+                        break;
+                    }
+                }
+            }
+            j = end;
+        }
+    }
+    for (std::uint16_t i = 0; i < b.count; ++i) {
+        // First fragments that passed make their later fragments welcome.
+        if (f.cls[i] == PacketClass::kRules && f.key[i].fragment &&
+            b.step[i].verdict != Verdict::kDrop) {
+            w.fragments.remember(f.key[i], now, s.fragment_lifetime);
+        }
+    }
+    if (!later_fragments) return;
+    for (std::uint16_t i = 0; i < b.count; ++i) {
+        if (f.cls[i] == PacketClass::kLaterFragment && b.step[i].verdict != Verdict::kDrop &&
+            !w.fragments.known(f.key[i], now)) {
+            drop(b.step[i], DropReason::kFragment);
+        }
+    }
+}
+
+bool admits_copy(Worker& w, const Snapshot& s, std::uint16_t pkt, PortIdx to) noexcept {
+    const NicFirewall* fw = s.firewall[index(to)].get();
+    if (fw == nullptr || w.filter.cls[pkt] != PacketClass::kRules) return true;
+    const RuleSet& rs = fw->dir[kIngress];
+    const std::uint32_t m = rs.match(w.filter.key[pkt]);
+    rs.count(w.index, m == 0 ? rs.default_slot() : m - 1);
+    return rs.action(m) == config::Action::kAllow;
+}
+
+}  // namespace vfgate::dataplane

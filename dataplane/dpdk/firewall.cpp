@@ -1,0 +1,77 @@
+#include "firewall.hpp"
+
+#include <map>
+
+namespace vfgate::dataplane {
+
+Result<RuleSet> RuleSet::build(const std::vector<config::Rule>& rules, config::Action fallback,
+                               unsigned workers, int socket, const RuleSet* previous) {
+    RuleSet r;
+    if (!rules.empty()) {
+        auto acl = AclClassifier::build(rules, socket);
+        if (!acl) return tl::unexpected(acl.error());
+        r.acl_ = std::move(*acl);
+    }
+    for (const auto& rule : rules) {
+        r.ids_.push_back(rule.id);
+        r.actions_.push_back(rule.action);
+    }
+    r.fallback_ = fallback;
+    r.workers_ = workers;
+    const std::size_t slots = rules.size() + 2;
+    r.stride_ = (slots + kPerLine - 1) / kPerLine;
+    r.lines_holder_ = std::make_shared<std::vector<Line>>(r.stride_ * workers);
+    r.lines_ = r.lines_holder_->data();
+    r.base_.assign(slots, 0);
+    if (previous != nullptr) {
+        std::map<std::string, std::uint64_t> by_id;
+        for (std::size_t i = 0; i < previous->rules(); ++i) by_id[previous->id(i)] = previous->total(i);
+        for (std::size_t i = 0; i < rules.size(); ++i) {
+            if (auto it = by_id.find(rules[i].id); it != by_id.end()) r.base_[i] = it->second;
+        }
+        r.base_[r.default_slot()] = previous->total(previous->default_slot());
+        r.base_[r.established_slot()] = previous->total(previous->established_slot());
+    }
+    return r;
+}
+
+std::uint32_t RuleSet::match(const FlowKey& k) const noexcept {
+    if (!acl_) return 0;
+    acl::Key key;
+    acl::fill_key(k, key);
+    const std::uint8_t* p = key.data();
+    std::uint32_t out = 0;
+    acl_->classify(k.family, &p, &out, 1);
+    return out;
+}
+
+std::uint64_t RuleSet::total(std::size_t slot) const {
+    std::uint64_t sum = base_[slot];
+    for (unsigned w = 0; w < workers_; ++w) {
+        sum += lines_[w * stride_ + slot / kPerLine].c[slot % kPerLine].get();
+    }
+    return sum;
+}
+
+Result<std::shared_ptr<const NicFirewall>> NicFirewall::build(const config::Firewall& fw,
+                                                              std::uint16_t zone,
+                                                              std::uint32_t epoch,
+                                                              unsigned workers, int socket,
+                                                              const NicFirewall* previous) {
+    auto f = std::make_shared<NicFirewall>();
+    f->source = fw;
+    f->zone = zone;
+    f->epoch = epoch;
+    f->stateful = fw.stateful;
+    auto in = RuleSet::build(fw.ingress, fw.ingress_default, workers, socket,
+                             previous != nullptr ? &previous->dir[kIngress] : nullptr);
+    if (!in) return tl::unexpected(std::move(in.error()).context("firewall.ingress"));
+    auto out = RuleSet::build(fw.egress, fw.egress_default, workers, socket,
+                              previous != nullptr ? &previous->dir[kEgress] : nullptr);
+    if (!out) return tl::unexpected(std::move(out.error()).context("firewall.egress"));
+    f->dir[kIngress] = std::move(*in);
+    f->dir[kEgress] = std::move(*out);
+    return std::shared_ptr<const NicFirewall>(std::move(f));
+}
+
+}  // namespace vfgate::dataplane

@@ -1,0 +1,91 @@
+#pragma once
+// One guest NIC's firewall as the workers use it: each direction's rules compiled to rte_acl,
+// with the actions, ids and hit counters of its rules. Built on the control thread when the NIC
+// appears or its `firewall` changes (never on the fast path), shared by every snapshot that has
+// the NIC unchanged, freed with the last of them (after an RCU grace period).
+//
+// Counters: per worker, one cache-line-aligned block each, written by that worker only. Slots:
+// one per rule, then the default, then "established" (packets that conntrack passed without
+// rule evaluation). When a NIC's rules change, a rule that keeps its id keeps its count.
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <vfgate/common/error.hpp>
+#include <vfgate/config/config.hpp>
+
+#include "acl.hpp"
+#include "counters.hpp"
+
+namespace vfgate::dataplane {
+
+enum Dir : std::uint8_t { kIngress = 0, kEgress = 1 };
+
+class RuleSet {
+  public:
+    static Result<RuleSet> build(const std::vector<config::Rule>& rules, config::Action fallback,
+                                 unsigned workers, int socket, const RuleSet* previous);
+
+    // The matching rule's index + 1, or 0 for the default (hot path; one key).
+    std::uint32_t match(const FlowKey& k) const noexcept;
+    // Many keys of one IP version at once (hot path).
+    void match(std::uint8_t family, const std::uint8_t** keys, std::uint32_t* out,
+               std::uint32_t n) const noexcept {
+        if (acl_) {
+            acl_->classify(family, keys, out, n);
+        } else {
+            for (std::uint32_t i = 0; i < n; ++i) out[i] = 0;
+        }
+    }
+    config::Action action(std::uint32_t match) const noexcept {
+        return match == 0 ? fallback_ : actions_[match - 1];
+    }
+
+    // Counter slots.
+    std::size_t rules() const { return ids_.size(); }
+    std::size_t default_slot() const { return ids_.size(); }
+    std::size_t established_slot() const { return ids_.size() + 1; }
+    void count(unsigned worker, std::size_t slot) const noexcept {
+        lines_[worker * stride_ + slot / kPerLine].c[slot % kPerLine].add(1);
+    }
+    std::uint64_t total(std::size_t slot) const;  // over the workers, plus what was carried over
+
+    const std::string& id(std::size_t rule) const { return ids_[rule]; }
+    config::Action rule_action(std::size_t rule) const { return actions_[rule]; }
+    config::Action fallback() const { return fallback_; }
+    const AclClassifier* acl() const { return acl_.get(); }
+
+  private:
+    static constexpr std::size_t kPerLine = 8;
+    struct alignas(64) Line {
+        std::array<Counter, kPerLine> c;
+    };
+
+    std::shared_ptr<AclClassifier> acl_;  // null: no rules
+    std::vector<std::string> ids_;
+    std::vector<config::Action> actions_;
+    config::Action fallback_ = config::Action::kDeny;
+    std::shared_ptr<std::vector<Line>> lines_holder_;
+    Line* lines_ = nullptr;
+    std::size_t stride_ = 0;            // lines per worker
+    std::vector<std::uint64_t> base_;   // by slot: counts carried from the previous rule set
+    unsigned workers_ = 0;
+};
+
+struct NicFirewall {
+    config::Firewall source;  // what it was built from (reuse when unchanged)
+    std::uint16_t zone = 0;   // the NIC's conntrack zone: stable for its name while running
+    std::uint32_t epoch = 0;  // unique per build: connections allowed under another are re-checked
+    bool stateful = true;
+    std::array<RuleSet, 2> dir;  // by Dir
+
+    static Result<std::shared_ptr<const NicFirewall>> build(const config::Firewall& fw,
+                                                            std::uint16_t zone,
+                                                            std::uint32_t epoch, unsigned workers,
+                                                            int socket,
+                                                            const NicFirewall* previous);
+};
+
+}  // namespace vfgate::dataplane

@@ -1,0 +1,158 @@
+// What the control socket shows of the firewall: rules with their hit counters, and the
+// connection tables (listed by the workers themselves, see CtDump).
+
+#include <thread>
+
+#include <rte_cycles.h>
+
+#include "dataplane.hpp"
+
+namespace vfgate::dataplane {
+namespace {
+
+using json = nlohmann::json;
+
+json direction_json(const RuleSet& rs) {
+    json rules = json::array();
+    for (std::size_t i = 0; i < rs.rules(); ++i) {
+        rules.push_back(json{{"id", rs.id(i)},
+                             {"action", config::to_string(rs.rule_action(i))},
+                             {"hits", rs.total(i)}});
+    }
+    return json{{"rules", rules},
+                {"default", config::to_string(rs.fallback())},
+                {"default_hits", rs.total(rs.default_slot())},
+                {"established", rs.total(rs.established_slot())}};
+}
+
+std::string address(std::uint8_t family, const std::array<std::uint8_t, 16>& bytes) {
+    IpAddr ip;
+    ip.family = family == 4 ? IpFamily::kV4 : IpFamily::kV6;
+    ip.bytes = bytes;
+    if (family == 4) std::fill(ip.bytes.begin() + 4, ip.bytes.end(), 0);
+    return to_string(ip);
+}
+
+json connection_json(const CtRecord& r, const std::string& nic, std::uint64_t now,
+                     std::uint64_t hz) {
+    const ConnKey& k = r.key;
+    const CtEntry& e = r.entry;
+    const bool swapped = (e.flags & CtEntry::kOrigSwapped) != 0;
+    const auto& src = swapped ? k.addr_b : k.addr_a;
+    const auto& dst = swapped ? k.addr_a : k.addr_b;
+    const std::uint16_t sport = swapped ? k.port_b : k.port_a;
+    const std::uint16_t dport = swapped ? k.port_a : k.port_b;
+    const bool egress = (e.flags & CtEntry::kEgress) != 0;
+    json c{{"nic", nic},
+           {"family", k.family},
+           {"proto", config::proto_name(k.proto)},
+           {"src", address(k.family, src)},
+           {"dst", address(k.family, dst)},
+           {"state", to_string(e.state)},
+           {"expires_in_s", e.expires > now ? (e.expires - now) / hz : 0},
+           {"packets", json{{"original", e.packets[0]}, {"reply", e.packets[1]}}},
+           {"direction", egress ? "egress" : "ingress"},
+           {"rule", e.rule}};
+    if (k.proto == kIpProtoTcp || k.proto == kIpProtoUdp) {
+        c["sport"] = sport;
+        c["dport"] = dport;
+    } else if (k.proto == kIpProtoIcmp || k.proto == kIpProtoIcmpv6) {
+        c["icmp_id"] = sport;
+    }
+    return c;
+}
+
+}  // namespace
+
+Result<json> Dataplane::rules(const std::string& nic) const {
+    std::lock_guard lock(mu_);
+    const Snapshot* s = current_.load(std::memory_order_acquire);
+    json out = json::array();
+    std::vector<std::string> names;
+    for (const PortInfo& p : s->table.ports()) {
+        const auto& fw = s->firewall[index(s->table.by_name(p.name))];
+        if (!fw) continue;
+        names.push_back(p.name);
+        if (!nic.empty() && p.name != nic) continue;
+        out.push_back(json{{"nic", p.name},
+                           {"stateful", fw->stateful},
+                           {"ingress", direction_json(fw->dir[kIngress])},
+                           {"egress", direction_json(fw->dir[kEgress])}});
+    }
+    if (!nic.empty() && out.empty()) {
+        std::string known;
+        for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+        return fail(ErrorKind::kNotFound,
+                    "no guest NIC \"" + nic + "\" with a firewall" +
+                        (known.empty() ? std::string(" (no NIC has one)") : "; those with one: " + known));
+    }
+    return out;
+}
+
+Result<json> Dataplane::conntrack(const std::string& nic, std::size_t limit) {
+    std::lock_guard lock(mu_);
+    std::uint16_t zone = 0;
+    if (!nic.empty()) {
+        auto z = zones_.find(nic);
+        if (z == zones_.end()) {
+            return fail(ErrorKind::kNotFound,
+                        "no guest NIC \"" + nic + "\" with a firewall has been seen");
+        }
+        zone = z->second;
+    }
+    std::map<std::uint16_t, std::string> names;
+    for (const auto& [name, z] : zones_) names[z] = name;
+    const std::uint64_t hz = rte_get_tsc_hz();
+    json workers = json::array();
+    json listed = json::array();
+    std::uint64_t total = 0, matched = 0;
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+        Worker& w = *workers_[i];
+        const std::uint32_t size = w.ct.size.load(std::memory_order_relaxed);
+        total += size;
+        workers.push_back(json{{"index", w.index},
+                               {"entries", size},
+                               {"capacity", conntrack_.empty() ? 0 : conntrack_[i]->capacity()},
+                               {"created", w.ct.created.get()},
+                               {"expired", w.ct.expired.get()},
+                               {"revoked", w.ct.revoked.get()},
+                               {"table_full", w.ct.full.get()}});
+        if (conntrack_.empty() || (limit == 0 && nic.empty())) continue;
+        // The worker walks its own table (a chunk per pass) and copies what matches.
+        CtDump& d = w.dump;
+        if (d.state.load(std::memory_order_acquire) == CtDump::kRequested) {
+            return fail(ErrorKind::kConflict, "a previous listing is still running; try again");
+        }
+        d.all_zones = nic.empty();
+        d.zone = zone;
+        d.out.assign(limit - std::min<std::size_t>(limit, listed.size()), CtRecord{});
+        d.copied = 0;
+        d.matched = 0;
+        d.cursor = 0;
+        d.state.store(CtDump::kRequested, std::memory_order_release);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (d.state.load(std::memory_order_acquire) != CtDump::kDone) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                return fail(ErrorKind::kSystem,
+                            "worker " + std::to_string(w.index) + " did not list its connections "
+                            "within 10 s");
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        matched += d.matched;
+        for (std::uint32_t c = 0; c < d.copied; ++c) {
+            auto it = names.find(d.out[c].key.zone);
+            listed.push_back(connection_json(d.out[c], it == names.end() ? "?" : it->second, d.now,
+                                             hz));
+        }
+        d.state.store(CtDump::kIdle, std::memory_order_release);
+    }
+    json out{{"workers", workers}, {"entries", total}};
+    if (!nic.empty() || limit != 0) {
+        out["matched"] = matched;
+        out["connections"] = listed;
+    }
+    return out;
+}
+
+}  // namespace vfgate::dataplane

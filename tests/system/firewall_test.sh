@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# The firewall with real kernel traffic between network namespaces (TAP output): allowed and
+# denied TCP ports, replies to outgoing connections through a deny-all ingress (TCP, UDP, ICMP),
+# guest to guest through both firewalls, forged source addresses, the rules and conntrack
+# commands, and a reload that removes an allowed port: new connections to it fail and an open
+# one is cut (docs/firewall.md).
+#
+#   firewall_test.sh VFGATE_DATAPLANE VFGATECTL SOURCE_ROOT
+set -u
+dataplane=$1 ctl=$2 src=$3
+. "$src/scripts/lib/topology.sh"
+. "$src/tests/system/tap.sh"
+
+work=$(mktemp -d /tmp/vfgate-fw-XXXXXX)
+sock=$work/dp.sock
+cfg=$work/vfgate.yaml
+pid=
+servers=()
+cleanup() {
+    for s in "${servers[@]}"; do kill "$s" 2>/dev/null; done
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    topo_down
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+write_config() {  # write_config WEB_PORTS
+    cat >"$cfg" <<YAML
+version: 1
+dataplane:
+  worker_cores: [1]
+  hugepages: false
+  memory_mb: 256
+  control_socket: $sock
+  conntrack: {capacity: 65536, timeouts: {udp: 20}}
+  uplinks:
+    - {name: up0, device: "net_af_packet0,iface=vff-up0"}
+guests:
+  - name: web
+    nics:
+      - name: eth0
+        type: dpdk
+        devargs: "net_af_packet1,iface=vff-web"
+        mac: "02:00:00:00:01:01"
+        addresses: [198.18.20.11/24, "fd00:20::11/64"]
+        firewall:
+          ingress:
+            - {id: http, action: allow, proto: tcp, dst_port: $1}
+            - {id: ping, action: allow, proto: icmp, icmp_type: 8}
+            - {id: ping6, action: allow, proto: icmpv6, icmp_type: 128}
+  - name: cli
+    nics:
+      - name: eth0
+        type: dpdk
+        devargs: "net_af_packet2,iface=vff-cli"
+        mac: "02:00:00:00:02:01"
+        addresses: [198.18.20.12/24]
+        firewall: {stateful: true, ingress_default: deny, egress_default: allow}
+YAML
+}
+
+topo_host vff-uplink vff-up0 02:00:00:00:00:01 198.18.20.1/24 fd00:20::1/64
+topo_host vff-web vff-web 02:00:00:00:01:01 198.18.20.11/24 fd00:20::11/64
+topo_host vff-cli vff-cli 02:00:00:00:02:01 198.18.20.12/24
+write_config "[8080, 8082]"
+"$dataplane" --config "$cfg" >"$work/dataplane.log" 2>&1 &
+pid=$!
+if topo_wait_dataplane "$ctl" "$sock" "$pid"; then ok "dataplane up"; else
+    not_ok "dataplane up" "$(cat "$work/dataplane.log")"; tap_done; exit 1
+fi
+
+# Listeners: web serves 8080-8082 and 9090; the uplink host serves TCP 7000 and UDP echo 7001.
+listen() {  # listen NS PROTO PORT
+    in_ns "$1" socat "$2-LISTEN:$3,fork,reuseaddr" EXEC:cat >/dev/null 2>&1 &
+    servers+=($!)
+}
+listen vff-web TCP 8080
+listen vff-web TCP 8081
+listen vff-web TCP 8082
+listen vff-web TCP 9090
+listen vff-uplink TCP 7000
+listen vff-uplink UDP 7001
+sleep 0.5
+
+talk() {  # talk NS PROTO ADDR PORT: a line there and back
+    local got
+    got=$(echo hello | in_ns "$1" timeout 5 socat -T 2 - "$2:$3:$4" 2>&1) || { echo "$got"; return 1; }
+    [ "$got" = hello ] || { echo "got: '$got'"; return 1; }
+}
+
+check "allowed TCP port connects (uplink -> web:8080)" talk vff-uplink TCP 198.18.20.11 8080
+check_fails "denied TCP port doesn't (uplink -> web:9090)" talk vff-uplink TCP 198.18.20.11 9090
+check "ping through an allow rule (uplink -> web)" in_ns vff-uplink ping -c 2 -i 0.2 -W 2 198.18.20.11
+check "IPv6 ping through an allow rule (uplink -> web)" in_ns vff-uplink ping -6 -c 2 -i 0.2 -W 2 fd00:20::11
+check "guest to guest through both firewalls (cli -> web:8080)" talk vff-cli TCP 198.18.20.11 8080
+check_fails "guest to guest, denied by the receiver (cli -> web:9090)" talk vff-cli TCP 198.18.20.11 9090
+check "TCP replies pass a deny-all ingress (cli -> uplink:7000)" talk vff-cli TCP 198.18.20.1 7000
+check "UDP replies pass a deny-all ingress (cli -> uplink:7001)" talk vff-cli UDP 198.18.20.1 7001
+check "ICMP echo replies pass a deny-all ingress (cli -> uplink)" in_ns vff-cli ping -c 2 -i 0.2 -W 2 198.18.20.1
+check_fails "deny-all ingress stops new connections (uplink -> cli ping)" in_ns vff-uplink ping -c 2 -i 0.2 -W 1 198.18.20.12
+# A forged source address: the kernel sends it, the switch must not.
+in_ns vff-web ip addr add 198.18.20.99/32 dev eth0
+check_fails "a guest can't ping out from a forged source" in_ns vff-web ping -c 2 -i 0.2 -W 1 -I 198.18.20.99 198.18.20.1
+in_ns vff-web ip addr del 198.18.20.99/32 dev eth0
+
+stats=$("$ctl" dataplane -s "$sock" --json stats)
+check "spoofed_ip and firewall drops are counted on the guest ports" python3 -c '
+import json, sys
+p = {x["name"]: x for x in json.loads(sys.argv[1])["ports"]}
+assert p["web/eth0"]["drops"]["spoofed_ip"] >= 2, p["web/eth0"]["drops"]
+assert p["up0"]["drops"]["firewall"] >= 2, p["up0"]["drops"]
+' "$stats"
+
+rules=$("$ctl" dataplane -s "$sock" --json rules web/eth0)
+check "rules: hit counters by rule id and default" python3 -c '
+import json, sys
+[n] = json.loads(sys.argv[1])
+ing = {r["id"]: r["hits"] for r in n["ingress"]["rules"]}
+assert ing["http"] >= 2 and ing["ping"] >= 1 and ing["ping6"] >= 1, ing
+assert n["ingress"]["default_hits"] >= 2, n["ingress"]
+assert n["ingress"]["established"] > 0 and n["egress"]["established"] > 0, n
+' "$rules"
+check "rules: the table names rules and defaults" bash -c "'$ctl' dataplane -s '$sock' rules | grep -E 'web/eth0 +ingress +http +allow' && '$ctl' dataplane -s '$sock' rules | grep -E 'cli/eth0 +ingress +\(default\) +deny'"
+check_fails "rules: an unknown NIC is an error" "$ctl" dataplane -s "$sock" rules nope/eth0
+
+ct=$("$ctl" dataplane -s "$sock" --json conntrack cli/eth0)
+check "conntrack lists cli's connections with their states" python3 -c '
+import json, sys
+c = json.loads(sys.argv[1])
+assert c["workers"][0]["capacity"] == 65536, c["workers"]
+conns = c["connections"]
+assert all(x["nic"] == "cli/eth0" for x in conns), conns
+kinds = {(x["proto"], x.get("dport"), x["state"]) for x in conns}
+assert any(p == "udp" and d == 7001 and s == "replied" for p, d, s in kinds), kinds
+assert any(p == "tcp" and d == 7000 for p, d, s in kinds), kinds
+assert any(p == "icmp" for p, d, s in kinds), kinds
+assert all(x["direction"] == "egress" and x["src"] == "198.18.20.12" for x in conns), conns
+' "$ct"
+check "conntrack --count counts" bash -c "'$ctl' dataplane -s '$sock' conntrack --count | grep -E '^0 +[1-9][0-9]* +65536'"
+
+# Reload: web allows 8081 and 8082 instead of 8080 and 8082. An open connection to 8080 is cut
+# on its next packet and new ones fail; one to 8082 is re-checked and kept; 8081 works.
+long_connection() {  # long_connection NS ADDR PORT NAME: one exchange, then one after the reload
+    in_ns "$1" python3 - "$work" "$2" "$3" "$4" <<'PY' >"$work/$4.log" 2>&1 &
+import os, socket, sys, time
+work, addr, port, name = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+s = socket.create_connection((addr, port), timeout=2)
+s.sendall(b"before\n")
+print("before:", s.recv(100).decode().strip(), flush=True)
+open(os.path.join(work, name + ".up"), "w").close()
+while not os.path.exists(os.path.join(work, "reloaded")):
+    time.sleep(0.05)
+try:
+    s.sendall(b"after\n")
+    print("after:", s.recv(100).decode().strip() or "closed", flush=True)
+except OSError as e:
+    print("after: cut", e, flush=True)
+PY
+}
+long_connection vff-uplink 198.18.20.11 8080 removed
+removed=$!
+long_connection vff-uplink 198.18.20.11 8082 kept
+kept=$!
+for _ in $(seq 50); do [ -e "$work/removed.up" ] && [ -e "$work/kept.up" ] && break; sleep 0.1; done
+write_config "[8081, 8082]"
+reload=$("$ctl" dataplane -s "$sock" reload 2>&1)
+touch "$work/reloaded"
+wait "$removed" "$kept"
+check "reload with changed rules succeeds" grep -q "reloaded: generation" <<<"$reload"
+check "open connections worked before the reload" bash -c "grep -q 'before: before' '$work/removed.log' && grep -q 'before: before' '$work/kept.log'"
+check "an open connection to the removed port is cut" grep -q "after: cut" "$work/removed.log"
+check "an open connection the changed rules still allow is kept" grep -q "after: after" "$work/kept.log"
+check_fails "a reload that removes an allowed port stops new connections to it" talk vff-uplink TCP 198.18.20.11 8080
+check "the newly allowed port connects" talk vff-uplink TCP 198.18.20.11 8081
+ct=$("$ctl" dataplane -s "$sock" --json conntrack --count)
+check "the cut connection is counted as revoked" python3 -c '
+import json, sys
+assert json.loads(sys.argv[1])["workers"][0]["revoked"] >= 1, sys.argv[1]
+' "$ct"
+
+kill -TERM "$pid"
+wait "$pid"; status=$?
+pid=
+if [ "$status" = 0 ]; then ok "SIGTERM: exit 0"; else not_ok "SIGTERM: exit $status" "$(tail -20 "$work/dataplane.log")"; fi
+tap_done
