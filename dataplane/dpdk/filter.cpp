@@ -78,6 +78,10 @@ bool inspect(Worker& w, const Snapshot& s, std::uint16_t i, bool from_guest) noe
     return true;
 }
 
+void count_match(const Worker& w, const RuleSet& rs, std::uint32_t match) noexcept {
+    rs.count(w.index, match == 0 ? rs.default_slot() : match - 1);
+}
+
 void add_side(FilterScratch& f, std::uint16_t pkt, const NicFirewall* fw, Dir dir) noexcept {
     FilterScratch::Side& sd = f.side[f.sides++];
     sd.fw = fw;
@@ -86,6 +90,7 @@ void add_side(FilterScratch& f, std::uint16_t pkt, const NicFirewall* fw, Dir di
     sd.decided = false;
     sd.allow = false;
     sd.established = false;
+    sd.leader = -1;
     sd.pos = -1;
     sd.match = 0;
 }
@@ -132,7 +137,7 @@ void track(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
             const Dir d = (e.flags & CtEntry::kEgress) != 0 ? kEgress : kIngress;
             const RuleSet& rs = sd.fw->dir[d];
             const std::uint32_t m = rs.match(reply ? originator_of(k) : k);
-            rs.count(w.index, m == 0 ? rs.default_slot() : m - 1);
+            count_match(w, rs, m);
             if (rs.action(m) != config::Action::kAllow) {
                 ct->erase(pos[q]);
                 w.ct.revoked.add(1);
@@ -149,6 +154,19 @@ void track(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
         sd.decided = true;
         sd.allow = true;
         sd.established = true;
+    }
+    // Packets of one new connection in one burst: the first meets the rules, the others follow
+    // it (same connection, same rules, same verdict) and then advance the entry it creates.
+    for (std::uint32_t q = 1; q < n; ++q) {
+        FilterScratch::Side& sd = f.side[which[q]];
+        if (sd.decided) continue;
+        for (std::uint32_t p = 0; p < q; ++p) {
+            const FilterScratch::Side& l = f.side[which[p]];
+            if (l.decided || l.fw != sd.fw || !(f.conn[which[p]] == f.conn[which[q]])) continue;
+            sd.leader = static_cast<std::int16_t>(which[p]);
+            sd.decided = true;
+            break;
+        }
     }
     (void)s;
 }
@@ -179,8 +197,15 @@ void classify(Worker& w) noexcept {
             FilterScratch::Side& sd = f.side[which[q]];
             sd.match = out[q];
             sd.allow = rs.action(out[q]) == config::Action::kAllow;
-            rs.count(w.index, out[q] == 0 ? rs.default_slot() : out[q] - 1);
+            count_match(w, rs, out[q]);
         }
+    }
+    for (std::uint16_t j = 0; j < f.sides; ++j) {
+        FilterScratch::Side& sd = f.side[j];
+        if (sd.leader < 0) continue;
+        sd.match = f.side[sd.leader].match;
+        sd.allow = f.side[sd.leader].allow;
+        if (!sd.allow) count_match(w, sd.fw->dir[sd.dir], sd.match);
     }
 }
 
@@ -188,9 +213,17 @@ void classify(Worker& w) noexcept {
 // False when the new connection finds the table full.
 bool commit(Worker& w, const Snapshot& s, FilterScratch::Side& sd, std::uint16_t j,
             std::uint64_t now) noexcept {
+    FilterScratch& f = w.filter;
     const RuleSet& rs = sd.fw->dir[sd.dir];
-    const FlowKey& k = w.filter.key[sd.pkt];
+    const FlowKey& k = f.key[sd.pkt];
     ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
+    if (sd.leader >= 0) {
+        if (f.side[sd.leader].pos >= 0) {
+            sd.pos = f.side[sd.leader].pos;  // the entry its leader created (or renewed) just now
+            sd.established = passes(ct->at(sd.pos).state, k);
+        }
+        if (!sd.established) count_match(w, rs, sd.match);  // a new connection again
+    }
     if (sd.established) {
         rs.count(w.index, rs.established_slot());
         CtEntry& e = ct->at(sd.pos);
@@ -202,7 +235,8 @@ bool commit(Worker& w, const Snapshot& s, FilterScratch::Side& sd, std::uint16_t
     }
     if (!sd.fw->stateful || ct == nullptr) return true;
     bool fresh = false;
-    const std::int32_t pos = ct->insert(w.filter.conn[j], fresh);
+    const std::int32_t pos = ct->insert(f.conn[j], fresh);
+    sd.pos = pos;
     if (pos < 0) {
         w.ct.full.add(1);
         return false;
@@ -298,7 +332,7 @@ bool admits_copy(Worker& w, const Snapshot& s, std::uint16_t pkt, PortIdx to) no
     if (fw == nullptr || w.filter.cls[pkt] != PacketClass::kRules) return true;
     const RuleSet& rs = fw->dir[kIngress];
     const std::uint32_t m = rs.match(w.filter.key[pkt]);
-    rs.count(w.index, m == 0 ? rs.default_slot() : m - 1);
+    count_match(w, rs, m);
     return rs.action(m) == config::Action::kAllow;
 }
 

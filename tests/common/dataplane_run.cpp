@@ -155,6 +155,18 @@ int DataplaneRun::run(const std::string& yaml, bool hugepages) {
             if (p["rx_packets"].get<std::uint64_t>() < want) done = false;
         }
     }
+    if (done) {
+        // The last burst's drops are counted just after its RX: read once more, a moment later.
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        auto call = [&](const char* method, jsonl::Json& out) {
+            if (auto r = jsonl::call(socket(), method, jsonl::Json::object(),
+                                     std::chrono::seconds(2))) {
+                out = *r;
+            }
+        };
+        call("stats", stats_);
+        call("firewall.rules", rules_);
+    }
     ::kill(pid, SIGTERM);
     return wait(pid, std::chrono::seconds(20));
 }
@@ -166,6 +178,20 @@ std::vector<Bytes> DataplaneRun::output(const std::string& port) const {
 std::uint64_t DataplaneRun::drops(const std::string& port, const std::string& reason) const {
     for (const auto& p : stats_["ports"]) {
         if (p["name"] == port) return p["drops"].value(reason, std::uint64_t{0});
+    }
+    return ~0ULL;
+}
+
+std::uint64_t DataplaneRun::hits(const std::string& nic, const std::string& dir,
+                                 const std::string& rule) const {
+    for (const auto& n : rules_) {
+        if (n["nic"] != nic) continue;
+        const auto& d = n[dir];
+        if (rule == "(default)") return d["default_hits"].get<std::uint64_t>();
+        if (rule == "(established)") return d["established"].get<std::uint64_t>();
+        for (const auto& r : d["rules"]) {
+            if (r["id"] == rule) return r["hits"].get<std::uint64_t>();
+        }
     }
     return ~0ULL;
 }

@@ -42,6 +42,10 @@ class DataplaneRun {
     // The stats reply taken just before SIGTERM.
     const jsonl::Json& stats() const { return stats_; }
     std::uint64_t drops(const std::string& port, const std::string& reason) const;
+    // A firewall counter from the firewall.rules reply taken just before SIGTERM: `rule` is a
+    // rule id, "(default)" or "(established)"; ~0 if there is no such NIC or rule.
+    std::uint64_t hits(const std::string& nic, const std::string& dir,
+                       const std::string& rule) const;
     std::string log() const;
 
     // Starts the process and returns without waiting (for lifecycle tests): its pid.
@@ -54,6 +58,7 @@ class DataplaneRun {
     std::filesystem::path dir_;
     std::map<std::string, std::vector<Bytes>> in_;
     jsonl::Json stats_;
+    jsonl::Json rules_;
 };
 
 void write_pcap(const std::filesystem::path& path, const std::vector<Bytes>& frames);
