@@ -23,14 +23,23 @@ Result<RuleSet> RuleSet::build(const std::vector<config::Rule>& rules, config::A
     r.lines_holder_ = std::make_shared<std::vector<Line>>(r.stride_ * workers);
     r.lines_ = r.lines_holder_->data();
     r.base_.assign(slots, 0);
+    r.from_.assign(slots, -1);
+    r.carried_.assign(slots, 0);
     if (previous != nullptr) {
-        std::map<std::string, std::uint64_t> by_id;
-        for (std::size_t i = 0; i < previous->rules(); ++i) by_id[previous->id(i)] = previous->total(i);
+        std::map<std::string, std::size_t> by_id;
+        for (std::size_t i = 0; i < previous->rules(); ++i) by_id[previous->id(i)] = i;
         for (std::size_t i = 0; i < rules.size(); ++i) {
-            if (auto it = by_id.find(rules[i].id); it != by_id.end()) r.base_[i] = it->second;
+            if (auto it = by_id.find(rules[i].id); it != by_id.end()) {
+                r.from_[i] = static_cast<std::int64_t>(it->second);
+            }
         }
-        r.base_[r.default_slot()] = previous->total(previous->default_slot());
-        r.base_[r.established_slot()] = previous->total(previous->established_slot());
+        r.from_[r.default_slot()] = static_cast<std::int64_t>(previous->default_slot());
+        r.from_[r.established_slot()] = static_cast<std::int64_t>(previous->established_slot());
+        for (std::size_t i = 0; i < slots; ++i) {
+            if (r.from_[i] < 0) continue;
+            r.carried_[i] = previous->total(static_cast<std::size_t>(r.from_[i]));
+            r.base_[i] = r.carried_[i];
+        }
     }
     return r;
 }
@@ -43,6 +52,15 @@ std::uint32_t RuleSet::match(const FlowKey& k) const noexcept {
     std::uint32_t out = 0;
     acl_->classify(k.family, &p, &out, 1);
     return out;
+}
+
+void RuleSet::settle(const RuleSet& previous) const {
+    for (std::size_t i = 0; i < from_.size(); ++i) {
+        if (from_[i] < 0) continue;
+        const std::uint64_t now = previous.total(static_cast<std::size_t>(from_[i]));
+        base_[i] += now - carried_[i];
+        carried_[i] = now;
+    }
 }
 
 std::uint64_t RuleSet::total(std::size_t slot) const {

@@ -51,6 +51,9 @@ class RuleSet {
         lines_[worker * stride_ + slot / kPerLine].c[slot % kPerLine].add(1);
     }
     std::uint64_t total(std::size_t slot) const;  // over the workers, plus what was carried over
+    // Once no worker counts into `previous` any more (after the publish that replaced it): adds
+    // what it counted since this set was built. Control thread only.
+    void settle(const RuleSet& previous) const;
 
     const std::string& id(std::size_t rule) const { return ids_[rule]; }
     config::Action rule_action(std::size_t rule) const { return actions_[rule]; }
@@ -70,7 +73,11 @@ class RuleSet {
     std::shared_ptr<std::vector<Line>> lines_holder_;
     Line* lines_ = nullptr;
     std::size_t stride_ = 0;            // lines per worker
-    std::vector<std::uint64_t> base_;   // by slot: counts carried from the previous rule set
+    // By slot: counts carried from the previous rule set (control thread only, hence mutable),
+    // the previous set's slot each came from (-1: none), and its total when it was read.
+    mutable std::vector<std::uint64_t> base_;
+    std::vector<std::int64_t> from_;
+    mutable std::vector<std::uint64_t> carried_;
     unsigned workers_ = 0;
 };
 
@@ -80,6 +87,11 @@ struct NicFirewall {
     std::uint32_t epoch = 0;  // unique per build: connections allowed under another are re-checked
     bool stateful = true;
     std::array<RuleSet, 2> dir;  // by Dir
+
+    void settle(const NicFirewall& previous) const {
+        dir[kIngress].settle(previous.dir[kIngress]);
+        dir[kEgress].settle(previous.dir[kEgress]);
+    }
 
     static Result<std::shared_ptr<const NicFirewall>> build(const config::Firewall& fw,
                                                             std::uint16_t zone,

@@ -34,6 +34,7 @@ std::shared_ptr<const NicFirewall> Dataplane::compiled_firewall(const std::strin
 Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
     bool stateful = false;
     std::map<std::string, std::shared_ptr<const NicFirewall>> compiled;
+    to_settle_.clear();
     for (const auto& g : cfg.guests) {
         for (const auto& n : g.nics) {
             if (!n.firewall || !config::is_software_switched(cfg, n)) continue;
@@ -62,6 +63,7 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
                 std::chrono::steady_clock::now() - t0);
             spdlog::info("{}: firewall compiled ({} ingress, {} egress rules) in {} ms", name,
                          n.firewall->ingress.size(), n.firewall->egress.size(), ms.count());
+            if (old != nullptr) to_settle_.emplace_back(*fw, firewalls_[name].back());
             compiled[name] = std::move(*fw);
         }
     }

@@ -154,6 +154,9 @@ Result<ReloadResult> Dataplane::reload(const std::string& path) {
     auto final_snapshot = make_snapshot(next);
     if (!final_snapshot) return tl::unexpected(final_snapshot.error());
     publish(std::move(*final_snapshot));
+    // No worker counts into a replaced firewall any more: carry its last hits over.
+    for (const auto& [fresh, replaced] : to_settle_) fresh->settle(*replaced);
+    to_settle_.clear();
     for (const auto& name : leaving) {
         if (std::find(opened.begin(), opened.end(), name) == opened.end()) {
             result.removed.push_back(name);

@@ -18,6 +18,7 @@ topo_quiet_offloads() {
 topo_host() {
     local ns=$1 iface=$2 mac=$3 addr=$4 addr6=${5:-}
     # A run killed outright (SIGKILL, OOM) leaves its hosts behind: ours by name, so reuse it.
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
     ip link del "$iface" 2>/dev/null || true
     ip netns add "$ns"
@@ -40,6 +41,10 @@ topo_host() {
 
 topo_down() {
     local ns iface
+    # Whatever still runs in them (servers a test started in the background) goes first.
+    for ns in "${TOPO_NAMESPACES[@]}"; do
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
+    done
     for iface in "${TOPO_IFACES[@]}"; do ip link del "$iface" 2>/dev/null || true; done
     for ns in "${TOPO_NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
     TOPO_NAMESPACES=()
