@@ -131,9 +131,9 @@ Conntrack read_conntrack(Reader& r, const DocNode& n, const std::string& p) {
     if (!f) return ct;
     read_int(r, *f, "capacity", ct.capacity);
     with(*f, "timeouts", [&](const DocNode& v, const std::string& vp) {
-        auto t = r.mapping(v, vp,
-                           {"tcp_syn", "tcp_established", "tcp_fin", "tcp_closed", "udp",
-                            "udp_replied", "icmp"});
+        auto t = r.mapping(
+            v, vp,
+            {"tcp_syn", "tcp_established", "tcp_fin", "tcp_closed", "udp", "udp_replied", "icmp"});
         if (!t) return;
         auto& out = ct.timeouts;
         read_int(r, *t, "tcp_syn", out.tcp_syn_s);
@@ -161,9 +161,8 @@ Dataplane read_dataplane(Reader& r, const DocNode& n, const std::string& p) {
     });
     read_text(r, *f, "control_socket", dp.control_socket);
     read_int(r, *f, "mbufs", dp.mbufs);
-    with(*f, "conntrack", [&](const DocNode& v, const std::string& vp) {
-        dp.conntrack = read_conntrack(r, v, vp);
-    });
+    with(*f, "conntrack",
+         [&](const DocNode& v, const std::string& vp) { dp.conntrack = read_conntrack(r, v, vp); });
     each_item(r, *f, "eal_args", "strings", [&](const DocNode& v, const std::string& vp) {
         if (auto s = r.text(v, vp, "an EAL argument")) dp.eal_args.push_back(*s);
     });

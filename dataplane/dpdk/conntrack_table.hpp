@@ -25,7 +25,7 @@ struct CtEntry {
     static constexpr std::uint8_t kOrigSwapped = 0x02;  // conn_key's `swapped` of the originator
     static constexpr std::uint8_t kEgress = 0x04;       // allowed by egress rules (else ingress)
 
-    std::uint64_t expires = 0;  // TSC
+    std::uint64_t expires = 0;               // TSC
     std::array<std::uint32_t, 2> packets{};  // from the originator, and replies
     std::uint32_t epoch = 0;                 // the firewall's epoch it was allowed under
     std::uint32_t rule = 0;                  // the allowing rule's index + 1; 0: the default

@@ -73,7 +73,8 @@ bool inspect(Worker& w, const Snapshot& s, std::uint16_t i, bool from_guest) noe
     if (is_neighbor_discovery(k)) {
         f.cls[i] = PacketClass::kBypass;
     } else {
-        f.cls[i] = r == L3Result::kLaterFragment ? PacketClass::kLaterFragment : PacketClass::kRules;
+        f.cls[i] =
+            r == L3Result::kLaterFragment ? PacketClass::kLaterFragment : PacketClass::kRules;
     }
     return true;
 }
@@ -110,9 +111,9 @@ void track(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
     ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
     FilterScratch& f = w.filter;
     if (ct == nullptr) return;  // no stateful firewall yet: nothing is tracked
-    std::array<const void*, std::size_t{2} * kBurstSize> keys;  // NOLINT: scratch
+    std::array<const void*, std::size_t{2} * kBurstSize> keys;     // NOLINT: scratch
     std::array<std::uint16_t, std::size_t{2} * kBurstSize> which;  // NOLINT: scratch
-    std::array<std::int32_t, std::size_t{2} * kBurstSize> pos;  // NOLINT: scratch
+    std::array<std::int32_t, std::size_t{2} * kBurstSize> pos;     // NOLINT: scratch
     std::uint32_t n = 0;
     for (std::uint16_t j = 0; j < f.sides; ++j) {
         FilterScratch::Side& sd = f.side[j];
@@ -177,8 +178,8 @@ void classify(Worker& w) noexcept {
     std::array<bool, std::size_t{2} * kBurstSize> done;  // NOLINT: scratch
     for (std::uint16_t j = 0; j < f.sides; ++j) done[j] = f.side[j].decided;
     std::array<const std::uint8_t*, std::size_t{2} * kBurstSize> keys;  // NOLINT: scratch
-    std::array<std::uint16_t, std::size_t{2} * kBurstSize> which;  // NOLINT: scratch
-    std::array<std::uint32_t, std::size_t{2} * kBurstSize> out;  // NOLINT: scratch
+    std::array<std::uint16_t, std::size_t{2} * kBurstSize> which;       // NOLINT: scratch
+    std::array<std::uint32_t, std::size_t{2} * kBurstSize> out;         // NOLINT: scratch
     for (std::uint16_t j = 0; j < f.sides; ++j) {
         if (done[j]) continue;
         const RuleSet& rs = f.side[j].fw->dir[f.side[j].dir];
@@ -247,8 +248,7 @@ bool commit(Worker& w, const Snapshot& s, FilterScratch::Side& sd, std::uint16_t
     e.packets = {1, 0};
     e.epoch = sd.fw->epoch;
     e.rule = sd.match;
-    e.flags = static_cast<std::uint8_t>(CtEntry::kInUse |
-                                        (sd.swapped ? CtEntry::kOrigSwapped : 0) |
+    e.flags = static_cast<std::uint8_t>(CtEntry::kInUse | (sd.swapped ? CtEntry::kOrigSwapped : 0) |
                                         (sd.dir == kEgress ? CtEntry::kEgress : 0));
     w.ct.created.add(1);
     if (fresh) w.ct.size.store(ct->size(), std::memory_order_relaxed);

@@ -41,10 +41,10 @@ struct FilterScratch {  // NOLINT(cppcoreguidelines-pro-type-member-init)
         const NicFirewall* fw;
         std::uint16_t pkt;
         Dir dir;
-        bool swapped;      // conn_key's orientation of this packet
-        bool decided;      // conntrack (or re-validation) settled it
+        bool swapped;  // conn_key's orientation of this packet
+        bool decided;  // conntrack (or re-validation) settled it
         bool allow;
-        bool established;  // passed by conntrack
+        bool established;     // passed by conntrack
         std::int16_t leader;  // an earlier side of this burst on the same new connection, or -1
         std::int32_t pos;     // its connection's position, or negative
         std::uint32_t match;

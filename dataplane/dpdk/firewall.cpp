@@ -73,8 +73,8 @@ std::uint64_t RuleSet::total(std::size_t slot) const {
 
 Result<std::shared_ptr<const NicFirewall>> NicFirewall::build(const config::Firewall& fw,
                                                               std::uint16_t zone,
-                                                              std::uint32_t epoch,
-                                                              unsigned workers, int socket,
+                                                              std::uint32_t epoch, unsigned workers,
+                                                              int socket,
                                                               const NicFirewall* previous) {
     auto f = std::make_shared<NicFirewall>();
     f->source = fw;

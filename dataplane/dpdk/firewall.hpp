@@ -72,7 +72,7 @@ class RuleSet {
     config::Action fallback_ = config::Action::kDeny;
     std::shared_ptr<std::vector<Line>> lines_holder_;
     Line* lines_ = nullptr;
-    std::size_t stride_ = 0;            // lines per worker
+    std::size_t stride_ = 0;  // lines per worker
     // By slot: counts carried from the previous rule set (control thread only, hence mutable),
     // the previous set's slot each came from (-1: none), and its total when it was read.
     mutable std::vector<std::uint64_t> base_;
@@ -94,9 +94,8 @@ struct NicFirewall {
     }
 
     static Result<std::shared_ptr<const NicFirewall>> build(const config::Firewall& fw,
-                                                            std::uint16_t zone,
-                                                            std::uint32_t epoch, unsigned workers,
-                                                            int socket,
+                                                            std::uint16_t zone, std::uint32_t epoch,
+                                                            unsigned workers, int socket,
                                                             const NicFirewall* previous);
 };
 

@@ -82,9 +82,9 @@ Result<json> Dataplane::rules(const std::string& nic) const {
     if (!nic.empty() && out.empty()) {
         std::string known;
         for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
-        return fail(ErrorKind::kNotFound,
-                    "no guest NIC \"" + nic + "\" with a firewall" +
-                        (known.empty() ? std::string(" (no NIC has one)") : "; those with one: " + known));
+        return fail(ErrorKind::kNotFound, "no guest NIC \"" + nic + "\" with a firewall" +
+                                              (known.empty() ? std::string(" (no NIC has one)")
+                                                             : "; those with one: " + known));
     }
     return out;
 }
@@ -133,17 +133,17 @@ Result<json> Dataplane::conntrack(const std::string& nic, std::size_t limit) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (d.state.load(std::memory_order_acquire) != CtDump::kDone) {
             if (std::chrono::steady_clock::now() > deadline) {
-                return fail(ErrorKind::kSystem,
-                            "worker " + std::to_string(w.index) + " did not list its connections "
-                            "within 10 s");
+                return fail(ErrorKind::kSystem, "worker " + std::to_string(w.index) +
+                                                    " did not list its connections "
+                                                    "within 10 s");
             }
             std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
         matched += d.matched;
         for (std::uint32_t c = 0; c < d.copied; ++c) {
             auto it = names.find(d.out[c].key.zone);
-            listed.push_back(connection_json(d.out[c], it == names.end() ? "?" : it->second, d.now,
-                                             hz));
+            listed.push_back(
+                connection_json(d.out[c], it == names.end() ? "?" : it->second, d.now, hz));
         }
         d.state.store(CtDump::kIdle, std::memory_order_release);
     }

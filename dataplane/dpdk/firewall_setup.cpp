@@ -46,18 +46,19 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
             if (zone == zones_.end()) {
                 if (zones_.size() > 0xfffe) {
                     return fail(ErrorKind::kUnsupported,
-                                name + ": more than 65535 firewalled NICs seen since the "
-                                       "dataplane started; restart it");
+                                name +
+                                    ": more than 65535 firewalled NICs seen since the "
+                                    "dataplane started; restart it");
                 }
                 zone = zones_.emplace(name, static_cast<std::uint16_t>(zones_.size() + 1)).first;
             }
             const auto t0 = std::chrono::steady_clock::now();
-            auto fw = NicFirewall::build(
-                *n.firewall, zone->second, ++epoch_, static_cast<unsigned>(workers_.size()),
-                static_cast<int>(rte_socket_id()), old);
+            auto fw = NicFirewall::build(*n.firewall, zone->second, ++epoch_,
+                                         static_cast<unsigned>(workers_.size()),
+                                         static_cast<int>(rte_socket_id()), old);
             if (!fw) {
-                return tl::unexpected(std::move(fw.error()).context(
-                    "guests[" + g.name + "].nics[" + n.name + "]"));
+                return tl::unexpected(
+                    std::move(fw.error()).context("guests[" + g.name + "].nics[" + n.name + "]"));
             }
             const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                 std::chrono::steady_clock::now() - t0);
@@ -105,8 +106,7 @@ Result<void> Dataplane::add_firewalls(const config::Config& cfg, Snapshot& s) {
             if (p == kNoPort) continue;
             if (!s.identity[index(p)].assign(nic)) {
                 return fail(ErrorKind::kUnsupported,
-                            name + ": more than " +
-                                std::to_string(GuestIdentity::kMaxAddresses) +
+                            name + ": more than " + std::to_string(GuestIdentity::kMaxAddresses) +
                                 " addresses of one IP version; the dataplane checks at most that "
                                 "many per NIC");
             }

@@ -159,8 +159,8 @@ int DataplaneRun::run(const std::string& yaml, bool hugepages) {
         // The last burst's drops are counted just after its RX: read once more, a moment later.
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         auto call = [&](const char* method, jsonl::Json& out) {
-            if (auto r = jsonl::call(socket(), method, jsonl::Json::object(),
-                                     std::chrono::seconds(2))) {
+            if (auto r =
+                    jsonl::call(socket(), method, jsonl::Json::object(), std::chrono::seconds(2))) {
                 out = *r;
             }
         };

@@ -87,28 +87,28 @@ const char* kRules = R"(        firewall:
 TEST_F(FirewallPcap, EveryRuleFieldFirstMatchWinsAndTheDefaultDenies) {
     const auto net = v4(192, 0, 2, 5), bad = v4(192, 0, 2, 66), other = v4(198, 51, 100, 1);
     std::vector<Bytes> allowed = {
-        to_a(net, kTcp, tcp(1000, 22)),            // ssh
-        to_a(bad, kTcp, tcp(1000, 22)),            // ssh: before deny-bad
-        to_a(other, kTcp, tcp(1000, 8080)),        // web: range end
-        to_a(other, kTcp, tcp(1000, 8000)),        // web: range start
-        to_a(other, kTcp, tcp(1000, 443)),         // web: list
-        to_a(other, kUdp, udp(53, 40000)),         // dns: source port
-        to_a(other, kIcmp, icmp(8, 0, 7)),         // ping
+        to_a(net, kTcp, tcp(1000, 22)),      // ssh
+        to_a(bad, kTcp, tcp(1000, 22)),      // ssh: before deny-bad
+        to_a(other, kTcp, tcp(1000, 8080)),  // web: range end
+        to_a(other, kTcp, tcp(1000, 8000)),  // web: range start
+        to_a(other, kTcp, tcp(1000, 443)),   // web: list
+        to_a(other, kUdp, udp(53, 40000)),   // dns: source port
+        to_a(other, kIcmp, icmp(8, 0, 7)),   // ping
         packet(kA, kHost, kIpv6, ipv6(addr6(0x2001, 0xdb8, 1), kA6, kIcmp6, icmp(128, 0, 7)))
-            .bytes(),                              // v6
-        to_a(other, 47, Bytes(8, std::byte{0})),   // gre: protocol number
+            .bytes(),                             // v6
+        to_a(other, 47, Bytes(8, std::byte{0})),  // gre: protocol number
     };
     std::vector<Bytes> denied = {
-        to_a(other, kTcp, tcp(1000, 22)),          // not from 192.0.2.0/24: default
-        to_a(bad, kTcp, tcp(1000, 80)),            // deny-bad
-        to_a(other, kTcp, tcp(1000, 8081)),        // past the range: default
-        to_a(other, kTcp, tcp(1000, 7999)),        // before it: default
-        to_a(other, kUdp, udp(54, 40000)),         // default
-        to_a(other, kIcmp, icmp(8, 1, 7)),         // code 1: default
-        to_a(other, kIcmp, icmp(0, 0, 7)),         // echo reply: default
+        to_a(other, kTcp, tcp(1000, 22)),    // not from 192.0.2.0/24: default
+        to_a(bad, kTcp, tcp(1000, 80)),      // deny-bad
+        to_a(other, kTcp, tcp(1000, 8081)),  // past the range: default
+        to_a(other, kTcp, tcp(1000, 7999)),  // before it: default
+        to_a(other, kUdp, udp(54, 40000)),   // default
+        to_a(other, kIcmp, icmp(8, 1, 7)),   // code 1: default
+        to_a(other, kIcmp, icmp(0, 0, 7)),   // echo reply: default
         packet(kA, kHost, kIpv6, ipv6(addr6(0x2001, 0xdb9, 1), kA6, kIcmp6, icmp(128, 0, 7)))
-            .bytes(),                              // outside 2001:db8::/32: default
-        to_a(other, kTcp, tcp(1000, 9)),           // default
+            .bytes(),                     // outside 2001:db8::/32: default
+        to_a(other, kTcp, tcp(1000, 9)),  // default
     };
     std::vector<Bytes> in;
     for (std::size_t i = 0; i < allowed.size(); ++i) {
@@ -148,10 +148,9 @@ TEST_F(FirewallPcap, TheReceiversIngressAppliesGuestToGuestAndToFloods) {
     // meets its own ingress rules; b gets it, a doesn't.
     Bytes b_ssh = packet(kA, kB, kIpv4, ipv4(v4(192, 0, 2, 9), kA4, kTcp, tcp(1, 22))).bytes();
     Bytes b_telnet = packet(kA, kB, kIpv4, ipv4(v4(192, 0, 2, 9), kA4, kTcp, tcp(1, 23))).bytes();
-    Bytes bcast =
-        packet(kBroadcast, kHost, kIpv4, ipv4(v4(10, 0, 0, 1), v4(255, 255, 255, 255), kUdp,
-                                              udp(1000, 9999)))
-            .bytes();
+    Bytes bcast = packet(kBroadcast, kHost, kIpv4,
+                         ipv4(v4(10, 0, 0, 1), v4(255, 255, 255, 255), kUdp, udp(1000, 9999)))
+                      .bytes();
     run_.input("g/b", {b_ssh, b_telnet});
     run_.input("up0", {bcast});
     go(kRules);
@@ -169,8 +168,8 @@ TEST_F(FirewallPcap, AntiSpoofingChecksSourcesArpAndNeighbourDiscovery) {
     ll[12] = 0xfe;
     ll[15] = 0x0a;
     auto na = [](std::array<std::uint8_t, 16> target) {
-        Bytes b{std::byte{136}, std::byte{0}, std::byte{0}, std::byte{0}, std::byte{0x60},
-                std::byte{0},   std::byte{0}, std::byte{0}};
+        Bytes b{std::byte{136},  std::byte{0}, std::byte{0}, std::byte{0},
+                std::byte{0x60}, std::byte{0}, std::byte{0}, std::byte{0}};
         for (auto x : target) b.push_back(std::byte{x});
         return b;
     };
@@ -179,8 +178,7 @@ TEST_F(FirewallPcap, AntiSpoofingChecksSourcesArpAndNeighbourDiscovery) {
     Bytes dhcp = from_a(v4(0, 0, 0, 0), kUdp, udp(68, 67), kBroadcast);
     Bytes from_ll =
         packet(kHost, kA, kIpv6, ipv6(ll, addr6(0xfe80, 0, 1), kIcmp6, icmp(128, 0))).bytes();
-    Bytes forged6 =
-        packet(kHost, kA, kIpv6, ipv6(v6(0x99), v6(1), kIcmp6, icmp(128, 0))).bytes();
+    Bytes forged6 = packet(kHost, kA, kIpv6, ipv6(v6(0x99), v6(1), kIcmp6, icmp(128, 0))).bytes();
     Bytes arp_ok = packet(kBroadcast, kA, kArp, arp(kA, kA4, v4(10, 0, 0, 1))).bytes();
     Bytes arp_ip = packet(kBroadcast, kA, kArp, arp(kA, v4(10, 0, 0, 99), v4(10, 0, 0, 1))).bytes();
     Bytes arp_mac = packet(kBroadcast, kA, kArp, arp(kB, kA4, v4(10, 0, 0, 1))).bytes();
@@ -209,7 +207,7 @@ TEST_F(FirewallPcap, MalformedHeadersAreDroppedAndCountedZeroLengthPayloadsPass)
     Bytes long_total = good;
     long_total[16] = std::byte{0x05};  // total length 0x05xx: beyond the frame
     Bytes short_tcp = to_a(src, kTcp, Bytes(10, std::byte{0}));  // TCP header cut at 10 bytes
-    Bytes no_l4 = to_a(src, kTcp, Bytes());                       // TCP with no header at all
+    Bytes no_l4 = to_a(src, kTcp, Bytes());                      // TCP with no header at all
     Bytes short_v6 = packet(kA, kHost, kIpv6, Bytes(20, std::byte{0x60})).bytes();
     Bytes short_v4 = packet(kA, kHost, kIpv4, Bytes(12, std::byte{0x45})).bytes();
     run_.input("up0", {bad_ihl, good, long_total, short_tcp, no_l4, short_v6, short_v4});
@@ -273,7 +271,8 @@ TEST_F(FirewallPcap, StatefulLaterPacketsOfAConnectionPassAsEstablished) {
 TEST_F(FirewallPcap, AFullConnectionTableDropsNewConnectionsAndCountsThem) {
     std::vector<Bytes> flows;
     for (std::uint16_t i = 0; i < 1100; ++i) {
-        flows.push_back(to_a(v4(198, 51, 100, 1), kUdp, udp(53, static_cast<std::uint16_t>(2000 + i))));
+        flows.push_back(
+            to_a(v4(198, 51, 100, 1), kUdp, udp(53, static_cast<std::uint16_t>(2000 + i))));
     }
     run_.input("up0", flows);
     go(kStateful, "  conntrack: {capacity: 1024}\n");

@@ -100,8 +100,8 @@ TEST_F(SwitchPcap, TheSwitchNeverPads) {
 }
 
 TEST_F(SwitchPcap, BroadcastFromAGuestFloodsItsVlanAndTheUplinkOnly) {
-    Frame arp = packet("ff:ff:ff:ff:ff:ff", kA, 0x0806,
-                       test::arp(kA, v4(10, 0, 0, 10), v4(10, 0, 0, 1)));
+    Frame arp =
+        packet("ff:ff:ff:ff:ff:ff", kA, 0x0806, test::arp(kA, v4(10, 0, 0, 10), v4(10, 0, 0, 1)));
     run_.input("g/a", {arp.bytes()});
     go();
     EXPECT_THAT(out("g/b"), ElementsAre(arp.bytes()));

@@ -129,13 +129,13 @@ struct Uplink {
 // Connection tracking (an addition to config-v1): how long an idle connection is remembered, in
 // seconds, by state.
 struct ConntrackTimeouts {
-    std::int64_t tcp_syn_s = 30;              // SYN seen, no answer yet
-    std::int64_t tcp_established_s = 86400;   // answered
-    std::int64_t tcp_fin_s = 60;              // FIN from one or both sides
-    std::int64_t tcp_closed_s = 10;           // after a RST
-    std::int64_t udp_s = 30;                  // one way only (also other protocols)
-    std::int64_t udp_replied_s = 180;         // both ways
-    std::int64_t icmp_s = 30;                 // ICMP echo
+    std::int64_t tcp_syn_s = 30;             // SYN seen, no answer yet
+    std::int64_t tcp_established_s = 86400;  // answered
+    std::int64_t tcp_fin_s = 60;             // FIN from one or both sides
+    std::int64_t tcp_closed_s = 10;          // after a RST
+    std::int64_t udp_s = 30;                 // one way only (also other protocols)
+    std::int64_t udp_replied_s = 180;        // both ways
+    std::int64_t icmp_s = 30;                // ICMP echo
     bool operator==(const ConntrackTimeouts&) const = default;
 };
 
