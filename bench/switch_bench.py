@@ -112,7 +112,10 @@ class Testpmd:
 
 
 class Vfgate:
-    def __init__(self, pcap, workdir):
+    """vfgate-dataplane: the pcap into the uplink, a net_null guest NIC as the sink. `nic_extra`
+    is YAML for the NIC's mapping (a firewall), `dataplane_extra` for the dataplane section."""
+
+    def __init__(self, pcap, workdir, nic_extra="", dataplane_extra=""):
         self.sock = f"{workdir}/bench.sock"
         cfg = Path(workdir) / "bench.yaml"
         cfg.write_text(f"""version: 1
@@ -124,13 +127,16 @@ dataplane:
   hugepages: true
   mbufs: 200000
   control_socket: {self.sock}
-  uplinks:
+{dataplane_extra}  uplinks:
     - {{name: up0, device: "net_pcap0,rx_pcap={pcap},infinite_rx=1"}}
 guests:
   - name: sink
     nics:
-      - {{name: eth0, type: dpdk, devargs: "net_null0,no-rx=1", mac: "{DST_MAC}"}}
-""")
+      - name: eth0
+        type: dpdk
+        devargs: "net_null0,no-rx=1"
+        mac: "{DST_MAC}"
+{nic_extra}""")
         self.log = open(Path(workdir) / "vfgate.log", "w")
         self.p = subprocess.Popen([str(ROOT / "build/dataplane/vfgate-dataplane"), "--config",
                                    str(cfg), "--log-level", "warn"], stdout=self.log,
@@ -143,12 +149,12 @@ guests:
             time.sleep(0.1)
         raise RuntimeError("vfgate-dataplane did not come up; see " + self.log.name)
 
-    def call(self, method):
+    def call(self, method, params=None):
         try:
             s = socket.socket(socket.AF_UNIX)
-            s.settimeout(5)
+            s.settimeout(30)
             s.connect(self.sock)
-            s.sendall((json.dumps({"method": method}) + "\n").encode())
+            s.sendall((json.dumps({"method": method, "params": params or {}}) + "\n").encode())
             buf = b""
             while not buf.endswith(b"\n"):
                 chunk = s.recv(1 << 20)
@@ -165,6 +171,7 @@ guests:
         st = self.call("stats")
         ports = {p["name"]: p for p in st["ports"]}
         self.worker = st["workers"][0]
+        self.drops = ports["up0"]["drops"]
         return ports["up0"]["rx_packets"], ports["sink/eth0"]["tx_packets"]
 
     def close(self):
@@ -183,20 +190,8 @@ def measure(system, warm, dur):
     return (rx1 - rx0) / dt / 1e6, (tx1 - tx0) / dt / 1e6
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--flows", default="1,1024,65536")
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--warm", type=float, default=3)
-    ap.add_argument("--dur", type=float, default=10)
-    ap.add_argument("--json", help="write the raw results here")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("switch_bench: run as root (hugepages, DPDK)")
-    if not (ROOT / "build/dataplane/vfgate-dataplane").exists():
-        sys.exit("switch_bench: build first (meson setup build && meson compile -C build)")
-    os.sched_setaffinity(0, {0})
-    flows = [int(f) for f in args.flows.split(",")]
+def compare(args, flows, make_vfgate, label):
+    """Reps x flows x (testpmd io, vfgate): the raw rows, printed as they come, then a table."""
     work = tempfile.mkdtemp(prefix="vfgate-bench-")
     pcaps = {}
     for f in flows:
@@ -205,28 +200,53 @@ def main():
     raw = []
     for rep in range(args.reps):
         for f in flows:
-            for name in ("testpmd-io", "vfgate"):
+            for name in ("testpmd-io", label):
                 sysm = Testpmd(pcaps[f], f"vfgate-bench-tp-{os.getpid()}") if name == "testpmd-io" \
-                    else Vfgate(pcaps[f], work)
+                    else make_vfgate(pcaps[f], work)
                 if name == "testpmd-io":
                     sysm.cmd("start")
                 try:
                     rx, tx = measure(sysm, args.warm, args.dur)
                     row = {"rep": rep, "flows": f, "system": name, "rx_mpps": rx, "mpps": tx}
-                    if name == "vfgate":
+                    if name != "testpmd-io":
                         row["cycles_per_packet"] = sysm.worker["cycles_per_packet"]
+                        row["drops"] = {k: v for k, v in sysm.drops.items() if v}
                     raw.append(row)
                     print(f"rep {rep} flows {f:>6} {name:>10}: {tx:6.2f} Mpps forwarded "
                           f"({rx:6.2f} Mpps offered)", flush=True)
                 finally:
                     sysm.close()
     print()
-    print(f"{'flows':>6}  {'testpmd io Mpps':>15}  {'vfgate Mpps':>11}  {'ratio':>5}  {'cycles/pkt':>10}")
+    print(f"{'flows':>6}  {'testpmd io Mpps':>15}  {label + ' Mpps':>15}  {'offered':>7}  "
+          f"{'ratio':>5}  {'cycles/pkt':>10}")
     for f in flows:
-        tp = statistics.median(r["mpps"] for r in raw if r["flows"] == f and r["system"] == "testpmd-io")
-        vf = statistics.median(r["mpps"] for r in raw if r["flows"] == f and r["system"] == "vfgate")
-        cpp = statistics.median(r["cycles_per_packet"] for r in raw if r["flows"] == f and r["system"] == "vfgate")
-        print(f"{f:>6}  {tp:>15.2f}  {vf:>11.2f}  {vf / tp:>5.2f}  {cpp:>10.1f}")
+        def med(system, key):
+            return statistics.median(r[key] for r in raw if r["flows"] == f and r["system"] == system)
+        tp, vf = med("testpmd-io", "mpps"), med(label, "mpps")
+        print(f"{f:>6}  {tp:>15.2f}  {vf:>15.2f}  {med(label, 'rx_mpps'):>7.2f}  {vf / tp:>5.2f}  "
+              f"{med(label, 'cycles_per_packet'):>10.1f}")
+    return raw
+
+
+def check_env(name):
+    if os.geteuid() != 0:
+        sys.exit(f"{name}: run as root (hugepages, DPDK)")
+    if not (ROOT / "build/dataplane/vfgate-dataplane").exists():
+        sys.exit(f"{name}: build first (meson setup build && meson compile -C build)")
+    os.sched_setaffinity(0, {0})
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--flows", default="1,1024,65536")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--warm", type=float, default=3)
+    ap.add_argument("--dur", type=float, default=10)
+    ap.add_argument("--json", help="write the raw results here")
+    args = ap.parse_args()
+    check_env("switch_bench")
+    flows = [int(f) for f in args.flows.split(",")]
+    raw = compare(args, flows, lambda pcap, work: Vfgate(pcap, work), "vfgate")
     if args.json:
         Path(args.json).write_text(json.dumps(raw, indent=1))
 

@@ -26,7 +26,9 @@ struct DocNode::Entry {
     DocNode value;
 };
 
-// Values a document may hold, aliases expanded; more is refused as an error.
-inline constexpr std::size_t kMaxNodes = 100'000;
+// Values a document may hold, aliases expanded; more is refused as an error. Room for about 150k
+// firewall rules (a rule of six keys is 13 values), while an alias bomb stops within a few
+// hundred MB.
+inline constexpr std::size_t kMaxNodes = 2'000'000;
 
 }  // namespace vfgate::config::detail

@@ -48,9 +48,11 @@ struct GuestIdentity {
 };
 
 // IPv6 neighbour discovery (RS, RA, NS, NA, redirect): exempt from firewall rules, like ARP.
+// The type is tested first, on its own: a combined load of family and proto, just written
+// byte by byte by the parser, stalled store forwarding (measured: a fifth of the stage's cycles).
 constexpr bool is_neighbor_discovery(const FlowKey& k) {
-    return k.family == 6 && k.proto == kIpProtoIcmpv6 && k.is_icmp && k.icmp_type >= 133 &&
-           k.icmp_type <= 137;
+    return k.icmp_type >= 133 && k.icmp_type <= 137 && k.is_icmp && k.proto == kIpProtoIcmpv6 &&
+           k.family == 6;
 }
 
 // An ARP frame's L3 (the bytes after the EtherType).

@@ -11,29 +11,6 @@ bool is_tcp(const FlowKey& k) { return k.proto == kIpProtoTcp && k.has_ports; }
 
 }  // namespace
 
-ConnKey conn_key(std::uint16_t zone, const FlowKey& k, bool& swapped) noexcept {
-    ConnKey c;
-    c.zone = zone;
-    c.family = k.family;
-    c.proto = k.proto;
-    std::uint16_t sport = k.has_ports || k.is_icmp ? k.sport : 0;
-    std::uint16_t dport = k.has_ports || k.is_icmp ? k.dport : 0;
-    int cmp = std::memcmp(k.src.data(), k.dst.data(), 16);
-    swapped = cmp > 0 || (cmp == 0 && sport > dport);
-    if (!swapped) {
-        c.addr_a = k.src;
-        c.addr_b = k.dst;
-        c.port_a = sport;
-        c.port_b = dport;
-    } else {
-        c.addr_a = k.dst;
-        c.addr_b = k.src;
-        c.port_a = dport;
-        c.port_b = sport;
-    }
-    return c;
-}
-
 const char* to_string(CtState s) {
     switch (s) {
         case CtState::kTcpSynSent:

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 #include <vfgate/config/config.hpp>
 
@@ -24,14 +25,44 @@ struct ConnKey {
     std::uint8_t proto = 0;
     std::uint16_t port_a = 0, port_b = 0;  // endpoint a is the lower (address, port)
     std::array<std::uint8_t, 16> addr_a{}, addr_b{};
+    std::array<std::uint8_t, 8> pad{};  // zero: 48 bytes, a size rte_hash compares with SIMD
     bool operator==(const ConnKey&) const = default;
 };
-static_assert(sizeof(ConnKey) == 40, "ConnKey is hashed as raw bytes: no padding");
+static_assert(sizeof(ConnKey) == 48, "ConnKey is hashed as raw bytes: no padding");
 
-// The canonical key of `k`'s connection. `swapped` is true when `k` runs from endpoint b to a;
-// the table stores which way the originator's packets run, so a packet is a reply when its
-// `swapped` differs from the originator's.
-ConnKey conn_key(std::uint16_t zone, const FlowKey& k, bool& swapped) noexcept;
+// The canonical key of `k`'s connection, written into `c` (in place: the hot path reads it
+// right away, and a copy of a returned temporary stalled store forwarding). `swapped` is true
+// when `k` runs from endpoint b to a; the table stores which way the originator's packets run,
+// so a packet is a reply when its `swapped` differs from the originator's.
+inline void make_conn_key(std::uint16_t zone, const FlowKey& k, ConnKey& c,
+                          bool& swapped) noexcept {
+    const bool ports = k.has_ports || k.is_icmp;
+    const std::uint16_t sport = ports ? k.sport : 0;
+    const std::uint16_t dport = ports ? k.dport : 0;
+    // Addresses in order as two big-endian words each (a libc memcmp call cost more).
+    const auto word = [](const std::array<std::uint8_t, 16>& a, std::size_t at) {
+        std::uint64_t v = 0;
+        std::memcpy(&v, a.data() + at, sizeof v);
+        return __builtin_bswap64(v);
+    };
+    const std::uint64_t s0 = word(k.src, 0), d0 = word(k.dst, 0);
+    const std::uint64_t s1 = word(k.src, 8), d1 = word(k.dst, 8);
+    swapped = s0 != d0 ? s0 > d0 : s1 != d1 ? s1 > d1 : sport > dport;
+    c.zone = zone;
+    c.family = k.family;
+    c.proto = k.proto;
+    c.port_a = swapped ? dport : sport;
+    c.port_b = swapped ? sport : dport;
+    std::memcpy(c.addr_a.data(), swapped ? k.dst.data() : k.src.data(), 16);
+    std::memcpy(c.addr_b.data(), swapped ? k.src.data() : k.dst.data(), 16);
+    c.pad = {};
+}
+
+inline ConnKey conn_key(std::uint16_t zone, const FlowKey& k, bool& swapped) noexcept {
+    ConnKey c;
+    make_conn_key(zone, k, c, swapped);
+    return c;
+}
 
 enum class CtState : std::uint8_t {
     kTcpSynSent,      // SYN from the originator, no answer yet

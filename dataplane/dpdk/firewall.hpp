@@ -47,8 +47,8 @@ class RuleSet {
     std::size_t rules() const { return ids_.size(); }
     std::size_t default_slot() const { return ids_.size(); }
     std::size_t established_slot() const { return ids_.size() + 1; }
-    void count(unsigned worker, std::size_t slot) const noexcept {
-        lines_[worker * stride_ + slot / kPerLine].c[slot % kPerLine].add(1);
+    void count(unsigned worker, std::size_t slot, std::uint64_t n = 1) const noexcept {
+        lines_[worker * stride_ + slot / kPerLine].c[slot % kPerLine].add(n);
     }
     std::uint64_t total(std::size_t slot) const;  // over the workers, plus what was carried over
     // Once no worker counts into `previous` any more (after the publish that replaced it): adds

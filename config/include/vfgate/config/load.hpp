@@ -39,7 +39,7 @@ struct LoadResult {
 };
 
 // Files larger than this are refused before parsing.
-inline constexpr std::size_t kMaxConfigBytes = 4u << 20;
+inline constexpr std::size_t kMaxConfigBytes = 32u << 20;
 
 // Parses and validates `text`; `file_name` is only used in diagnostics.
 LoadResult load_string(std::string_view text, std::string_view file_name = "<string>");
