@@ -76,7 +76,7 @@ guests:
         compile_ms = mib = None
         for line in p.stdout:
             log += line
-            if m := re.search(r"firewall compiled .* in (\d+) ms", line):
+            if m := re.search(r"firewall compiled in (\d+) ms", line):
                 compile_ms = int(m.group(1))
             if m := re.search(r"connection table of \d+ entries, (\d+) MiB", line):
                 mib = int(m.group(1))

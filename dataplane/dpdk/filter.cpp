@@ -178,16 +178,20 @@ void track(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
     }
     // Packets of one new connection in one burst: the first meets the rules, the others follow
     // it (same connection, same rules, same verdict) and then advance the entry it creates.
-    for (std::uint32_t q = 1; q < n; ++q) {
+    // Only the sides conntrack left open are compared, with each other.
+    std::array<std::uint16_t, std::size_t{2} * kBurstSize> open;  // NOLINT: scratch
+    std::uint32_t n_open = 0;
+    for (std::uint32_t q = 0; q < n; ++q) {
         FilterScratch::Side& sd = f.side[which[q]];
         if (sd.decided) continue;
-        for (std::uint32_t p = 0; p < q; ++p) {
-            const FilterScratch::Side& l = f.side[which[p]];
-            if (l.decided || l.fw != sd.fw || !(f.conn[which[p]] == f.conn[which[q]])) continue;
-            sd.leader = static_cast<std::int16_t>(which[p]);
+        for (std::uint32_t p = 0; p < n_open; ++p) {
+            const FilterScratch::Side& l = f.side[open[p]];
+            if (l.fw != sd.fw || !(f.conn[open[p]] == f.conn[which[q]])) continue;
+            sd.leader = static_cast<std::int16_t>(open[p]);
             sd.decided = true;
             break;
         }
+        if (!sd.decided) open[n_open++] = which[q];
     }
     (void)s;
 }

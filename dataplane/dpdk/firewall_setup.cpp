@@ -62,8 +62,14 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
             }
             const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                 std::chrono::steady_clock::now() - t0);
-            spdlog::info("{}: firewall compiled ({} ingress, {} egress rules) in {} ms", name,
-                         n.firewall->ingress.size(), n.firewall->egress.size(), ms.count());
+            const auto contexts = [](const RuleSet& rs) {
+                return rs.acl() == nullptr ? 0 : rs.acl()->contexts(4) + rs.acl()->contexts(6);
+            };
+            spdlog::info(
+                "{}: firewall compiled in {} ms: {} ingress rules ({} rte_acl contexts), {} egress "
+                "rules ({} contexts)",
+                name, ms.count(), n.firewall->ingress.size(), contexts((*fw)->dir[kIngress]),
+                n.firewall->egress.size(), contexts((*fw)->dir[kEgress]));
             if (old != nullptr) to_settle_.emplace_back(*fw, firewalls_[name].back());
             compiled[name] = std::move(*fw);
         }
