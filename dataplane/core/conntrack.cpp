@@ -39,8 +39,10 @@ CtState initial_state(const FlowKey& k) noexcept {
         bool syn_only = (k.tcp_flags & (kSyn | kAck)) == kSyn;
         return syn_only ? CtState::kTcpSynSent : CtState::kTcpEstablished;  // loose pick-up
     }
-    if (k.is_icmp) return CtState::kIcmpEcho;
-    return CtState::kUdpUnreplied;
+    // Echo requests are tracked by identifier; other ICMP messages (MLD reports, errors) like
+    // any other protocol, by addresses only.
+    const bool echo = k.is_icmp && (k.icmp_type == 8 || k.icmp_type == 128);
+    return echo ? CtState::kIcmpEcho : CtState::kUdpUnreplied;
 }
 
 CtState advance(CtState s, const FlowKey& k, bool reply) noexcept {

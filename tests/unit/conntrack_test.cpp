@@ -98,6 +98,10 @@ TEST(Conntrack, UdpRepliedAndIcmpEcho) {
     EXPECT_TRUE(passes(CtState::kIcmpEcho, reply));
     auto other_id = pkt(ipv4(v4(8, 8, 8, 8), v4(10, 0, 0, 5), 1, icmp(0, 0, 0x9999)));
     EXPECT_NE(conn_key(0, other_id, s2), conn_key(0, echo, s1)) << "another echo id, another entry";
+    auto echo6 = pkt(ipv6(v6(1), v6(2), 58, icmp(128, 0, 7)), 0x86dd);
+    EXPECT_EQ(initial_state(echo6), CtState::kIcmpEcho);
+    auto mld = pkt(ipv6(v6(1), v6(2), 58, icmp(143, 0)), 0x86dd);
+    EXPECT_EQ(initial_state(mld), CtState::kUdpUnreplied) << "not an echo: tracked as datagrams";
 }
 
 TEST(Conntrack, TimeoutsAreConfigurable) {
