@@ -76,7 +76,7 @@ using detail::Issues;
 using detail::quoted;
 using detail::unique_name;
 
-constexpr std::int64_t kMaxCpu = 1023;                     // CPU_SETSIZE - 1
+constexpr std::int64_t kMaxCpu = 1023;                                   // CPU_SETSIZE - 1
 constexpr std::int64_t kMaxConntrackTimeout = std::int64_t{30} * 86400;  // 30 days
 
 bool valid_ifname(std::string_view s) {
