@@ -101,16 +101,8 @@ void count_match(const Worker& w, const RuleSet& rs, std::uint32_t match) noexce
 }
 
 void add_side(FilterScratch& f, std::uint16_t pkt, const NicFirewall* fw, Dir dir) noexcept {
-    FilterScratch::Side& sd = f.side[f.sides++];
-    sd.fw = fw;
-    sd.pkt = pkt;
-    sd.dir = dir;
-    sd.decided = false;
-    sd.allow = false;
-    sd.established = false;
-    sd.leader = -1;
-    sd.pos = -1;
-    sd.match = 0;
+    // Not swapped, decided, allowed or established; no leader, connection or match yet.
+    f.side[f.sides++] = FilterScratch::Side{fw, pkt, dir, false, false, false, false, -1, -1, 0};
 }
 
 // The originator's packet of a connection, from one of its replies: what the rules allowed.

@@ -8,21 +8,7 @@
 #   firewall_test.sh VFGATE_DATAPLANE VFGATECTL SOURCE_ROOT
 set -u
 dataplane=$1 ctl=$2 src=$3
-. "$src/scripts/lib/topology.sh"
-. "$src/tests/system/tap.sh"
-
-work=$(mktemp -d /tmp/vfgate-fw-XXXXXX)
-sock=$work/dp.sock
-cfg=$work/vfgate.yaml
-pid=
-servers=()
-cleanup() {
-    for s in "${servers[@]}"; do kill "$s" 2>/dev/null; done
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    topo_down
-    rm -rf "$work"
-}
-trap cleanup EXIT
+. "$src/tests/system/harness.sh" fw
 
 write_config() {  # write_config WEB_PORTS
     cat >"$cfg" <<YAML
@@ -63,16 +49,11 @@ topo_host vff-uplink vff-up0 02:00:00:00:00:01 198.18.20.1/24 fd00:20::1/64
 topo_host vff-web vff-web 02:00:00:00:01:01 198.18.20.11/24 fd00:20::11/64
 topo_host vff-cli vff-cli 02:00:00:00:02:01 198.18.20.12/24
 write_config "[8080, 8082]"
-"$dataplane" --config "$cfg" >"$work/dataplane.log" 2>&1 &
-pid=$!
-if topo_wait_dataplane "$ctl" "$sock" "$pid"; then ok "dataplane up"; else
-    not_ok "dataplane up" "$(cat "$work/dataplane.log")"; tap_done; exit 1
-fi
+harness_start
 
 # Listeners: web serves 8080-8082 and 9090; the uplink host serves TCP 7000 and UDP echo 7001.
 listen() {  # listen NS PROTO PORT
     in_ns "$1" socat "$2-LISTEN:$3,fork,reuseaddr" EXEC:cat >/dev/null 2>&1 &
-    servers+=($!)
 }
 listen vff-web TCP 8080
 listen vff-web TCP 8081
@@ -178,8 +159,5 @@ import json, sys
 assert json.loads(sys.argv[1])["workers"][0]["revoked"] >= 1, sys.argv[1]
 ' "$ct"
 
-kill -TERM "$pid"
-wait "$pid"; status=$?
-pid=
-if [ "$status" = 0 ]; then ok "SIGTERM: exit 0"; else not_ok "SIGTERM: exit $status" "$(tail -20 "$work/dataplane.log")"; fi
+harness_stop
 tap_done

@@ -7,20 +7,7 @@
 #   netns_test.sh VFGATE_DATAPLANE VFGATECTL SOURCE_ROOT
 set -u
 dataplane=$1 ctl=$2 src=$3
-. "$src/scripts/lib/topology.sh"
-. "$src/tests/system/tap.sh"
-
-work=$(mktemp -d /tmp/vfgate-system-XXXXXX)
-sock=$work/dp.sock
-cfg=$work/vfgate.yaml
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    topo_down
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
+. "$src/tests/system/harness.sh" system
 
 nic() {  # nic NAME IFACE MAC ADDRS [EXTRA]
     printf '  - name: %s\n    nics:\n      - {name: eth0, type: dpdk, devargs: "net_af_packet%s,iface=%s", mac: "%s", addresses: [%s]%s}\n' \
@@ -52,11 +39,7 @@ topo_host vft-web vft-web 02:00:00:00:01:01 198.18.10.11/24 fd00:18::11/64
 topo_host vft-app vft-app 02:00:00:00:02:01 198.18.10.12/24 fd00:18::12/64
 topo_host vft-lab vft-lab 02:00:00:00:03:01 198.18.10.13/24
 write_config
-"$dataplane" --config "$cfg" >"$work/dataplane.log" 2>&1 &
-pid=$!
-if topo_wait_dataplane "$ctl" "$sock" "$pid"; then ok "dataplane up"; else
-    not_ok "dataplane up" "$(cat "$work/dataplane.log")"; echo "1..$n"; exit 1
-fi
+harness_start
 
 check "guest pings the uplink host" in_ns vft-web ping -c 3 -i 0.2 -W 2 198.18.10.1
 check "uplink host pings a guest" in_ns vft-uplink ping -c 3 -i 0.2 -W 2 198.18.10.11
@@ -116,10 +99,7 @@ write_config
 check_fails "a removed guest is cut off" in_ns vft-db ping -c 2 -i 0.2 -W 1 198.18.10.1
 check "the others still talk" in_ns vft-app ping -c 3 -i 0.2 -W 2 198.18.10.1
 
-kill -TERM "$pid"
-wait "$pid"; status=$?
-pid=
-if [ "$status" = 0 ]; then ok "SIGTERM: exit 0"; else not_ok "SIGTERM: exit $status" "$(tail -20 "$work/dataplane.log")"; fi
+harness_stop
 if [ ! -e "$sock" ]; then ok "control socket removed"; else not_ok "control socket removed"; fi
 
 tap_done

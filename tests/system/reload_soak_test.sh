@@ -9,19 +9,7 @@
 #   reload_soak_test.sh VFGATE_DATAPLANE VFGATECTL SOURCE_ROOT
 set -u
 dataplane=$1 ctl=$2 src=$3
-. "$src/scripts/lib/topology.sh"
-. "$src/tests/system/tap.sh"
-
-work=$(mktemp -d /tmp/vfgate-soak-XXXXXX)
-sock=$work/dp.sock
-pid= sink=
-cleanup() {
-    [ -n "$sink" ] && kill "$sink" 2>/dev/null
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    topo_down
-    rm -rf "$work"
-}
-trap cleanup EXIT
+. "$src/tests/system/harness.sh" soak
 
 write_config() {  # write_config FILE EXTRA_RULE
     cat >"$1" <<YAML
@@ -55,12 +43,7 @@ write_config "$work/b.yaml" '{id: extra-b, action: allow, proto: tcp, dst_port: 
 topo_host vfs-uplink vfs-up0 02:00:00:00:00:01 198.18.30.1/24
 topo_host vfs-g vfs-g 02:00:00:00:01:01 198.18.30.11/24
 in_ns vfs-g socat -u UDP-RECV:5000 /dev/null &
-sink=$!
-"$dataplane" --config "$work/a.yaml" >"$work/dataplane.log" 2>&1 &
-pid=$!
-if topo_wait_dataplane "$ctl" "$sock" "$pid"; then ok "dataplane up"; else
-    not_ok "dataplane up" "$(cat "$work/dataplane.log")"; tap_done; exit 1
-fi
+harness_start "$work/a.yaml"
 # Nothing but the test's frames while counting: static neighbours, no IPv6 (no RS, MLD or ND).
 for ns in vfs-uplink vfs-g; do in_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done
 in_ns vfs-uplink ip neigh replace 198.18.30.11 lladdr 02:00:00:00:01:01 nud permanent dev eth0
@@ -169,8 +152,5 @@ assert ing["other"] == denied, (ing, denied)  # every hit of every replaced set 
 assert ing["soak"] + n["ingress"]["established"] >= int(m.group(1)), (ing, n["ingress"])
 ' "$rules" "$sent"
 
-kill -TERM "$pid"
-wait "$pid"; status=$?
-pid=
-if [ "$status" = 0 ]; then ok "SIGTERM: exit 0"; else not_ok "SIGTERM: exit $status" "$(tail -20 "$work/dataplane.log")"; fi
+harness_stop
 tap_done
