@@ -11,13 +11,7 @@ dataplane=$1 ctl=$2 src=$3
 . "$src/tests/system/harness.sh" fw
 
 write_config() {  # write_config WEB_PORTS
-    cat >"$cfg" <<YAML
-version: 1
-dataplane:
-  worker_cores: [1]
-  hugepages: false
-  memory_mb: 256
-  control_socket: $sock
+    { harness_config_head; cat <<YAML; } >"$cfg"
   conntrack: {capacity: 65536, timeouts: {udp: 20}}
   uplinks:
     - {name: up0, device: "net_af_packet0,iface=vff-up0"}

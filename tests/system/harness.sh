@@ -36,3 +36,9 @@ harness_stop() {
         not_ok "SIGTERM: exit $status" "$(tail -20 "$work/dataplane.log")"
     fi
 }
+
+# The head of a test config: version and the dataplane keys every system test uses (no
+# hugepages, 256 MB, the socket above). Append the rest of `dataplane` and the guests.
+harness_config_head() {
+    printf 'version: 1\ndataplane:\n  worker_cores: [1]\n  hugepages: false\n  memory_mb: 256\n  control_socket: %s\n' "$sock"
+}

@@ -12,13 +12,7 @@ dataplane=$1 ctl=$2 src=$3
 . "$src/tests/system/harness.sh" soak
 
 write_config() {  # write_config FILE EXTRA_RULE
-    cat >"$1" <<YAML
-version: 1
-dataplane:
-  worker_cores: [1]
-  hugepages: false
-  memory_mb: 256
-  control_socket: $sock
+    { harness_config_head; cat <<YAML; } >"$1"
   conntrack: {capacity: 16384}
   uplinks:
     - {name: up0, device: "net_af_packet0,iface=vfs-up0"}
