@@ -100,6 +100,12 @@ check "dataplane status with no dataplane running exits 1" 1 "$ctl" dataplane -s
 expect "and says why" "$err" "^vfgatectl: status: connect to $tmp/none.sock: No such file or directory \(ENOENT\)$"
 check "dataplane -c reads the socket from a config" 1 "$ctl" dataplane -c "$src/config/examples/demo.yaml" fdb
 expect "the demo's socket" "$err" "connect to /run/vfgate/demo.sock"
+check "dataplane rules takes one NIC at most" 2 "$ctl" dataplane -s "$tmp/none.sock" rules a/b c/d
+check "dataplane conntrack --limit 0 is a usage error" 2 "$ctl" dataplane -s "$tmp/none.sock" conntrack --limit 0
+expect "and says what it wants" "$err" "limit"
+check "dataplane conntrack --limit x is a usage error" 2 "$ctl" dataplane -s "$tmp/none.sock" conntrack -n x
+check "dataplane conntrack with no dataplane running exits 1" 1 "$ctl" dataplane -s "$tmp/none.sock" conntrack web/eth0
+expect "and names the method" "$err" "^vfgatectl: firewall.conntrack: connect to"
 
 echo "1..$n"
 [ "$failed" = 0 ]

@@ -111,6 +111,17 @@ assert any(p == "tcp" and d == 7000 for p, d, s in kinds), kinds
 assert any(p == "icmp" for p, d, s in kinds), kinds
 assert all(x["direction"] == "egress" and x["src"] == "198.18.20.12" for x in conns), conns
 ' "$ct"
+check "a request with a bad parameter gets an error, and the dataplane stays up" python3 -c '
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rwb")
+for req in ({"method": "firewall.conntrack", "params": {"limit": "many"}},
+            {"method": "firewall.rules", "params": {"nic": 7}}):
+    f.write((json.dumps(req) + "\n").encode()); f.flush()
+    r = json.loads(f.readline())
+    assert r["ok"] is False and "bad params" in r["error"], r
+f.write(b"{\"method\": \"status\"}\n"); f.flush()
+assert json.loads(f.readline())["ok"] is True
+' "$sock"
 check "conntrack --count counts" bash -c "'$ctl' dataplane -s '$sock' conntrack --count | grep -E '^0 +[1-9][0-9]* +65536'"
 
 # Reload: web allows 8081 and 8082 instead of 8080 and 8082. An open connection to 8080 is cut
