@@ -2,8 +2,8 @@
 # The firewall with real kernel traffic between network namespaces (TAP output): allowed and
 # denied TCP ports, replies to outgoing connections through a deny-all ingress (TCP, UDP, ICMP),
 # guest to guest through both firewalls, forged source addresses, the rules and conntrack
-# commands, and a reload that removes an allowed port: new connections to it fail and an open
-# one is cut (docs/firewall.md).
+# commands, a UDP connection that times out, and a reload that removes an allowed port: new
+# connections to it fail and an open one is cut (docs/firewall.md).
 #
 #   firewall_test.sh VFGATE_DATAPLANE VFGATECTL SOURCE_ROOT
 set -u
@@ -12,7 +12,7 @@ dataplane=$1 ctl=$2 src=$3
 
 write_config() {  # write_config WEB_PORTS
     { harness_config_head; cat <<YAML; } >"$cfg"
-  conntrack: {capacity: 65536, timeouts: {udp: 20}}
+  conntrack: {capacity: 65536, timeouts: {udp: 2, udp_replied: 2}}
   uplinks:
     - {name: up0, device: "net_af_packet0,iface=vff-up0"}
 guests:
@@ -98,6 +98,7 @@ assert n["ingress"]["established"] > 0 and n["egress"]["established"] > 0, n
 check "rules: the table names rules and defaults" bash -c "'$ctl' dataplane -s '$sock' rules | grep -E 'web/eth0 +ingress +http +allow' && '$ctl' dataplane -s '$sock' rules | grep -E 'cli/eth0 +ingress +\(default\) +deny'"
 check_fails "rules: an unknown NIC is an error" "$ctl" dataplane -s "$sock" rules nope/eth0
 
+talk vff-cli UDP 198.18.20.1 7001 >/dev/null  # fresh: UDP connections last 2 s here
 ct=$("$ctl" dataplane -s "$sock" --json conntrack cli/eth0)
 check "conntrack lists cli's connections with their states" python3 -c '
 import json, sys
@@ -123,6 +124,50 @@ f.write(b"{\"method\": \"status\"}\n"); f.flush()
 assert json.loads(f.readline())["ok"] is True
 ' "$sock"
 check "conntrack --count counts" bash -c "'$ctl' dataplane -s '$sock' conntrack --count | grep -E '^0 +[1-9][0-9]* +65536'"
+
+# Timeouts: a UDP exchange out of cli opens cli's ingress to the peer's answers for
+# udp_replied (2 s here), then closes it.
+in_ns vff-uplink python3 - "$work" >"$work/udp-peer.log" 2>&1 <<'PY' &
+import os, socket, sys, time
+work = sys.argv[1]
+def wait_for(name):
+    while not os.path.exists(os.path.join(work, name)):
+        time.sleep(0.02)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.20.1", 7002))
+s.settimeout(10)
+data, peer = s.recvfrom(100)
+s.sendto(b"pong", peer)
+wait_for("send1"); s.sendto(b"late1", peer)
+wait_for("send2"); s.sendto(b"late2", peer)
+PY
+peer=$!
+in_ns vff-cli python3 - "$work" >"$work/udp-cli.log" 2>&1 <<'PY'
+import os, socket, sys, time
+work = sys.argv[1]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.20.12", 40000))
+s.settimeout(2)
+time.sleep(0.3)
+s.sendto(b"ping", ("198.18.20.1", 7002))
+def get():
+    try:
+        return s.recvfrom(100)[0].decode()
+    except socket.timeout:
+        return "nothing"
+print("reply:", get())
+open(os.path.join(work, "send1"), "w").close()
+print("within the timeout:", get())
+time.sleep(3)
+open(os.path.join(work, "send2"), "w").close()
+s.settimeout(1.5)
+print("after the timeout:", get())
+PY
+wait "$peer"
+check "UDP: the reply passes cli's deny-all ingress" grep -q "reply: pong" "$work/udp-cli.log"
+check "UDP: later datagrams of the connection pass within udp_replied" grep -q "within the timeout: late1" "$work/udp-cli.log"
+check "UDP: after udp_replied (2 s) the connection is gone and the peer's datagram is dropped" \
+    grep -q "after the timeout: nothing" "$work/udp-cli.log"
 
 # Reload: web allows 8081 and 8082 instead of 8080 and 8082. An open connection to 8080 is cut
 # on its next packet and new ones fail; one to 8082 is re-checked and kept; 8081 works.
