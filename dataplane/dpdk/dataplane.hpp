@@ -57,8 +57,9 @@ class Dataplane {
   private:
     Result<void> bring_up(const PortPlan& plan);
     Result<std::unique_ptr<Snapshot>> make_snapshot(const config::Config& cfg);
-    // Compiles the firewalls of `cfg` that changed (off the fast path; may take a while), and
-    // creates the connection tables if a stateful firewall needs them. Nothing else changes.
+    // Checks what a snapshot of `cfg` needs beyond validation (addresses per NIC), compiles
+    // the firewalls that changed (off the fast path; may take a while), and creates the
+    // connection tables if a stateful firewall needs them. Nothing else changes.
     Result<void> prepare_firewalls(const config::Config& cfg);
     const NicFirewall* latest_firewall(const std::string& nic) const;
     std::shared_ptr<const NicFirewall> compiled_firewall(const std::string& nic,

@@ -37,7 +37,16 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
     to_settle_.clear();
     for (const auto& g : cfg.guests) {
         for (const auto& n : g.nics) {
-            if (!n.firewall || !config::is_software_switched(cfg, n)) continue;
+            if (!config::is_software_switched(cfg, n)) continue;
+            // Checked here, before anything changes, so that add_firewalls can't fail on it.
+            if (GuestIdentity id; !id.assign(n)) {
+                return fail(ErrorKind::kUnsupported,
+                            nic_name(g, n) + ": more than " +
+                                std::to_string(GuestIdentity::kMaxAddresses) +
+                                " addresses of one IP version; the dataplane checks at most that "
+                                "many per NIC");
+            }
+            if (!n.firewall) continue;
             stateful |= n.firewall->stateful;
             const std::string name = nic_name(g, n);
             const NicFirewall* old = latest_firewall(name);
@@ -111,10 +120,7 @@ Result<void> Dataplane::add_firewalls(const config::Config& cfg, Snapshot& s) {
             const PortIdx p = s.table.by_name(name);
             if (p == kNoPort) continue;
             if (!s.identity[index(p)].assign(nic)) {
-                return fail(ErrorKind::kUnsupported,
-                            name + ": more than " + std::to_string(GuestIdentity::kMaxAddresses) +
-                                " addresses of one IP version; the dataplane checks at most that "
-                                "many per NIC");
+                return fail(ErrorKind::kInternal, name + ": addresses not checked before");
             }
             if (!nic.firewall) continue;
             auto fw = compiled_firewall(name, *nic.firewall);

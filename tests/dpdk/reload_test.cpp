@@ -125,6 +125,38 @@ TEST_F(Reload, RestartOnlyChangesAreRefused) {
     EXPECT_EQ(generation(), before);
 }
 
+TEST_F(Reload, ConntrackCapacityNeedsARestartItsTimeoutsDoNot) {
+    auto before = generation();
+    const std::string nics =
+        nic("a", "net_null1", "02:00:00:00:00:0a") + nic("b", "net_null2", "02:00:00:00:00:0b");
+    write(nics, "  conntrack: {capacity: 2048}\n");
+    auto r = jsonl::call(run_.socket(), "config.reload");
+    ASSERT_FALSE(r);
+    EXPECT_THAT(r.error().to_string(), HasSubstr("changed dataplane.conntrack.capacity"));
+    EXPECT_EQ(generation(), before);
+    write(nics, "  conntrack: {timeouts: {udp: 5, tcp_established: 3600}}\n");
+    auto ok = jsonl::call(run_.socket(), "config.reload");
+    ASSERT_TRUE(ok) << ok.error().to_string();
+    EXPECT_GT(generation(), before);
+}
+
+TEST_F(Reload, TooManyAddressesForTheDataplaneRejectTheReloadWhole) {
+    auto before = generation();
+    std::string many;
+    for (int i = 1; i <= 17; ++i) {
+        many += (i > 1 ? ", " : "") + ("10.0.0." + std::to_string(i) + "/32");
+    }
+    const std::string extra = ", addresses: [" + many + "]";
+    write(nic("a", "net_null1", "02:00:00:00:00:0a") + nic("b", "net_null2", "02:00:00:00:00:0b") +
+          nic("c", "net_null3", "02:00:00:00:00:0c", extra.c_str()));
+    auto r = jsonl::call(run_.socket(), "config.reload");
+    ASSERT_FALSE(r);
+    EXPECT_THAT(r.error().to_string(), HasSubstr("g/c: more than 16 addresses of one IP version"));
+    EXPECT_THAT(r.error().to_string(), HasSubstr("nothing changed"));
+    EXPECT_EQ(port_names(), (std::vector<std::string>{"up0", "g/a", "g/b"}));
+    EXPECT_EQ(generation(), before);
+}
+
 TEST_F(Reload, SighupReloadsTheFile) {
     write(nic("a", "net_null1", "02:00:00:00:00:0a"));
     ::kill(pid_, SIGHUP);
