@@ -116,7 +116,7 @@ FlowKey originator_of(const FlowKey& k) noexcept {
 
 // Conntrack for the stateful sides: one bulk lookup; settles those a live connection passes,
 // re-checks connections allowed under older rules (and forgets those the rules now deny).
-void track(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
+void track(Worker& w, std::uint64_t now) noexcept {
     ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
     FilterScratch& f = w.filter;
     if (ct == nullptr) return;  // no stateful firewall yet: nothing is tracked
@@ -185,7 +185,6 @@ void track(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
         }
         if (!sd.decided) open[n_open++] = which[q];
     }
-    (void)s;
 }
 
 // rte_acl for the sides conntrack didn't settle, a batch per (rule set, IP version).
@@ -305,7 +304,7 @@ void filter(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
         if (ingress != nullptr) add_side(f, i, ingress, kIngress);
     }
     if (f.sides != 0) {
-        track(w, s, now);
+        track(w, now);
         classify(w);
         // A packet passes when all its sides allow; sides are in packet order.
         EstablishedTally tally;
