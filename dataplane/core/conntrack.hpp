@@ -25,10 +25,9 @@ struct ConnKey {
     std::uint8_t proto = 0;
     std::uint16_t port_a = 0, port_b = 0;  // endpoint a is the lower (address, port)
     std::array<std::uint8_t, 16> addr_a{}, addr_b{};
-    std::array<std::uint8_t, 8> pad{};  // zero: 48 bytes, a size rte_hash compares with SIMD
     bool operator==(const ConnKey&) const = default;
 };
-static_assert(sizeof(ConnKey) == 48, "ConnKey is hashed as raw bytes: no padding");
+static_assert(sizeof(ConnKey) == 40, "ConnKey is hashed and compared as raw bytes: no padding");
 
 // The canonical key of `k`'s connection, written into `c` (in place: the hot path reads it
 // right away, and a copy of a returned temporary stalled store forwarding). `swapped` is true
@@ -55,7 +54,6 @@ inline void make_conn_key(std::uint16_t zone, const FlowKey& k, ConnKey& c,
     c.port_b = swapped ? sport : dport;
     std::memcpy(c.addr_a.data(), swapped ? k.dst.data() : k.src.data(), 16);
     std::memcpy(c.addr_b.data(), swapped ? k.src.data() : k.dst.data(), 16);
-    c.pad = {};
 }
 
 inline ConnKey conn_key(std::uint16_t zone, const FlowKey& k, bool& swapped) noexcept {

@@ -1,97 +1,211 @@
 #include "conntrack_table.hpp"
 
-#include <rte_errno.h>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
+
+#if defined(__SSE4_2__)
+#include <nmmintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace vfgate::dataplane {
 namespace {
 
-std::size_t heap_used(int socket) {
-    rte_malloc_socket_stats st{};
-    if (rte_malloc_get_socket_stats(socket, &st) != 0) return 0;
-    return st.heap_allocsz_bytes;
+constexpr std::uint32_t kNoSlot = 0xffffffff;
+
+template <class T>
+T* zalloc(const char* what, std::size_t n, int socket, std::size_t& total) {
+    const std::size_t bytes = sizeof(T) * n;
+    auto* p = static_cast<T*>(rte_zmalloc_socket(what, bytes, RTE_CACHE_LINE_SIZE, socket));
+    if (p != nullptr) total += bytes;
+    return p;
+}
+
+bool same_key(const ConnKey& a, const ConnKey& b) noexcept {
+    // Five 8-byte words, no early exit: cheaper than memcmp's call and branches.
+    std::array<std::uint64_t, 5> x{}, y{};
+    std::memcpy(x.data(), &a, sizeof a);
+    std::memcpy(y.data(), &b, sizeof b);
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
 }
 
 }  // namespace
 
+unsigned ct_tick_shift(std::uint64_t tsc_hz) noexcept {
+    // A tick of more than 2 ms and at most 4 (2^bit_width(c) is in (c, 2c]): 2^31 ticks, the
+    // longest timeout ct_expired's modular compare allows, are then more than 49 days.
+    return static_cast<unsigned>(std::bit_width(tsc_hz / 1000)) + 1;
+}
+
 Result<std::unique_ptr<ConnTable>> ConnTable::create(unsigned worker, std::uint32_t capacity,
                                                      int socket) {
     std::unique_ptr<ConnTable> t(new ConnTable());
-    const std::string name = "vfgate_ct" + std::to_string(worker);
-    const std::size_t before = heap_used(socket);
-    rte_hash_parameters p{};
-    p.name = name.c_str();
-    p.entries = capacity;
-    p.key_len = sizeof(ConnKey);
-    p.hash_func = rte_hash_crc;
-    p.hash_func_init_val = 0;
-    p.socket_id = socket;
-    p.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
-    t->hash_ = rte_hash_create(&p);
-    if (t->hash_ == nullptr) {
+    const std::uint32_t buckets = std::max<std::uint32_t>(16, std::bit_ceil((capacity + 1) / 2));
+    t->bucket_bits_ = static_cast<unsigned>(std::countr_zero(buckets));
+    t->bucket_mask_ = buckets - 1;
+    t->buckets_ = zalloc<Bucket>("vfgate_ct_buckets", buckets, socket, t->memory_);
+    t->entries_ = zalloc<CtEntry>("vfgate_ct_entries", capacity, socket, t->memory_);
+    t->free_ = zalloc<std::uint32_t>("vfgate_ct_free", capacity, socket, t->memory_);
+    if (t->buckets_ == nullptr || t->entries_ == nullptr || t->free_ == nullptr) {
         return fail(ErrorKind::kSystem,
                     "no memory for a connection table of " + std::to_string(capacity) +
-                        " entries (worker " + std::to_string(worker) + ", " +
-                        rte_strerror(rte_errno) +
+                        " entries (worker " + std::to_string(worker) +
                         "): raise dataplane.memory_mb or lower dataplane.conntrack.capacity");
     }
-    t->positions_ = rte_hash_max_key_id(t->hash_) + 1;
-    t->entries_ = static_cast<CtEntry*>(rte_zmalloc_socket(
-        "vfgate_ct_entries", sizeof(CtEntry) * static_cast<std::size_t>(t->positions_),
-        RTE_CACHE_LINE_SIZE, socket));
-    if (t->entries_ == nullptr) {
-        return fail(ErrorKind::kSystem,
-                    "no memory for the entries of a connection table of " +
-                        std::to_string(capacity) +
-                        ": raise dataplane.memory_mb or lower dataplane.conntrack.capacity");
-    }
+    // Positions are handed out from 0 up: new connections fill the entries in order.
+    for (std::uint32_t i = 0; i < capacity; ++i) t->free_[i] = capacity - 1 - i;
+    t->free_top_ = capacity;
     t->capacity_ = capacity;
-    t->memory_ = heap_used(socket) - before;
+    t->tick_shift_ = ct_tick_shift(rte_get_tsc_hz());
     return t;
 }
 
 ConnTable::~ConnTable() {
+    rte_free(free_);
     rte_free(entries_);
-    rte_hash_free(hash_);
+    rte_free(buckets_);
+}
+
+ConnTable::Hashed ConnTable::hash(const ConnKey& k) const noexcept {
+    std::array<std::uint64_t, 5> w{};
+    std::memcpy(w.data(), &k, sizeof k);
+#if defined(__SSE4_2__)
+    // CRC32-C of the five words, inline (rte_hash_crc re-checks the CPU at every word).
+    std::uint64_t c = 0;
+    for (const std::uint64_t x : w) c = _mm_crc32_u64(c, x);
+    const auto h = static_cast<std::uint32_t>(c);
+#else
+    const std::uint32_t h = rte_hash_crc(w.data(), sizeof w, 0);
+#endif
+    // The bucket comes from the low bits, the signature and the secondary bucket from two
+    // multiplicative mixes (whose high bits depend on every bit of h).
+    const std::uint32_t m1 = h * 0x9e3779b1U;
+    const std::uint32_t m2 = h * 0x85ebca6bU;
+    Hashed out{};
+    out.primary = h & bucket_mask_;
+    out.secondary = (m2 >> (32 - bucket_bits_)) & bucket_mask_;
+    if (out.secondary == out.primary) out.secondary ^= 1;
+    out.sig = static_cast<std::uint16_t>(m1 >> 16);
+    if (out.sig == 0) out.sig = 1;  // 0 marks an empty slot
+    return out;
+}
+
+std::uint32_t ConnTable::primary_bucket(const ConnKey& k) const noexcept { return hash(k).primary; }
+
+std::uint32_t ConnTable::sig_matches(const Bucket& b, std::uint16_t sig) noexcept {
+#if defined(__SSE2__)
+    const __m128i sigs = _mm_load_si128(reinterpret_cast<const __m128i*>(b.sig.data()));
+    const __m128i eq = _mm_cmpeq_epi16(sigs, _mm_set1_epi16(static_cast<std::int16_t>(sig)));
+    // Two mask bits per 16-bit lane: keep one.
+    return static_cast<std::uint32_t>(_mm_movemask_epi8(eq)) & 0x5555U;
+#else
+    std::uint32_t m = 0;
+    for (unsigned i = 0; i < Bucket::kSlots; ++i) m |= (b.sig[i] == sig ? 1U : 0U) << (2 * i);
+    return m;
+#endif
+}
+
+std::int32_t ConnTable::find_in(const Bucket& b, std::uint16_t sig,
+                                const ConnKey& k) const noexcept {
+    for (std::uint32_t m = sig_matches(b, sig); m != 0; m &= m - 1) {
+        const std::uint32_t pos = b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2];
+        if (same_key(entries_[pos].key, k)) return static_cast<std::int32_t>(pos);
+    }
+    return -1;
+}
+
+std::int32_t ConnTable::find(const Hashed& h, const ConnKey& k) const noexcept {
+    const Bucket& b = buckets_[h.primary];
+    std::int32_t pos = find_in(b, h.sig, k);
+    if (pos < 0 && b.overflow != 0) pos = find_in(buckets_[h.secondary], h.sig, k);
+    return pos;
+}
+
+void ConnTable::lookup(const ConnKey* const* keys, std::uint32_t n,
+                       std::int32_t* positions) const noexcept {
+    std::array<Hashed, kBulkMax> h;  // NOLINT(cppcoreguidelines-pro-type-member-init): scratch
+    for (std::uint32_t i = 0; i < n; ++i) {
+        h[i] = hash(*keys[i]);
+        rte_prefetch0(&buckets_[h[i].primary]);
+    }
+    // The first candidate of each key: its entry is fetched while the others are matched.
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const Bucket& b = buckets_[h[i].primary];
+        const std::uint32_t m = sig_matches(b, h[i].sig);
+        if (m != 0)
+            rte_prefetch0(&entries_[b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2]]);
+    }
+    for (std::uint32_t i = 0; i < n; ++i) positions[i] = find(h[i], *keys[i]);
 }
 
 std::int32_t ConnTable::insert(const ConnKey& k, bool& fresh) noexcept {
     fresh = false;
-    if (size_ >= capacity_) return -ENOSPC;
-    std::int32_t pos = rte_hash_add_key(hash_, &k);
-    if (pos < 0) return pos;
-    if ((entries_[pos].flags & CtEntry::kInUse) == 0) {
-        entries_[pos] = CtEntry{};
-        entries_[pos].flags = CtEntry::kInUse;
-        ++size_;
-        fresh = true;
+    const Hashed h = hash(k);
+    if (const std::int32_t pos = find(h, k); pos >= 0) return pos;
+    if (free_top_ == 0) return -ENOSPC;
+    Bucket* b = &buckets_[h.primary];
+    auto empty = [](const Bucket& x) {
+        for (unsigned i = 0; i < Bucket::kSlots; ++i) {
+            if (x.sig[i] == 0) return static_cast<int>(i);
+        }
+        return -1;
+    };
+    int slot = empty(*b);
+    if (slot < 0) {
+        b = &buckets_[h.secondary];
+        slot = empty(*b);
+        if (slot < 0) return -ENOSPC;  // both full: practically never below capacity
+        ++buckets_[h.primary].overflow;
     }
-    return pos;
+    const std::uint32_t pos = free_[--free_top_];
+    b->sig[static_cast<unsigned>(slot)] = h.sig;
+    b->slot[static_cast<unsigned>(slot)] = pos;
+    CtEntry& e = entries_[pos];
+    e = CtEntry{};
+    e.key = k;
+    e.flags = CtEntry::kInUse;
+    ++size_;
+    fresh = true;
+    return static_cast<std::int32_t>(pos);
 }
 
 void ConnTable::erase(std::int32_t pos) noexcept {
-    const ConnKey* k = key_at(pos);
-    if (k == nullptr) return;
-    rte_hash_del_key(hash_, k);
-    entries_[pos].flags = 0;
+    CtEntry& e = entries_[pos];
+    if ((e.flags & CtEntry::kInUse) == 0) return;
+    const Hashed h = hash(e.key);
+    const auto upos = static_cast<std::uint32_t>(pos);
+    auto take = [&](Bucket& b) {
+        for (unsigned i = 0; i < Bucket::kSlots; ++i) {
+            if (b.sig[i] == h.sig && b.slot[i] == upos) {
+                b.sig[i] = 0;
+                b.slot[i] = kNoSlot;
+                return true;
+            }
+        }
+        return false;
+    };
+    if (!take(buckets_[h.primary]) && take(buckets_[h.secondary])) {
+        --buckets_[h.primary].overflow;
+    }
+    e.flags = 0;
+    free_[free_top_++] = upos;
     --size_;
 }
 
-const ConnKey* ConnTable::key_at(std::int32_t pos) const noexcept {
-    void* k = nullptr;
-    if (rte_hash_get_key_with_position(hash_, pos, &k) != 0) return nullptr;
-    return static_cast<const ConnKey*>(k);
-}
-
-std::uint32_t ConnTable::sweep(std::uint64_t now, std::uint32_t budget) noexcept {
+std::uint32_t ConnTable::sweep(std::uint32_t now, std::uint32_t budget) noexcept {
     std::uint32_t freed = 0;
     for (std::uint32_t i = 0; i < budget; ++i) {
-        std::int32_t pos = cursor_;
-        cursor_ = cursor_ + 1 == positions_ ? 0 : cursor_ + 1;
+        const std::uint32_t pos = cursor_;
+        cursor_ = cursor_ + 1 == capacity_ ? 0 : cursor_ + 1;
         const CtEntry& e = entries_[pos];
-        if ((e.flags & CtEntry::kInUse) != 0 && e.expires <= now) {
-            erase(pos);
+        if ((e.flags & CtEntry::kInUse) != 0 && ct_expired(e.expires, now)) {
+            erase(static_cast<std::int32_t>(pos));
             ++freed;
         }
     }

@@ -1,18 +1,28 @@
 #pragma once
-// A worker's connection table: a fixed-capacity rte_hash (cuckoo, with an extension table so
-// that every one of `capacity` entries can be used) from ConnKey to a position, and an array of
-// entries at those positions. Owned by one worker, which is the only thread that reads or
-// writes it (listing goes through the worker: see CtDump); so no locks and no RCU inside.
-// Never resizes: a full table refuses the insert and the caller drops the new connection.
+// A worker's connection table: fixed capacity, owned by one worker, which is the only thread
+// that reads or writes it (listing goes through the worker: see CtDump); so no locks and no RCU
+// inside. Never resizes: a full table refuses the insert and the caller drops the new
+// connection.
 //
-// Expiry is lazy (a lookup that finds an expired entry treats it as absent) plus a sweep of a
-// few positions per loop pass, which frees expired entries for reuse.
+// Built for the packet path (docs/firewall.md, "Connection table"): a lookup reads one bucket
+// line and one entry line.
+//   - Buckets (64 bytes): 8 slots of a 16-bit signature and an entry position. There are at
+//     least capacity / 2 of them (a power of two), so a full table averages 2 keys per bucket.
+//     A key goes to its primary bucket; only if that is full, to its secondary one, and the
+//     primary counts the overflow, so that lookups read the secondary only then (almost never).
+//   - Entries (64 bytes, one cache line): the key and the connection's state together, handed
+//     out from a stack of free positions (the most recently freed first, still in cache).
+// Lookups come in bulk: hash and prefetch every bucket, then match signatures and prefetch
+// the candidate entries, then compare keys.
+//
+// Expiry is lazy (a lookup that finds an expired entry reports it; the caller treats it as
+// absent) plus a sweep of a few positions per loop pass, which frees expired entries for reuse.
+// Times are 32-bit ticks of 2^tick_shift TSC cycles (about 2-4 ms), compared modulo 2^32: a
+// timeout must stay below 2^31 ticks (at least 49 days; config-v1 caps timeouts at 30).
 
+#include <array>
 #include <cstdint>
 #include <memory>
-#include <string>
-
-#include <rte_hash.h>
 
 #include <vfgate/common/error.hpp>
 
@@ -20,57 +30,96 @@
 
 namespace vfgate::dataplane {
 
-struct CtEntry {
+struct alignas(64) CtEntry {
     static constexpr std::uint8_t kInUse = 0x01;
     static constexpr std::uint8_t kOrigSwapped = 0x02;  // conn_key's `swapped` of the originator
     static constexpr std::uint8_t kEgress = 0x04;       // allowed by egress rules (else ingress)
 
-    std::uint64_t expires = 0;               // TSC
+    ConnKey key;
+    std::uint32_t expires = 0;               // ticks
     std::array<std::uint32_t, 2> packets{};  // from the originator, and replies
     std::uint32_t epoch = 0;                 // the firewall's epoch it was allowed under
     std::uint32_t rule = 0;                  // the allowing rule's index + 1; 0: the default
     CtState state = CtState::kUdpUnreplied;
     std::uint8_t flags = 0;
 };
+static_assert(sizeof(CtEntry) == 64, "an entry is one cache line");
+
+// Ticks: TSC cycles >> ct_tick_shift(hz), about 2 to 4 ms each.
+unsigned ct_tick_shift(std::uint64_t tsc_hz) noexcept;
+constexpr bool ct_expired(std::uint32_t expires, std::uint32_t now) noexcept {
+    return static_cast<std::int32_t>(expires - now) <= 0;
+}
 
 class ConnTable {
   public:
+    static constexpr std::uint32_t kBulkMax = 64;
+
     static Result<std::unique_ptr<ConnTable>> create(unsigned worker, std::uint32_t capacity,
                                                      int socket);
     ~ConnTable();
     ConnTable(const ConnTable&) = delete;
     ConnTable& operator=(const ConnTable&) = delete;
 
-    // Positions of up to RTE_HASH_LOOKUP_BULK_MAX keys (negative: absent).
-    void lookup(const void** keys, std::uint32_t n, std::int32_t* positions) const noexcept {
-        rte_hash_lookup_bulk(hash_, keys, n, positions);
-    }
-    // The key's position, or negative when the table is full. `fresh`: the key was absent, and
-    // its entry is now a blank one marked in use (else the entry is left as it was).
+    // Positions of up to kBulkMax keys (negative: absent). Entries found are in cache after.
+    void lookup(const ConnKey* const* keys, std::uint32_t n,
+                std::int32_t* positions) const noexcept;
+    // The key's position, or negative when there is no room. `fresh`: the key was absent, and
+    // its entry is now a blank one (with the key) marked in use (else it is left as it was).
     std::int32_t insert(const ConnKey& k, bool& fresh) noexcept;
     void erase(std::int32_t pos) noexcept;
 
     CtEntry& at(std::int32_t pos) noexcept { return entries_[pos]; }
     const CtEntry& at(std::int32_t pos) const noexcept { return entries_[pos]; }
-    const ConnKey* key_at(std::int32_t pos) const noexcept;
 
     // Frees expired entries among the next `budget` positions; returns how many.
-    std::uint32_t sweep(std::uint64_t now, std::uint32_t budget) noexcept;
+    std::uint32_t sweep(std::uint32_t now, std::uint32_t budget) noexcept;
+
+    std::uint32_t ticks(std::uint64_t tsc) const noexcept {
+        return static_cast<std::uint32_t>(tsc >> tick_shift_);
+    }
+    unsigned tick_shift() const noexcept { return tick_shift_; }
 
     std::uint32_t size() const noexcept { return size_; }
     std::uint32_t capacity() const noexcept { return capacity_; }
-    std::int32_t positions() const noexcept { return positions_; }
-    // Bytes this table holds in DPDK memory (its hash and entries).
+    std::int32_t positions() const noexcept { return static_cast<std::int32_t>(capacity_); }
+    // Bytes this table holds in DPDK memory (buckets, entries, free positions).
     std::size_t memory_bytes() const noexcept { return memory_; }
+    // The bucket a key tries first (tests use it to fill one bucket past its 8 slots).
+    std::uint32_t primary_bucket(const ConnKey& k) const noexcept;
 
   private:
+    struct alignas(64) Bucket {
+        static constexpr unsigned kSlots = 8;
+        std::array<std::uint16_t, kSlots> sig;   // 0: the slot is empty
+        std::array<std::uint32_t, kSlots> slot;  // the entry's position
+        std::uint32_t overflow;  // keys of this primary bucket that live in their secondary
+    };
+    struct Hashed {
+        std::uint32_t primary, secondary;
+        std::uint16_t sig;
+    };
+
     ConnTable() = default;
-    rte_hash* hash_ = nullptr;
+    [[gnu::always_inline]] inline Hashed hash(const ConnKey& k) const noexcept;
+    // The position of `k` in bucket `b` (matching `sig`), or -1.
+    [[gnu::always_inline]] inline std::int32_t find_in(const Bucket& b, std::uint16_t sig,
+                                                       const ConnKey& k) const noexcept;
+    [[gnu::always_inline]] inline std::int32_t find(const Hashed& h,
+                                                    const ConnKey& k) const noexcept;
+    [[gnu::always_inline]] static inline std::uint32_t sig_matches(const Bucket& b,
+                                                                   std::uint16_t sig) noexcept;
+
+    Bucket* buckets_ = nullptr;
     CtEntry* entries_ = nullptr;
+    std::uint32_t* free_ = nullptr;  // a stack of free positions
+    std::uint32_t free_top_ = 0;
+    std::uint32_t bucket_mask_ = 0;
+    unsigned bucket_bits_ = 0;
+    unsigned tick_shift_ = 0;
     std::uint32_t capacity_ = 0;
-    std::int32_t positions_ = 0;  // entries_ has this many
     std::uint32_t size_ = 0;
-    std::int32_t cursor_ = 0;
+    std::uint32_t cursor_ = 0;
     std::size_t memory_ = 0;
 };
 

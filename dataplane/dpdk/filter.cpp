@@ -116,11 +116,12 @@ FlowKey originator_of(const FlowKey& k) noexcept {
 
 // Conntrack for the stateful sides: one bulk lookup; settles those a live connection passes,
 // re-checks connections allowed under older rules (and forgets those the rules now deny).
-void track(Worker& w, std::uint64_t now) noexcept {
+void track(Worker& w, std::uint32_t tick) noexcept {
     ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
     FilterScratch& f = w.filter;
     if (ct == nullptr) return;  // no stateful firewall yet: nothing is tracked
-    std::array<const void*, std::size_t{2} * kBurstSize> keys;     // NOLINT: scratch
+    static_assert(std::size_t{2} * kBurstSize <= ConnTable::kBulkMax);
+    std::array<const ConnKey*, std::size_t{2} * kBurstSize> keys;  // NOLINT: scratch
     std::array<std::uint16_t, std::size_t{2} * kBurstSize> which;  // NOLINT: scratch
     std::array<std::int32_t, std::size_t{2} * kBurstSize> pos;     // NOLINT: scratch
     std::uint32_t n = 0;
@@ -134,15 +135,12 @@ void track(Worker& w, std::uint64_t now) noexcept {
     if (n == 0) return;
     ct->lookup(keys.data(), n, pos.data());
     for (std::uint32_t q = 0; q < n; ++q) {
-        if (pos[q] >= 0) rte_prefetch0(&ct->at(pos[q]));  // entries are scattered: fetch all first
-    }
-    for (std::uint32_t q = 0; q < n; ++q) {
         if (pos[q] < 0) continue;
         FilterScratch::Side& sd = f.side[which[q]];
         sd.pos = pos[q];
         CtEntry& e = ct->at(pos[q]);
         // Expired (or forgotten earlier in this burst): a new connection, for the rules.
-        if ((e.flags & CtEntry::kInUse) == 0 || e.expires <= now) continue;
+        if ((e.flags & CtEntry::kInUse) == 0 || ct_expired(e.expires, tick)) continue;
         const FlowKey& k = f.key[sd.pkt];
         const bool reply = sd.swapped != ((e.flags & CtEntry::kOrigSwapped) != 0);
         if (e.epoch != sd.fw->epoch) {
@@ -228,7 +226,7 @@ void classify(Worker& w) noexcept {
 // A side that allowed a packet that passes: advance its connection, or record a new one.
 // False when the new connection finds the table full.
 bool commit(Worker& w, const Snapshot& s, FilterScratch::Side& sd, std::uint16_t j,
-            std::uint64_t now, EstablishedTally& tally) noexcept {
+            std::uint32_t tick, EstablishedTally& tally) noexcept {
     FilterScratch& f = w.filter;
     const RuleSet& rs = sd.fw->dir[sd.dir];
     const FlowKey& k = f.key[sd.pkt];
@@ -245,7 +243,7 @@ bool commit(Worker& w, const Snapshot& s, FilterScratch::Side& sd, std::uint16_t
         CtEntry& e = ct->at(sd.pos);
         const bool reply = sd.swapped != ((e.flags & CtEntry::kOrigSwapped) != 0);
         e.state = advance(e.state, k, reply);
-        e.expires = now + s.ct_timeout[static_cast<std::size_t>(e.state)];
+        e.expires = tick + s.ct_timeout[static_cast<std::size_t>(e.state)];
         ++e.packets[reply ? 1 : 0];
         return true;
     }
@@ -259,7 +257,7 @@ bool commit(Worker& w, const Snapshot& s, FilterScratch::Side& sd, std::uint16_t
     }
     CtEntry& e = ct->at(pos);
     e.state = initial_state(k);
-    e.expires = now + s.ct_timeout[static_cast<std::size_t>(e.state)];
+    e.expires = tick + s.ct_timeout[static_cast<std::size_t>(e.state)];
     e.packets = {1, 0};
     e.epoch = sd.fw->epoch;
     e.rule = sd.match;
@@ -304,7 +302,9 @@ void filter(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
         if (ingress != nullptr) add_side(f, i, ingress, kIngress);
     }
     if (f.sides != 0) {
-        track(w, now);
+        const ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
+        const std::uint32_t tick = ct != nullptr ? ct->ticks(now) : 0;
+        track(w, tick);
         classify(w);
         // A packet passes when all its sides allow; sides are in packet order.
         EstablishedTally tally;
@@ -318,7 +318,7 @@ void filter(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
                 drop(st, DropReason::kFirewall);
             } else {
                 for (std::uint16_t q = j; q < end; ++q) {
-                    if (!commit(w, s, f.side[q], q, now, tally)) {
+                    if (!commit(w, s, f.side[q], q, tick, tally)) {
                         drop(st, DropReason::kConntrackFull);
                         break;
                     }

@@ -33,10 +33,8 @@ std::string address(std::uint8_t family, const std::array<std::uint8_t, 16>& byt
     return to_string(ip);
 }
 
-json connection_json(const CtRecord& r, const std::string& nic, std::uint64_t now,
-                     std::uint64_t hz) {
-    const ConnKey& k = r.key;
-    const CtEntry& e = r.entry;
+json connection_json(const CtEntry& e, const std::string& nic, std::uint32_t now, double tick_s) {
+    const ConnKey& k = e.key;
     const bool swapped = (e.flags & CtEntry::kOrigSwapped) != 0;
     const auto& src = swapped ? k.addr_b : k.addr_a;
     const auto& dst = swapped ? k.addr_a : k.addr_b;
@@ -49,7 +47,10 @@ json connection_json(const CtRecord& r, const std::string& nic, std::uint64_t no
            {"src", address(k.family, src)},
            {"dst", address(k.family, dst)},
            {"state", to_string(e.state)},
-           {"expires_in_s", e.expires > now ? (e.expires - now) / hz : 0},
+           {"expires_in_s",
+            ct_expired(e.expires, now)
+                ? 0
+                : static_cast<std::uint64_t>(static_cast<double>(e.expires - now) * tick_s)},
            {"packets", json{{"original", e.packets[0]}, {"reply", e.packets[1]}}},
            {"direction", egress ? "egress" : "ingress"},
            {"rule", e.rule}};
@@ -106,6 +107,8 @@ Result<json> Dataplane::conntrack(const std::string& nic, std::size_t limit) {
     std::map<std::uint16_t, std::string> names;
     for (const auto& [name, z] : zones_) names[z] = name;
     const std::uint64_t hz = rte_get_tsc_hz();
+    const double tick_s =
+        static_cast<double>(std::uint64_t{1} << ct_tick_shift(hz)) / static_cast<double>(hz);
     json workers = json::array();
     json listed = json::array();
     std::uint64_t total = 0, matched = 0;
@@ -128,7 +131,7 @@ Result<json> Dataplane::conntrack(const std::string& nic, std::size_t limit) {
         }
         d.all_zones = nic.empty();
         d.zone = zone;
-        d.out.assign(limit - std::min<std::size_t>(limit, listed.size()), CtRecord{});
+        d.out.assign(limit - std::min<std::size_t>(limit, listed.size()), CtEntry{});
         d.copied = 0;
         d.matched = 0;
         d.cursor = 0;
@@ -146,7 +149,7 @@ Result<json> Dataplane::conntrack(const std::string& nic, std::size_t limit) {
         for (std::uint32_t c = 0; c < d.copied; ++c) {
             auto it = names.find(d.out[c].key.zone);
             listed.push_back(
-                connection_json(d.out[c], it == names.end() ? "?" : it->second, d.now, hz));
+                connection_json(d.out[c], it == names.end() ? "?" : it->second, d.now, tick_s));
         }
         d.state.store(CtDump::kIdle, std::memory_order_release);
     }

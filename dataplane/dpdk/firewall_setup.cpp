@@ -132,7 +132,8 @@ Result<void> Dataplane::add_firewalls(const config::Config& cfg, Snapshot& s) {
     const auto hz = rte_get_tsc_hz();
     const auto& timeouts = cfg.dataplane->conntrack.timeouts;
     for (std::size_t st = 0; st < kCtStates; ++st) {
-        s.ct_timeout[st] = timeout_s(static_cast<CtState>(st), timeouts) * hz;
+        s.ct_timeout[st] = static_cast<std::uint32_t>(
+            (timeout_s(static_cast<CtState>(st), timeouts) * hz) >> ct_tick_shift(hz));
     }
     s.fragment_lifetime = kFragmentLifetimeS * hz;
     return {};

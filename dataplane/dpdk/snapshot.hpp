@@ -32,7 +32,7 @@ struct Snapshot {
     std::vector<std::shared_ptr<const NicFirewall>> firewall;  // by PortIdx; null: none
     std::vector<GuestIdentity> identity;                       // by PortIdx (guests)
     std::vector<std::uint8_t> domain_filtered;                 // by domain: a member has a firewall
-    std::array<std::uint64_t, kCtStates> ct_timeout{};         // TSC cycles, by CtState
+    std::array<std::uint32_t, kCtStates> ct_timeout{};         // conntrack ticks, by CtState
     std::uint64_t fragment_lifetime = 0;                       // TSC cycles
 };
 

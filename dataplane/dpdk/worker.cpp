@@ -190,7 +190,8 @@ std::uint16_t poll(Worker& w, const Snapshot& s, const RxQueue& q, std::uint64_t
 // Between bursts: frees a few expired connections, and serves a listing request a chunk at a
 // time.
 void housekeep(Worker& w, ConnTable& ct, std::uint64_t now) noexcept {
-    if (std::uint32_t freed = ct.sweep(now, kSweepPerPass); freed != 0) {
+    const std::uint32_t tick = ct.ticks(now);
+    if (std::uint32_t freed = ct.sweep(tick, kSweepPerPass); freed != 0) {
         w.ct.expired.add(freed);
         w.ct.size.store(ct.size(), std::memory_order_relaxed);
     }
@@ -199,14 +200,13 @@ void housekeep(Worker& w, ConnTable& ct, std::uint64_t now) noexcept {
     const std::int32_t end = std::min(ct.positions(), d.cursor + CtDump::kChunk);
     for (; d.cursor < end; ++d.cursor) {
         const CtEntry& e = ct.at(d.cursor);
-        if ((e.flags & CtEntry::kInUse) == 0 || e.expires <= now) continue;
-        const ConnKey* k = ct.key_at(d.cursor);
-        if (k == nullptr || (!d.all_zones && k->zone != d.zone)) continue;
-        if (d.copied < d.out.size()) d.out[d.copied++] = CtRecord{*k, e};
+        if ((e.flags & CtEntry::kInUse) == 0 || ct_expired(e.expires, tick)) continue;
+        if (!d.all_zones && e.key.zone != d.zone) continue;
+        if (d.copied < d.out.size()) d.out[d.copied++] = e;
         ++d.matched;
     }
     if (d.cursor == ct.positions()) {
-        d.now = now;
+        d.now = tick;
         d.state.store(CtDump::kDone, std::memory_order_release);
     }
 }

@@ -45,20 +45,16 @@ struct CtCounters {
 // A listing of the connection table, done by the worker a chunk per pass (the table is its
 // alone). The control thread fills the request while `state` is kIdle or kDone, then sets
 // kRequested; the worker sets kDone when it has walked the whole table.
-struct CtRecord {
-    ConnKey key;
-    CtEntry entry;
-};
 struct CtDump {
     static constexpr int kIdle = 0, kRequested = 1, kDone = 2;
     static constexpr std::int32_t kChunk = 4096;  // positions per pass
     std::atomic<int> state{kIdle};
     bool all_zones = true;
     std::uint16_t zone = 0;
-    std::vector<CtRecord> out;  // sized by the control thread: at most this many are copied
+    std::vector<CtEntry> out;  // sized by the control thread: at most this many are copied
     std::uint32_t copied = 0;
     std::uint64_t matched = 0;  // entries that matched the filter (copied or not)
-    std::uint64_t now = 0;      // the worker's TSC when it finished
+    std::uint32_t now = 0;      // the worker's conntrack tick when it finished
     std::int32_t cursor = 0;
 };
 

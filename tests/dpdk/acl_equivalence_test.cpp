@@ -4,10 +4,8 @@
 
 #include <random>
 #include <string>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
-#include <rte_eal.h>
 
 #include "acl.hpp"
 #include "reference_matcher.hpp"
@@ -227,20 +225,3 @@ TEST(AclEquivalence, EmptyRuleSetMatchesNothing) {
 
 }  // namespace
 }  // namespace vfgate::dataplane
-
-int main(int argc, char** argv) {
-    testing::InitGoogleTest(&argc, argv);
-    std::string prefix = "vfgate-acltest-" + std::to_string(::getpid());
-    const char* eal[] = {
-        "acl_test", "--no-huge",     "-m",           "2048",          "--no-pci",      "-l",
-        "0",        "--file-prefix", prefix.c_str(), "--log-level=3", "--no-telemetry"};
-    if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char**>(eal)) < 0) {
-        std::fprintf(stderr, "EAL init failed\n");
-        return 1;
-    }
-    int r = RUN_ALL_TESTS();
-    rte_eal_cleanup();
-    std::string dir = "/var/run/dpdk/" + prefix;
-    std::system(("rm -rf " + dir).c_str());
-    return r;
-}
