@@ -131,9 +131,9 @@ Conntrack read_conntrack(Reader& r, const DocNode& n, const std::string& p) {
     if (!f) return ct;
     read_int(r, *f, "capacity", ct.capacity);
     with(*f, "timeouts", [&](const DocNode& v, const std::string& vp) {
-        auto t = r.mapping(
-            v, vp,
-            {"tcp_syn", "tcp_established", "tcp_fin", "tcp_closed", "udp", "udp_replied", "icmp"});
+        auto t = r.mapping(v, vp,
+                           {"tcp_syn", "tcp_established", "tcp_fin", "tcp_closed", "udp",
+                            "udp_replied", "icmp", "denied"});
         if (!t) return;
         auto& out = ct.timeouts;
         read_int(r, *t, "tcp_syn", out.tcp_syn_s);
@@ -143,6 +143,7 @@ Conntrack read_conntrack(Reader& r, const DocNode& n, const std::string& p) {
         read_int(r, *t, "udp", out.udp_s);
         read_int(r, *t, "udp_replied", out.udp_replied_s);
         read_int(r, *t, "icmp", out.icmp_s);
+        read_int(r, *t, "denied", out.denied_s);
     });
     return ct;
 }

@@ -130,6 +130,7 @@ void check_dataplane(Issues& out, const Dataplane& dp, FirstSeen<std::string>& d
                                  {"icmp", t.icmp_s}}) {
         check_range(out, at(to, key), v, 1, kMaxConntrackTimeout, "seconds");
     }
+    check_range(out, at(to, "denied"), t.denied_s, 0, kMaxConntrackTimeout, "seconds");
     const auto& sock = dp.control_socket;
     if (sock.empty() || sock.front() != '/' || sock.size() > 107) {
         out.add(at(base, "control_socket"), "found " + quoted(sock) +

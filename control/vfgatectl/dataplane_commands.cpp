@@ -108,10 +108,11 @@ void print_rules(const Json& nics) {
 }
 
 void print_conntrack(const Json& c) {
-    Table w({"WORKER", "ENTRIES", "CAPACITY", "CREATED", "EXPIRED", "REVOKED", "TABLE_FULL"});
+    Table w(
+        {"WORKER", "ENTRIES", "DENIED", "CAPACITY", "CREATED", "EXPIRED", "REVOKED", "TABLE_FULL"});
     for (const auto& x : c["workers"]) {
-        w.add({text(x["index"]), text(x["entries"]), text(x["capacity"]), text(x["created"]),
-               text(x["expired"]), text(x["revoked"]), text(x["table_full"])});
+        w.add({text(x["index"]), text(x["entries"]), text(x["denied"]), text(x["capacity"]),
+               text(x["created"]), text(x["expired"]), text(x["revoked"]), text(x["table_full"])});
     }
     w.print(std::cout);
     if (!c.contains("connections")) return;

@@ -29,6 +29,8 @@ const char* to_string(CtState s) {
             return "replied";
         case CtState::kIcmpEcho:
             return "echo";
+        case CtState::kDenied:
+            return "denied";
     }
     return "?";
 }
@@ -85,6 +87,8 @@ std::int64_t timeout_of(CtState s, const CtTimeouts& t) noexcept {
             return t.udp_replied_s;
         case CtState::kIcmpEcho:
             return t.icmp_s;
+        case CtState::kDenied:
+            return t.denied_s;
     }
     return t.udp_s;
 }
@@ -92,10 +96,11 @@ std::int64_t timeout_of(CtState s, const CtTimeouts& t) noexcept {
 }  // namespace
 
 std::uint32_t timeout_s(CtState s, const CtTimeouts& t) noexcept {
-    return static_cast<std::uint32_t>(timeout_of(s, t));  // validated: 1 s to 30 days
+    return static_cast<std::uint32_t>(timeout_of(s, t));  // validated: 0 or 1 s to 30 days
 }
 
 bool passes(CtState s, const FlowKey& k) noexcept {
+    if (s == CtState::kDenied) return false;
     if (s != CtState::kTcpClosed && s != CtState::kTcpClosing) return true;
     // After RST or both FINs, only the tail of the old connection (ACKs, FINs) passes; a new
     // SYN opens a new connection and meets the rules.

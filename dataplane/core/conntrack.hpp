@@ -71,9 +71,10 @@ enum class CtState : std::uint8_t {
     kUdpUnreplied,    // packets one way only (also other protocols)
     kUdpReplied,      // both ways
     kIcmpEcho,        // echo request seen; replies pass
+    kDenied,          // not a connection: the rules denied this flow (one direction, one side)
 };
 
-inline constexpr std::size_t kCtStates = 8;
+inline constexpr std::size_t kCtStates = 9;
 
 const char* to_string(CtState s);
 

@@ -27,7 +27,7 @@ T* zalloc(const char* what, std::size_t n, int socket, std::size_t& total) {
     return p;
 }
 
-bool same_key(const ConnKey& a, const ConnKey& b) noexcept {
+[[gnu::always_inline]] inline bool same_key(const ConnKey& a, const ConnKey& b) noexcept {
     // Five 8-byte words, no early exit: cheaper than memcmp's call and branches.
     std::array<std::uint64_t, 5> x{}, y{};
     std::memcpy(x.data(), &a, sizeof a);
@@ -193,6 +193,7 @@ void ConnTable::erase(std::int32_t pos) noexcept {
     if (!take(buckets_[h.primary]) && take(buckets_[h.secondary])) {
         --buckets_[h.primary].overflow;
     }
+    set_state(e, CtState::kUdpUnreplied);
     e.flags = 0;
     free_[free_top_++] = upos;
     --size_;
@@ -209,6 +210,9 @@ std::uint32_t ConnTable::sweep(std::uint32_t now, std::uint32_t budget) noexcept
             ++freed;
         }
     }
+    // The next pass's positions are fetched meanwhile (each is a cache miss otherwise).
+    rte_prefetch0(&entries_[cursor_]);
+    if (budget > 1) rte_prefetch0(&entries_[cursor_ + 1 == capacity_ ? 0 : cursor_ + 1]);
     return freed;
 }
 

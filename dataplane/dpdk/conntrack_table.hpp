@@ -70,6 +70,12 @@ class ConnTable {
     void erase(std::int32_t pos) noexcept;
 
     CtEntry& at(std::int32_t pos) noexcept { return entries_[pos]; }
+    // Sets an entry's state, counting the entries that remember a denied flow.
+    void set_state(CtEntry& e, CtState s) noexcept {
+        denied_ += static_cast<std::uint32_t>(s == CtState::kDenied);
+        denied_ -= static_cast<std::uint32_t>(e.state == CtState::kDenied);
+        e.state = s;
+    }
     const CtEntry& at(std::int32_t pos) const noexcept { return entries_[pos]; }
 
     // Frees expired entries among the next `budget` positions; returns how many.
@@ -81,6 +87,10 @@ class ConnTable {
     unsigned tick_shift() const noexcept { return tick_shift_; }
 
     std::uint32_t size() const noexcept { return size_; }
+    std::uint32_t denied() const noexcept { return denied_; }  // entries in state kDenied
+    // At most this many entries remember denied flows: a scan of closed ports can't take the
+    // room of connections.
+    std::uint32_t denied_limit() const noexcept { return capacity_ / 8; }
     std::uint32_t capacity() const noexcept { return capacity_; }
     std::int32_t positions() const noexcept { return static_cast<std::int32_t>(capacity_); }
     // Bytes this table holds in DPDK memory (buckets, entries, free positions).
@@ -119,6 +129,7 @@ class ConnTable {
     unsigned tick_shift_ = 0;
     std::uint32_t capacity_ = 0;
     std::uint32_t size_ = 0;
+    std::uint32_t denied_ = 0;
     std::uint32_t cursor_ = 0;
     std::size_t memory_ = 0;
 };

@@ -102,7 +102,8 @@ void count_match(const Worker& w, const RuleSet& rs, std::uint32_t match) noexce
 
 void add_side(FilterScratch& f, std::uint16_t pkt, const NicFirewall* fw, Dir dir) noexcept {
     // Not swapped, decided, allowed or established; no leader, connection or match yet.
-    f.side[f.sides++] = FilterScratch::Side{fw, pkt, dir, false, false, false, false, -1, -1, 0};
+    f.side[f.sides++] =
+        FilterScratch::Side{fw, pkt, dir, false, false, false, false, false, -1, -1, 0};
 }
 
 // The originator's packet of a connection, from one of its replies: what the rules allowed.
@@ -116,7 +117,7 @@ FlowKey originator_of(const FlowKey& k) noexcept {
 
 // Conntrack for the stateful sides: one bulk lookup; settles those a live connection passes,
 // re-checks connections allowed under older rules (and forgets those the rules now deny).
-void track(Worker& w, std::uint32_t tick) noexcept {
+void track(Worker& w, const Snapshot& s, std::uint32_t tick) noexcept {
     ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
     FilterScratch& f = w.filter;
     if (ct == nullptr) return;  // no stateful firewall yet: nothing is tracked
@@ -141,6 +142,22 @@ void track(Worker& w, std::uint32_t tick) noexcept {
         CtEntry& e = ct->at(pos[q]);
         // Expired (or forgotten earlier in this burst): a new connection, for the rules.
         if ((e.flags & CtEntry::kInUse) == 0 || ct_expired(e.expires, tick)) continue;
+        if (e.state == CtState::kDenied) {
+            // A denial remembered for this side, direction and rules; else the rules decide
+            // (and the entry is overwritten with their verdict).
+            const Dir d = (e.flags & CtEntry::kEgress) != 0 ? kEgress : kIngress;
+            if (e.epoch != sd.fw->epoch || d != sd.dir ||
+                sd.swapped != ((e.flags & CtEntry::kOrigSwapped) != 0)) {
+                continue;
+            }
+            e.expires = tick + s.ct_timeout[static_cast<std::size_t>(CtState::kDenied)];
+            ++e.packets[0];
+            count_match(w, sd.fw->dir[d], e.rule);
+            sd.match = e.rule;
+            sd.decided = true;
+            sd.remembered = true;
+            continue;
+        }
         const FlowKey& k = f.key[sd.pkt];
         const bool reply = sd.swapped != ((e.flags & CtEntry::kOrigSwapped) != 0);
         if (e.epoch != sd.fw->epoch) {
@@ -152,7 +169,7 @@ void track(Worker& w, std::uint32_t tick) noexcept {
             if (rs.action(m) != config::Action::kAllow) {
                 ct->erase(pos[q]);
                 w.ct.revoked.add(1);
-                w.ct.size.store(ct->size(), std::memory_order_relaxed);
+                w.ct.publish(*ct);
                 sd.pos = -1;
                 sd.decided = true;
                 sd.allow = false;
@@ -256,7 +273,7 @@ bool commit(Worker& w, const Snapshot& s, FilterScratch::Side& sd, std::uint16_t
         return false;
     }
     CtEntry& e = ct->at(pos);
-    e.state = initial_state(k);
+    ct->set_state(e, initial_state(k));
     e.expires = tick + s.ct_timeout[static_cast<std::size_t>(e.state)];
     e.packets = {1, 0};
     e.epoch = sd.fw->epoch;
@@ -264,8 +281,36 @@ bool commit(Worker& w, const Snapshot& s, FilterScratch::Side& sd, std::uint16_t
     e.flags = static_cast<std::uint8_t>(CtEntry::kInUse | (sd.swapped ? CtEntry::kOrigSwapped : 0) |
                                         (sd.dir == kEgress ? CtEntry::kEgress : 0));
     w.ct.created.add(1);
-    if (fresh) w.ct.size.store(ct->size(), std::memory_order_relaxed);
+    w.ct.publish(*ct);
     return true;
+}
+
+// A stateful side whose rules denied a packet: remember it for the flow's next packets (same
+// side, direction and rules), unless it is ICMP (whose rules match fields that the connection
+// key lacks: type and code) or denials already fill their share of the table.
+void remember_denial(Worker& w, const Snapshot& s, const FilterScratch::Side& sd, std::uint16_t j,
+                     std::uint32_t tick) noexcept {
+    // Only sides the rules themselves just denied (not conntrack, not a follower).
+    if (sd.allow || sd.decided || !sd.fw->stateful) return;
+    const std::uint32_t timeout = s.ct_timeout[static_cast<std::size_t>(CtState::kDenied)];
+    const FlowKey& k = w.filter.key[sd.pkt];
+    ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
+    if (timeout == 0 || ct == nullptr || k.proto == kIpProtoIcmp || k.proto == kIpProtoIcmpv6 ||
+        ct->denied() >= ct->denied_limit()) {
+        return;
+    }
+    bool fresh = false;
+    const std::int32_t pos = ct->insert(w.filter.conn[j], fresh);
+    if (pos < 0) return;
+    CtEntry& e = ct->at(pos);
+    ct->set_state(e, CtState::kDenied);
+    e.expires = tick + timeout;
+    e.packets = {1, 0};
+    e.epoch = sd.fw->epoch;
+    e.rule = sd.match;
+    e.flags = static_cast<std::uint8_t>(CtEntry::kInUse | (sd.swapped ? CtEntry::kOrigSwapped : 0) |
+                                        (sd.dir == kEgress ? CtEntry::kEgress : 0));
+    w.ct.publish(*ct);
 }
 
 }  // namespace
@@ -304,7 +349,7 @@ void filter(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
     if (f.sides != 0) {
         const ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
         const std::uint32_t tick = ct != nullptr ? ct->ticks(now) : 0;
-        track(w, tick);
+        track(w, s, tick);
         classify(w);
         // A packet passes when all its sides allow; sides are in packet order.
         EstablishedTally tally;
@@ -316,6 +361,7 @@ void filter(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
             Step& st = b.step[pkt];
             if (!allow) {
                 drop(st, DropReason::kFirewall);
+                for (std::uint16_t q = j; q < end; ++q) remember_denial(w, s, f.side[q], q, tick);
             } else {
                 for (std::uint16_t q = j; q < end; ++q) {
                     if (!commit(w, s, f.side[q], q, tick, tally)) {

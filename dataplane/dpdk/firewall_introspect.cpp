@@ -118,6 +118,7 @@ Result<json> Dataplane::conntrack(const std::string& nic, std::size_t limit) {
         total += size;
         workers.push_back(json{{"index", w.index},
                                {"entries", size},
+                               {"denied", w.ct.denied.load(std::memory_order_relaxed)},
                                {"capacity", conntrack_.empty() ? 0 : conntrack_[i]->capacity()},
                                {"created", w.ct.created.get()},
                                {"expired", w.ct.expired.get()},

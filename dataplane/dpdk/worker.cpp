@@ -193,7 +193,7 @@ void housekeep(Worker& w, ConnTable& ct, std::uint64_t now) noexcept {
     const std::uint32_t tick = ct.ticks(now);
     if (std::uint32_t freed = ct.sweep(tick, kSweepPerPass); freed != 0) {
         w.ct.expired.add(freed);
-        w.ct.size.store(ct.size(), std::memory_order_relaxed);
+        w.ct.publish(ct);
     }
     CtDump& d = w.dump;
     if (d.state.load(std::memory_order_acquire) != CtDump::kRequested) return;

@@ -39,7 +39,12 @@ struct TxBuffer {
 // Connection tracking, per worker: the worker writes, the control thread reads.
 struct CtCounters {
     Counter created, expired, full, revoked;
-    std::atomic<std::uint32_t> size{0};  // entries in the table now
+    std::atomic<std::uint32_t> size{0};    // entries in the table now
+    std::atomic<std::uint32_t> denied{0};  // of which remember a denied flow
+    void publish(const ConnTable& t) noexcept {
+        size.store(t.size(), std::memory_order_relaxed);
+        denied.store(t.denied(), std::memory_order_relaxed);
+    }
 };
 
 // A listing of the connection table, done by the worker a chunk per pass (the table is its

@@ -136,6 +136,7 @@ struct ConntrackTimeouts {
     std::int64_t udp_s = 30;                 // one way only (also other protocols)
     std::int64_t udp_replied_s = 180;        // both ways
     std::int64_t icmp_s = 30;                // ICMP echo
+    std::int64_t denied_s = 10;              // a denied flow's verdict, remembered; 0: never
     bool operator==(const ConntrackTimeouts&) const = default;
 };
 
