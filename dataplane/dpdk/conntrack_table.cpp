@@ -138,8 +138,9 @@ void ConnTable::lookup(const ConnKey* const* keys, std::uint32_t n,
     for (std::uint32_t i = 0; i < n; ++i) {
         const Bucket& b = buckets_[h[i].primary];
         const std::uint32_t m = sig_matches(b, h[i].sig);
-        if (m != 0)
+        if (m != 0) {
             rte_prefetch0(&entries_[b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2]]);
+        }
     }
     for (std::uint32_t i = 0; i < n; ++i) positions[i] = find(h[i], *keys[i]);
 }

@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
         argv[0], "--no-huge",     "-m",           "2048",          "--no-pci",      "-l",
         "0",     "--file-prefix", prefix.c_str(), "--log-level=3", "--no-telemetry"};
     if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char**>(eal)) < 0) {
-        std::fprintf(stderr, "EAL init failed\n");
+        (void)std::fprintf(stderr, "EAL init failed\n");
         return 1;
     }
     const int r = RUN_ALL_TESTS();
