@@ -84,7 +84,6 @@ class ConnTable {
     std::uint32_t ticks(std::uint64_t tsc) const noexcept {
         return static_cast<std::uint32_t>(tsc >> tick_shift_);
     }
-    unsigned tick_shift() const noexcept { return tick_shift_; }
 
     std::uint32_t size() const noexcept { return size_; }
     std::uint32_t denied() const noexcept { return denied_; }  // entries in state kDenied
