@@ -1,0 +1,174 @@
+"""Results: the table on stdout, the JSON document (stable: same results, same bytes), the
+comparison with an earlier JSON, and the plot (gnuplot, PNG)."""
+import datetime
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+FORMAT = "vfgate-bench/1"
+METRICS = {"software": ("ratio", "mpps"), "nic": ("ndr_mpps", "pdr_mpps")}
+
+
+def _round(v):
+    if isinstance(v, float):
+        return round(v, 4)
+    if isinstance(v, dict):
+        return {k: _round(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_round(x) for x in v]
+    return v
+
+
+def scenario_fields(scn):
+    d = {"key": scn.key, "size": scn.size, "flows": scn.flows, "rules": scn.rules,
+         "allowed": scn.allowed, "stateful": scn.stateful, "workers": scn.workers,
+         "group": scn.group}
+    if scn.rules_from:
+        d["rules_from"] = {"config": scn.rules_from[0], "nic": scn.rules_from[1]}
+    return d
+
+
+def host_info():
+    model = ""
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": model, "cpus": os.cpu_count(), "kernel": platform.release()}
+
+
+def revision():
+    try:
+        return subprocess.run(["git", "-C", str(Path(__file__).parent), "describe", "--always",
+                               "--dirty"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except OSError:
+        return ""
+
+
+def document(mode, summary, raw, method, when=None, host=None, rev=None):
+    """The JSON document of a run (a dict; `dumps` gives its stable text)."""
+    return _round({
+        "format": FORMAT,
+        "mode": mode,
+        "date": when or datetime.datetime.now().isoformat(timespec="seconds"),
+        "host": host if host is not None else host_info(),
+        "revision": rev if rev is not None else revision(),
+        "method": method,
+        "scenarios": [{**scenario_fields(s["scenario"]), "results": s["results"]} for s in summary],
+        "raw": raw,
+    })
+
+
+def dumps(doc):
+    return json.dumps(doc, sort_keys=True, indent=1) + "\n"
+
+
+def load(path):
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a {FORMAT} result (format: {doc.get('format') if isinstance(doc, dict) else None!r})")
+    return doc
+
+
+def _fmt(v, width, prec=2):
+    return f"{v:>{width}.{prec}f}" if isinstance(v, (int, float)) else f"{'-':>{width}}"
+
+
+def table(doc):
+    """The results as a text table, one line per scenario and system."""
+    nic = doc["mode"] == "nic"
+    if nic:
+        head = (f"{'scenario':<36} {'system':<10} {'NDR Mpps':>9} {'PDR Mpps':>9} {'Gbps':>7} "
+                f"{'p50 us':>8} {'p99 us':>8} {'p99.9 us':>9} {'max us':>8}")
+    else:
+        head = (f"{'scenario':<36} {'system':<10} {'Mpps':>7} {'offered':>7} {'Gbps':>7} "
+                f"{'ratio':>6} {'cyc/pkt':>8}  drops (Mpps)")
+    lines = [head, "-" * len(head)]
+    for s in doc["scenarios"]:
+        for system, r in s["results"].items():
+            if nic:
+                lat = r.get("latency_us", {})
+                lines.append(f"{s['key']:<36} {system:<10} {_fmt(r.get('ndr_mpps'), 9)} "
+                             f"{_fmt(r.get('pdr_mpps'), 9)} {_fmt(r.get('gbps'), 7)} "
+                             f"{_fmt(lat.get('p50'), 8, 1)} {_fmt(lat.get('p99'), 8, 1)} "
+                             f"{_fmt(lat.get('p99.9'), 9, 1)} {_fmt(lat.get('max'), 8, 1)}")
+            else:
+                drops = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.get("drops_mpps", {}).items()))
+                lines.append(f"{s['key']:<36} {system:<10} {_fmt(r['mpps'], 7)} "
+                             f"{_fmt(r.get('rx_mpps'), 7)} {_fmt(r.get('gbps'), 7)} "
+                             f"{_fmt(r.get('ratio'), 6)} {_fmt(r.get('cycles_per_packet'), 8, 0)}  {drops}")
+    return "\n".join(lines) + "\n"
+
+
+def compare(old, new, threshold_pct, system="vfgate"):
+    """Per scenario present in both: `system`'s metric before and after. Returns (text, regressed):
+    regressed when a metric fell by more than threshold_pct percent. The software metric is the
+    ratio to testpmd io (absolute Mpps drift with the host's load); NIC mode's is the NDR."""
+    if old["mode"] != new["mode"]:
+        raise ValueError(f"cannot compare a {old['mode']} run with a {new['mode']} run")
+    metric = METRICS[new["mode"]][0]
+    before = {s["key"]: s["results"].get(system, {}).get(metric) for s in old["scenarios"]}
+    lines = [f"{'scenario':<36} {metric + ' before':>14} {'after':>8} {'change':>8}"]
+    regressed, matched = False, 0
+    for s in new["scenarios"]:
+        a, b = before.get(s["key"]), s["results"].get(system, {}).get(metric)
+        if a is None or b is None:
+            continue
+        matched += 1
+        change = (b - a) / a * 100 if a else 0.0
+        bad = change < -threshold_pct
+        regressed |= bad
+        lines.append(f"{s['key']:<36} {a:>14.3f} {b:>8.3f} {change:>+7.1f}%"
+                     f"{'  REGRESSION' if bad else ''}")
+    if matched == 0:
+        raise ValueError("no scenario of the new run is in the old one")
+    lines.append(f"{matched} scenario(s) compared, threshold {threshold_pct:g}%: "
+                 f"{'regression' if regressed else 'no regression'}")
+    return "\n".join(lines) + "\n", regressed
+
+
+def plot(doc, out_png):
+    """Mpps against frame size or flow count (whichever the run varies; flows if both), one line
+    per system (and per other value). Written with gnuplot."""
+    scns = doc["scenarios"]
+    sizes = sorted({s["size"] for s in scns}, key=lambda v: (isinstance(v, str), v))
+    xname = "flows" if len({s["flows"] for s in scns}) > 1 or len(sizes) == 1 else "size"
+    metric = METRICS[doc["mode"]][1] if doc["mode"] == "nic" else "mpps"
+    series = {}
+    for s in scns:
+        other = f"{s['size']}B" if xname == "flows" else f"{s['flows']} flows"
+        rest = s["key"].split("/", 2)[2]  # rules, mode and workers
+        for system, r in s["results"].items():
+            if r.get(metric) is None:
+                continue
+            label = f"{system} {other} {rest}"
+            x = s[xname] if xname == "flows" else sizes.index(s["size"])
+            series.setdefault(label, []).append((x, r[metric]))
+    if not series:
+        raise ValueError("nothing to plot")
+    with tempfile.TemporaryDirectory() as tmp:
+        plots = []
+        for i, (label, pts) in enumerate(series.items()):
+            data = Path(tmp) / f"s{i}.dat"
+            data.write_text("".join(f"{x} {y}\n" for x, y in sorted(pts)))
+            plots.append(f"'{data}' using 1:2 with linespoints lw 2 title '{label}'")
+        xt = ""
+        if xname == "size":
+            xt = "set xtics (" + ", ".join(f"'{v}' {i}" for i, v in enumerate(sizes)) + ")\n"
+        else:
+            xt = "set logscale x 10\n"
+        script = (f"set terminal pngcairo size 1000,600 noenhanced\nset output '{out_png}'\n"
+                  f"set title 'vfgate-bench {doc['mode']} mode, {doc['date']}'\n"
+                  f"set xlabel '{'flows' if xname == 'flows' else 'frame size (bytes)'}'\n"
+                  f"set ylabel '{metric}'\nset grid\nset key outside right top\n{xt}"
+                  f"set yrange [0:*]\nplot " + ", ".join(plots) + "\n")
+        r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"gnuplot failed: {r.stderr.strip()}")

@@ -1,0 +1,99 @@
+"""Traffic and rule sets, shaped as ../shared/peers.md's so that results compare with its peers.
+
+Flow i (c = i mod M, M = the number of rule-matching flow classes, 1000 by default):
+  src 198.18.(i/1000/250).(i/1000%250+1):10000+i%20000 -> dst 198.19.(c/4/250).(c/4%250+1):
+  (53, 80, 443, 8080)[c%4], UDP, MACs 02:00:00:00:00:01 -> 02:00:00:00:00:02.
+For c < 1000 and i < 250,000 this is exactly peers.md's gen_pcap.py. Generated rule c matches
+flow class c (so M = min(rules, 1000)); rules past 1000 have destinations no flow uses (they
+make the classifier big without being hit).
+"""
+import struct
+
+SRC_MAC = "02:00:00:00:00:01"
+DST_MAC = "02:00:00:00:00:02"
+PORTS = (53, 80, 443, 8080)
+IMIX = (64,) * 7 + (570,) * 4 + (1518,)  # the simple IMIX: 7:4:1 (sizes on the wire)
+MIN_SIZE, MAX_SIZE = 64, 1518
+
+
+def mac(s):
+    return bytes(int(x, 16) for x in s.split(":"))
+
+
+def csum(b):
+    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    s = (s >> 16) + (s & 0xFFFF)
+    return ~(s + (s >> 16)) & 0xFFFF
+
+
+def classes(rules):
+    """How many flow classes the traffic cycles through for a rule count (0: no rules)."""
+    return min(rules, 1000) if rules > 0 else 1000
+
+
+def dst_of(c):
+    return bytes([198, 19, (c // 4) // 250, (c // 4) % 250 + 1])
+
+
+def frame(i, size, n_classes):
+    """Flow i's frame of `size` bytes on the wire (FCS excluded from what is stored)."""
+    c = i % n_classes
+    host = i // 1000
+    src = bytes([198, 18, host // 250, host % 250 + 1])
+    payload = size - 4 - 14 - 20 - 8
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + payload, 0, 0, 64, 17, 0, src, dst_of(c))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    udp = struct.pack("!HHHH", 10000 + i % 20000, PORTS[c % 4], 8 + payload, 0)
+    return mac(DST_MAC) + mac(SRC_MAC) + b"\x08\x00" + ip + udp + bytes(payload)
+
+
+def sizes_of(size):
+    """The frame sizes a scenario's `size` stands for: one size, or IMIX's cycle."""
+    return IMIX if size == "imix" else (int(size),)
+
+
+def frames_needed(flows, size):
+    """Frames in the pcap: every flow once; for IMIX, at least one full 7:4:1 cycle."""
+    return max(flows, len(sizes_of(size)))
+
+
+def gen_pcap(path, flows, size, n_classes):
+    """A pcap of every flow once (IMIX: frame k has IMIX[k % 12] bytes, flow k % flows)."""
+    sizes = sizes_of(size)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for k in range(frames_needed(flows, size)):
+            fr = frame(k % flows, sizes[k % len(sizes)], n_classes)
+            f.write(struct.pack("<IIII", 0, 0, len(fr), len(fr)) + fr)
+
+
+def mean_size(size):
+    s = sizes_of(size)
+    return sum(s) / len(s)
+
+
+def is_denied(c, allowed_share):
+    """Generated rule c denies when the allowed share leaves it out: denials spread evenly, so
+    that any count of consecutive classes has the share (0.9: every 10th denies)."""
+    deny = 1.0 - allowed_share
+    return int((c + 1) * deny + 1e-9) > int(c * deny + 1e-9)
+
+
+def rule(c, allowed_share):
+    """Generated rule c (a dict in config-v1's rule shape)."""
+    prefix = (16, 20, 24)[c % 3]
+    dst = dst_of(c) if c < 1000 else bytes([10, (c >> 16) & 255, (c >> 8) & 255, c & 255])
+    return {"id": f"r{c}", "action": "deny" if is_denied(c, allowed_share) else "allow",
+            "proto": "udp", "src": f"198.18.0.0/{prefix}", "dst": ".".join(map(str, dst)) + "/32",
+            "dst_port": PORTS[c % 4]}
+
+
+def rule_yaml(r):
+    return ("            - {" + ", ".join(f"{k}: {v}" for k, v in r.items()) + "}\n")
+
+
+def firewall_yaml(rules, allowed_share, stateful):
+    """The sink NIC's firewall: `rules` generated ingress rules, default deny."""
+    return (f"        firewall:\n          stateful: {'true' if stateful else 'false'}\n"
+            f"          ingress_default: deny\n          ingress:\n" +
+            "".join(rule_yaml(rule(c, allowed_share)) for c in range(rules)))
