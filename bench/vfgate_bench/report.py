@@ -143,7 +143,7 @@ def plot(doc, out_png):
     metric = METRICS[doc["mode"]][1] if doc["mode"] == "nic" else "mpps"
     series = {}
     for s in scns:
-        other = f"{s['size']}B" if xname == "flows" else f"{s['flows']} flows"
+        other = s["key"].split("/")[0] if xname == "flows" else f"{s['flows']} flows"
         rest = s["key"].split("/", 2)[2]  # rules, mode and workers
         for system, r in s["results"].items():
             if r.get(metric) is None:
@@ -167,7 +167,7 @@ def plot(doc, out_png):
         script = (f"set terminal pngcairo size 1000,600 noenhanced\nset output '{out_png}'\n"
                   f"set title 'vfgate-bench {doc['mode']} mode, {doc['date']}'\n"
                   f"set xlabel '{'flows' if xname == 'flows' else 'frame size (bytes)'}'\n"
-                  f"set ylabel '{metric}'\nset grid\nset key outside right top\n{xt}"
+                  f"set ylabel '{'Mpps forwarded' if metric == 'mpps' else metric}'\nset grid\nset key below\n{xt}"
                   f"set yrange [0:*]\nplot " + ", ".join(plots) + "\n")
         r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
         if r.returncode != 0:

@@ -53,7 +53,8 @@ class Scenario:
         mode = "stateful" if self.stateful and (self.rules or self.rules_from) else "stateless"
         if not (self.rules or self.rules_from):
             mode = "switch"
-        return f"{self.size}B/{self.flows}f/{fw}/{mode}/{self.workers}w"
+        size = self.size if self.size == "imix" else f"{self.size}B"
+        return f"{size}/{self.flows}f/{fw}/{mode}/{self.workers}w"
 
 
 def _fail(where, msg):

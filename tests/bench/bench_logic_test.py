@@ -1,0 +1,207 @@
+"""vfgate-bench's own logic (suite unit): the NDR search, the JSON document, compare, scenarios.
+
+    python3 bench_logic_test.py SOURCE_ROOT
+"""
+import copy
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+ROOT = Path(sys.argv.pop(1)) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+from vfgate_bench import ndr, report, scenarios, traffic  # noqa: E402
+
+
+def lossy_above(limit, noise=0.0, seed=1):
+    """A system that forwards up to `limit` Mpps and loses the excess; `noise` adds a random
+    loss share below it (a PDR tolerance must absorb it, NDR must not)."""
+    rng = random.Random(seed)
+
+    def trial(rate):
+        sent = int(rate * 1e6)
+        kept = min(rate, limit) / rate * (1 - rng.uniform(0, noise))
+        return sent, int(sent * kept)
+    return trial
+
+
+class NdrSearch(unittest.TestCase):
+    def test_converges_on_the_knee(self):
+        for limit in (0.37, 3.0, 7.3, 9.99):
+            s = ndr.search(lossy_above(limit), 10.0, resolution=0.001)
+            self.assertLessEqual(s.rate, limit)
+            self.assertGreater(s.rate, limit - 0.02, (limit, s.rate))
+            self.assertTrue(all(t.loss == 0 for t in s.trials if t.rate <= limit))
+            self.assertLess(len(s.trials), 16)
+
+    def test_all_pass_is_one_trial(self):
+        s = ndr.search(lossy_above(20), 10.0)
+        self.assertEqual(s.rate, 10.0)
+        self.assertEqual(len(s.trials), 1)
+
+    def test_nothing_passes(self):
+        s = ndr.search(lambda r: (int(r * 1e6), 0), 10.0)
+        self.assertEqual(s.rate, 0.0)
+
+    def test_pdr_tolerates_its_share_and_ndr_does_not(self):
+        noisy = lossy_above(6.0, noise=0.0005)
+        self.assertGreater(ndr.search(noisy, 10.0, tolerance=0.001, resolution=0.001).rate, 5.98)
+        self.assertLess(ndr.search(lossy_above(6.0, noise=0.0005), 10.0, resolution=0.001).rate, 0.1)
+
+    def test_bad_arguments(self):
+        with self.assertRaises(ValueError):
+            ndr.search(lossy_above(1), 0)
+        with self.assertRaises(ValueError):
+            ndr.search(lossy_above(1), 1, tolerance=1)
+
+
+def sample_doc(ratio=0.25, mpps=6.0):
+    scn = scenarios.expand({"sizes": [64], "flows": [1024, 65536], "rules": 1000}, "t", 2)
+    summary = [{"scenario": s, "results": {
+        "testpmd-io": {"mpps": mpps / ratio, "ratio": 1.0, "drops_mpps": {}, "reps": [mpps / ratio]},
+        "vfgate": {"mpps": mpps, "ratio": ratio, "rx_mpps": mpps / 0.9, "gbps": mpps * 0.672,
+                   "cycles_per_packet": 350.0, "drops_mpps": {"firewall": mpps / 9}, "reps": [mpps]}}}
+        for s in scn]
+    return report.document("software", summary, [], {"reps": 1}, when="2026-11-22T00:00:00",
+                           host={"cpus": 2}, rev="abc")
+
+
+class Json(unittest.TestCase):
+    def test_stable(self):
+        a, b = report.dumps(sample_doc()), report.dumps(sample_doc())
+        self.assertEqual(a, b)
+        doc = json.loads(a)
+        self.assertEqual(doc["format"], report.FORMAT)
+        self.assertEqual(report.dumps(doc), a)  # loading and writing again changes nothing
+        self.assertEqual([s["key"] for s in doc["scenarios"]],
+                         ["64B/1024f/1000r/0.9/stateful/1w", "64B/65536f/1000r/0.9/stateful/1w"])
+        self.assertEqual(doc["scenarios"][0]["results"]["vfgate"]["ratio"], 0.25)
+
+    def test_load_rejects_other_files(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+            f.write('{"format": "other"}')
+            f.flush()
+            with self.assertRaisesRegex(ValueError, "not a vfgate-bench/1 result"):
+                report.load(f.name)
+
+
+class Compare(unittest.TestCase):
+    def test_flags_a_regression_beyond_the_threshold(self):
+        text, bad = report.compare(sample_doc(0.25), sample_doc(0.22), 5)
+        self.assertTrue(bad)
+        self.assertIn("REGRESSION", text)
+        self.assertIn("-12.0%", text)
+
+    def test_within_threshold_or_better_passes(self):
+        self.assertFalse(report.compare(sample_doc(0.25), sample_doc(0.24), 5)[1])
+        self.assertFalse(report.compare(sample_doc(0.25), sample_doc(0.30), 5)[1])
+
+    def test_absolute_drift_alone_is_no_regression(self):
+        # The host got slower for everyone: Mpps fell, the ratio held.
+        self.assertFalse(report.compare(sample_doc(0.25, 6.0), sample_doc(0.25, 4.0), 5)[1])
+
+    def test_disjoint_runs_are_an_error(self):
+        other = sample_doc()
+        for s in other["scenarios"]:
+            s["key"] = "x" + s["key"]
+        with self.assertRaisesRegex(ValueError, "no scenario"):
+            report.compare(sample_doc(), other, 5)
+
+    def test_cli_exit_codes(self):
+        with tempfile.TemporaryDirectory() as d:
+            old, new, same = Path(d) / "old.json", Path(d) / "new.json", Path(d) / "same.json"
+            old.write_text(report.dumps(sample_doc(0.25)))
+            new.write_text(report.dumps(sample_doc(0.20)))
+            same.write_text(report.dumps(sample_doc(0.25)))
+            tool = [sys.executable, str(ROOT / "bench/vfgate-bench"), "compare"]
+            self.assertEqual(subprocess.run(tool + [str(old), str(new)], capture_output=True).returncode, 1)
+            self.assertEqual(subprocess.run(tool + [str(old), str(same)], capture_output=True).returncode, 0)
+            r = subprocess.run(tool + [str(old), str(Path(d) / "missing.json")], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("missing.json", r.stderr)
+
+
+class Scenarios(unittest.TestCase):
+    def write(self, text):
+        f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        f.write(text)
+        f.close()
+        return f.name
+
+    def test_file_expands_the_product_with_defaults(self):
+        path = self.write("defaults: {rules: 10, allowed: 0.5}\nscenarios:\n"
+                          "  - {name: a, sizes: [64, imix], flows: [1, 1000]}\n  - {rules: 0}\n")
+        keys = [s.key for s in scenarios.from_file(path, 2)]
+        self.assertEqual(keys, ["64B/1f/10r/0.5/stateful/1w", "64B/1000f/10r/0.5/stateful/1w",
+                                "imix/1f/10r/0.5/stateful/1w", "imix/1000f/10r/0.5/stateful/1w",
+                                "64B/1024f/none/switch/1w"])
+
+    def test_errors_name_the_place(self):
+        cases = {
+            "scenarios:\n  - {sizes: [63]}\n": r"scenarios\[0\]\.sizes: frame size 63",
+            "scenarios:\n  - {flows: [0]}\n": r"scenarios\[0\]\.flows: flow count 0",
+            "scenarios:\n  - {}\n  - {flow: [1]}\n": r"scenarios\[1\]: unknown key\(s\) flow",
+            "scenarios:\n  - {allowed: 2}\n": r"scenarios\[0\]\.allowed",
+            "scenarios:\n  - {workers: 2}\n": r"2 worker\(s\) need 3 CPUs",
+            "scenarios: []\n": r"non-empty list",
+            "scenarios: [\n": r"yaml|expected|flow",
+        }
+        for text, pattern in cases.items():
+            with self.subTest(text=text):
+                path = self.write(text)
+                with self.assertRaisesRegex(scenarios.ScenarioError, pattern):
+                    scenarios.from_file(path, 2)
+
+
+class Traffic(unittest.TestCase):
+    def test_shares_and_frames(self):
+        self.assertEqual(sum(traffic.is_denied(c, 0.9) for c in range(1000)), 100)
+        self.assertEqual(sum(traffic.is_denied(c, 1.0) for c in range(1000)), 0)
+        self.assertEqual(len(traffic.frame(5, 64, 1000)), 60)
+        self.assertEqual(len(traffic.frame(5, 1518, 1000)), 1514)
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "x.pcap"
+            traffic.gen_pcap(p, 3, "imix", 1000)
+            data = p.read_bytes()
+            lens, off = [], 24
+            while off < len(data):
+                n = int.from_bytes(data[off + 8:off + 12], "little")
+                lens.append(n)
+                off += 16 + n
+            self.assertEqual(lens, [60] * 7 + [566] * 4 + [1514])
+
+
+class TapResult(unittest.TestResult):
+    """TAP on stdout: meson counts each test case."""
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    def _line(self, test, ok, why=""):
+        self.n += 1
+        print(f"{'ok' if ok else 'not ok'} {self.n} - {test.id().split('.', 1)[1]}")
+        for line in why.splitlines():
+            print(f"# {line}")
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self._line(test, True)
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._line(test, False, self.failures[-1][1])
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._line(test, False, self.errors[-1][1])
+
+
+if __name__ == "__main__":
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+    result = TapResult()
+    suite.run(result)
+    print(f"1..{result.n}")
+    sys.exit(0 if result.wasSuccessful() else 1)
