@@ -138,13 +138,15 @@ class Vfgate:
     """vfgate-dataplane: the pcap into the uplink, a net_null guest NIC as the sink."""
     name = "vfgate"
 
-    def __init__(self, scn, pcap, workdir, binary=None):
+    def __init__(self, scn, pcap, workdir, binary=None, uplink=None, sink=None):
         fw, rules = firewall_for(scn)
         mb = memory_mb_for(scn, rules)
         need_memory(mb, "vfgate-dataplane")
         self.sock = f"{workdir}/vfgate.sock"
         self.workers = scn.workers
         rx = ",".join([f"rx_pcap={pcap}"] * scn.workers)
+        uplink = uplink or f"net_pcap0,{rx},infinite_rx=1"
+        sink = sink or "net_null0,no-rx=1"
         cfg = Path(workdir) / "vfgate.yaml"
         cfg.write_text(f"""version: 1
 host: {{name: vfgate-bench}}
@@ -156,13 +158,13 @@ dataplane:
   mbufs: {mbufs_for(scn)}
   control_socket: {self.sock}
   uplinks:
-    - {{name: up0, device: "net_pcap0,{rx},infinite_rx=1", rx_queues: {scn.workers}}}
+    - {{name: up0, device: "{uplink}", rx_queues: {scn.workers}}}
 guests:
   - name: sink
     nics:
       - name: eth0
         type: dpdk
-        devargs: "net_null0,no-rx=1"
+        devargs: "{sink}"
         mac: "{traffic.DST_MAC}"
 {fw}""")
         binary = binary or os.environ.get("VFGATE_DATAPLANE") or ROOT / "build/dataplane/vfgate-dataplane"
