@@ -1,5 +1,6 @@
 """The vfgate-bench command line (bench/README.md has the method)."""
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ EPILOG = """examples:
   sudo vfgate-bench run --flows 1,1024,65536 --rules 1000 --json now.json --compare old.json
   sudo vfgate-bench run --scenarios bench/scenarios/firewall.yaml --peers ovs
   sudo vfgate-bench nic --sizes 64 --flows 1024 --rules 1000 --pdr 0.001
+  sudo vfgate-bench compile --rules 1000,10000,100000
   vfgate-bench compare old.json new.json --threshold 5
   vfgate-bench plot new.json -o new.png
 """
@@ -74,6 +76,10 @@ def build_parser():
     pl = sub.add_parser("plot", help="plot a result file")
     pl.add_argument("result")
     pl.add_argument("-o", "--output", required=True, metavar="PNG")
+    co = sub.add_parser("compile", help="rule compile times and connection-table memory")
+    co.add_argument("--rules", type=_csv(int), default=[1000, 10000, 100000],
+                    help="rule counts (default 1000,10000,100000)")
+    co.add_argument("--json", metavar="FILE", help="write the results as JSON")
     tb = sub.add_parser("table", help="print a result file's table")
     tb.add_argument("result")
     return ap
@@ -133,6 +139,13 @@ def main(argv=None):
             return 0
         if args.command == "table":
             sys.stdout.write(report.table(report.load(args.result)))
+            return 0
+        if args.command == "compile":
+            check_run_env()
+            from . import compile as compile_
+            rows = compile_.measure(args.rules)
+            if args.json:
+                Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
             return 0
         if args.reps < 1:
             raise scenarios.ScenarioError("--reps: want at least 1")
