@@ -149,6 +149,11 @@ def main(argv=None):
             return 0
         if args.reps < 1:
             raise scenarios.ScenarioError("--reps: want at least 1")
+        for flag in ("dur", "trial"):
+            if getattr(args, flag, 1) <= 0:
+                raise scenarios.ScenarioError(f"--{flag}: want a positive number of seconds")
+        if getattr(args, "warm", 0) < 0:
+            raise scenarios.ScenarioError("--warm: want 0 or more seconds")
         scns = scenario_list(args)
         check_run_env()
         if args.command == "run":
