@@ -134,41 +134,58 @@ def compare(old, new, threshold_pct, system="vfgate"):
     return "\n".join(lines) + "\n", regressed
 
 
+def _panels(doc, metric):
+    """Scenario groups (their name, else what they share besides size and flows), each with
+    its x axis (flows when they vary, else frame size) and one series per system."""
+    groups = {}
+    for s in doc["scenarios"]:
+        groups.setdefault(s.get("group") or s["key"].split("/", 2)[2], []).append(s)
+    panels = []
+    for name, scns in groups.items():
+        sizes = sorted({s["size"] for s in scns}, key=lambda v: (isinstance(v, str), v))
+        by_flows = len({s["flows"] for s in scns}) > 1 or len(sizes) == 1
+        series = {}
+        for s in scns:
+            x = s["flows"] if by_flows else sizes.index(s["size"])
+            label_extra = "" if (by_flows and len(sizes) == 1) or not by_flows else f" {s['size']}"
+            for system, r in s["results"].items():
+                if r.get(metric) is not None:
+                    series.setdefault(system + label_extra, []).append((x, r[metric]))
+        if series:
+            panels.append((name, by_flows, sizes, series))
+    return panels
+
+
 def plot(doc, out_png):
-    """Mpps against frame size or flow count (whichever the run varies; flows if both), one line
-    per system (and per other value). Written with gnuplot."""
-    scns = doc["scenarios"]
-    sizes = sorted({s["size"] for s in scns}, key=lambda v: (isinstance(v, str), v))
-    xname = "flows" if len({s["flows"] for s in scns}) > 1 or len(sizes) == 1 else "size"
-    metric = METRICS[doc["mode"]][1] if doc["mode"] == "nic" else "mpps"
-    series = {}
-    for s in scns:
-        other = s["key"].split("/")[0] if xname == "flows" else f"{s['flows']} flows"
-        rest = s["key"].split("/", 2)[2]  # rules, mode and workers
-        for system, r in s["results"].items():
-            if r.get(metric) is None:
-                continue
-            label = f"{system} {other} {rest}"
-            x = s[xname] if xname == "flows" else sizes.index(s["size"])
-            series.setdefault(label, []).append((x, r[metric]))
-    if not series:
+    """One panel per scenario group: Mpps (NIC mode: NDR) against flow count (log scale) or
+    frame size, one line per system. Written with gnuplot."""
+    metric = "ndr_mpps" if doc["mode"] == "nic" else "mpps"
+    panels = _panels(doc, metric)
+    if not panels:
         raise ValueError("nothing to plot")
+    cols = min(2, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    ylabel = "NDR Mpps" if metric == "ndr_mpps" else "Mpps forwarded"
     with tempfile.TemporaryDirectory() as tmp:
-        plots = []
-        for i, (label, pts) in enumerate(series.items()):
-            data = Path(tmp) / f"s{i}.dat"
-            data.write_text("".join(f"{x} {y}\n" for x, y in sorted(pts)))
-            plots.append(f"'{data}' using 1:2 with linespoints lw 2 title '{label}'")
-        xt = ""
-        if xname == "size":
-            xt = "set xtics (" + ", ".join(f"'{v}' {i}" for i, v in enumerate(sizes)) + ")\n"
-        else:
-            xt = "set logscale x 10\n"
-        script = (f"set terminal pngcairo size 1000,600 noenhanced\nset output '{out_png}'\n"
-                  f"set title 'vfgate-bench {doc['mode']} mode, {doc['date']}'\n"
-                  f"set xlabel '{'flows' if xname == 'flows' else 'frame size (bytes)'}'\n"
-                  f"set ylabel '{'Mpps forwarded' if metric == 'mpps' else metric}'\nset grid\nset key below\n{xt}"
-                  f"set yrange [0:*]\nplot " + ", ".join(plots) + "\n")
+        script = (f"set terminal pngcairo size {600 * cols},{420 * rows} noenhanced font ',10'\n"
+                  f"set output '{out_png}'\n"
+                  f"set multiplot layout {rows},{cols} title 'vfgate-bench {doc['mode']} mode, "
+                  f"{doc['date']}, {doc.get('host', {}).get('cpus', '?')} CPUs'\n"
+                  f"set grid\nset key top right\nset yrange [0:*]\nset ylabel '{ylabel}'\n")
+        for p, (name, by_flows, sizes, series) in enumerate(panels):
+            plots = []
+            for i, (label, pts) in enumerate(series.items()):
+                data = Path(tmp) / f"p{p}s{i}.dat"
+                data.write_text("".join(f"{x} {y}\n" for x, y in sorted(pts)))
+                plots.append(f"'{data}' using 1:2 with linespoints lw 2 title '{label}'")
+            if by_flows:
+                axis = "set logscale x 10\nset xtics auto\nset xlabel 'flows'\nset xrange [*:*]\n"
+            else:
+                axis = ("unset logscale x\nset xlabel 'frame size (bytes)'\nset xrange [-0.3:"
+                        f"{len(sizes) - 0.7}]\nset xtics (" +
+                        ", ".join(f"'{v}' {i}" for i, v in enumerate(sizes)) + ")\n")
+            script += f"set title '{name}'\n{axis}plot " + ", ".join(plots) + "\n"
+        script += "unset multiplot\n"
         r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"gnuplot failed: {r.stderr.strip()}")
