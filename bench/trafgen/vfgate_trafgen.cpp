@@ -15,11 +15,6 @@
 // Frames are stamped after their UDP header (magic + TSC): at least 12 bytes of payload, which
 // a 64-byte frame has. Frames received without the stamp are counted apart (`foreign`).
 
-#include <rte_cycles.h>
-#include <rte_eal.h>
-#include <rte_ethdev.h>
-#include <rte_mbuf.h>
-
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -27,6 +22,11 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
 
 #include "latency_histogram.hpp"
 
@@ -42,7 +42,7 @@ struct Args {
 };
 
 [[noreturn]] void die(const std::string& msg) {
-    std::fprintf(stderr, "vfgate-trafgen: %s\n", msg.c_str());
+    (void)std::fprintf(stderr, "vfgate-trafgen: %s\n", msg.c_str());
     rte_exit(2, "\n");
 }
 
@@ -111,8 +111,9 @@ std::uint16_t receive(std::uint16_t port, vfgate::bench::LatencyHistogram& h, Re
 }
 
 // Sends at `mpps` (0: as fast as it can) for `seconds`, then receives until 100 ms pass quietly.
-Result trial(const Args& a, rte_mempool* pool, const std::vector<std::vector<unsigned char>>& frames,
-             double mpps, double seconds, vfgate::bench::LatencyHistogram& h) {
+Result trial(const Args& a, rte_mempool* pool,
+             const std::vector<std::vector<unsigned char>>& frames, double mpps, double seconds,
+             vfgate::bench::LatencyHistogram& h) {
     Result r;
     h.clear();
     const std::uint64_t hz = rte_get_tsc_hz();
@@ -122,14 +123,16 @@ Result trial(const Args& a, rte_mempool* pool, const std::vector<std::vector<uns
     std::size_t next = 0;
     rte_mbuf* burst[kBurst];
     for (std::uint64_t now = start; now < end; now = rte_rdtsc()) {
-        const auto due = mpps > 0 ? static_cast<std::uint64_t>(static_cast<double>(now - start) * per_cycle)
-                                  : r.sent + kBurst;
+        const auto due =
+            mpps > 0 ? static_cast<std::uint64_t>(static_cast<double>(now - start) * per_cycle)
+                     : r.sent + kBurst;
         if (due >= r.sent + kBurst && rte_pktmbuf_alloc_bulk(pool, burst, kBurst) == 0) {
             const std::uint64_t tsc = rte_rdtsc();
             for (auto* m : burst) {
                 const auto& f = frames[next];
                 next = next + 1 == frames.size() ? 0 : next + 1;
-                auto* d = reinterpret_cast<unsigned char*>(rte_pktmbuf_append(m, static_cast<std::uint16_t>(f.size())));
+                auto* d = reinterpret_cast<unsigned char*>(
+                    rte_pktmbuf_append(m, static_cast<std::uint16_t>(f.size())));
                 std::memcpy(d, f.data(), f.size());
                 std::memcpy(d + kStampAt, &kMagic, 4);
                 std::memcpy(d + kStampAt + 4, &tsc, 8);
@@ -149,16 +152,17 @@ Result trial(const Args& a, rte_mempool* pool, const std::vector<std::vector<uns
 }
 
 void report(const Result& r, const vfgate::bench::LatencyHistogram& h) {
-    std::printf("{\"sent\":%llu,\"received\":%llu,\"foreign\":%llu,\"offered_mpps\":%.4f,"
-                "\"latency_ns\":{\"p50\":%llu,\"p99\":%llu,\"p99.9\":%llu,\"max\":%llu}}\n",
-                static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.received),
-                static_cast<unsigned long long>(r.foreign),
-                r.seconds > 0 ? static_cast<double>(r.sent) / r.seconds / 1e6 : 0.0,
-                static_cast<unsigned long long>(h.quantile(0.5)),
-                static_cast<unsigned long long>(h.quantile(0.99)),
-                static_cast<unsigned long long>(h.quantile(0.999)),
-                static_cast<unsigned long long>(h.max()));
-    std::fflush(stdout);
+    std::printf(
+        "{\"sent\":%llu,\"received\":%llu,\"foreign\":%llu,\"offered_mpps\":%.4f,"
+        "\"latency_ns\":{\"p50\":%llu,\"p99\":%llu,\"p99.9\":%llu,\"max\":%llu}}\n",
+        static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.received),
+        static_cast<unsigned long long>(r.foreign),
+        r.seconds > 0 ? static_cast<double>(r.sent) / r.seconds / 1e6 : 0.0,
+        static_cast<unsigned long long>(h.quantile(0.5)),
+        static_cast<unsigned long long>(h.quantile(0.99)),
+        static_cast<unsigned long long>(h.quantile(0.999)),
+        static_cast<unsigned long long>(h.max()));
+    (void)std::fflush(stdout);
 }
 
 Args parse(int argc, char** argv) {
@@ -178,7 +182,10 @@ Args parse(int argc, char** argv) {
                 die("unknown option " + k + " (want --pcap FILE [--tx PORT] [--rx PORT])");
             }
         } catch (const std::exception&) {
-            die("option " + k + ": not a port number: " + v);
+            std::string why = "option " + k;
+            why += ": not a port number: ";
+            why += v;
+            die(why);
         }
     }
     if (a.pcap.empty()) die("--pcap FILE is required");
@@ -199,7 +206,7 @@ int main(int argc, char** argv) {
     if (a.rx != a.tx) setup_port(a.rx, pool);
     vfgate::bench::LatencyHistogram h;
     std::printf("{\"ready\":true,\"frames\":%zu}\n", frames.size());
-    std::fflush(stdout);
+    (void)std::fflush(stdout);
     for (std::string line; std::getline(std::cin, line);) {
         std::istringstream in(line);
         std::string cmd;
@@ -211,9 +218,10 @@ int main(int argc, char** argv) {
         } else if (cmd == "max" && in >> seconds && seconds > 0) {
             report(trial(a, pool, frames, 0, seconds, h), h);
         } else {
-            std::printf("{\"error\":\"bad command: %s (want: trial MPPS SECONDS | max SECONDS | quit)\"}\n",
-                        cmd.c_str());
-            std::fflush(stdout);
+            std::printf(
+                "{\"error\":\"bad command: %s (want: trial MPPS SECONDS | max SECONDS | quit)\"}\n",
+                cmd.c_str());
+            (void)std::fflush(stdout);
         }
     }
     rte_eth_dev_stop(a.tx);

@@ -2,9 +2,9 @@
 // quantiles come out where the recorded values put them.
 #include "latency_histogram.hpp"
 
-#include <gtest/gtest.h>
-
 #include <cstdint>
+
+#include <gtest/gtest.h>
 
 using vfgate::bench::LatencyHistogram;
 
@@ -28,7 +28,7 @@ TEST(LatencyHistogram, Quantiles) {
     LatencyHistogram h;
     EXPECT_EQ(h.quantile(0.5), 0U);
     for (std::uint64_t v = 1; v <= 1000; ++v) h.record(v * 1000);  // 1..1000 us
-    h.record(5'000'000);                                            // one 5 ms outlier
+    h.record(5'000'000);                                           // one 5 ms outlier
     EXPECT_EQ(h.total(), 1001U);
     EXPECT_EQ(h.max(), 5'000'000U);
     EXPECT_NEAR(static_cast<double>(h.quantile(0.5)), 501'000, 501'000 * 0.035);
