@@ -16,6 +16,7 @@
 // a 64-byte frame has. Frames received without the stamp are counted apart (`foreign`).
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -43,7 +44,8 @@ struct Args {
 
 [[noreturn]] void die(const std::string& msg) {
     (void)std::fprintf(stderr, "vfgate-trafgen: %s\n", msg.c_str());
-    rte_exit(2, "\n");
+    (void)rte_eal_cleanup();
+    std::exit(2);
 }
 
 std::vector<std::vector<unsigned char>> read_pcap(const std::string& path) {
