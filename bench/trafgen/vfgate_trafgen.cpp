@@ -16,11 +16,11 @@
 // a 64-byte frame has. Frames received without the stamp are counted apart (`foreign`).
 
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -42,11 +42,11 @@ struct Args {
     std::uint16_t tx = 0, rx = 1;
 };
 
-[[noreturn]] void die(const std::string& msg) {
-    (void)std::fprintf(stderr, "vfgate-trafgen: %s\n", msg.c_str());
-    (void)rte_eal_cleanup();
-    std::exit(2);
-}
+// A setup error: main prints it and exits with status 2 (nothing runs on the fast path yet).
+struct Fatal : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+[[noreturn]] void die(const std::string& msg) { throw Fatal(msg); }
 
 std::vector<std::vector<unsigned char>> read_pcap(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
@@ -194,9 +194,7 @@ Args parse(int argc, char** argv) {
     return a;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
     const int used = rte_eal_init(argc, argv);
     if (used < 0) die("EAL initialisation failed");
     const Args a = parse(argc - used, argv + used);
@@ -230,4 +228,15 @@ int main(int argc, char** argv) {
     if (a.rx != a.tx) rte_eth_dev_stop(a.rx);
     rte_eal_cleanup();
     return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const Fatal& e) {
+        (void)std::fprintf(stderr, "vfgate-trafgen: %s\n", e.what());
+        (void)rte_eal_cleanup();
+        return 2;
+    }
 }
