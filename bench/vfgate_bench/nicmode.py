@@ -119,7 +119,8 @@ def measure(scn, args, work, bar):
                 last["ndr"] = r
             return sent, min(r["received"], sent)
         found = ndr.search(lambda rate: run_trial(rate, "NDR"), max_rate, 0.0, args.resolution)
-        pdr = ndr.search(lambda rate: run_trial(rate, "PDR"), max_rate, args.pdr, args.resolution)
+        pdr = ndr.search(lambda rate: run_trial(rate, "PDR"), max_rate, args.pdr, args.resolution,
+                         floor=found.rate)
     finally:
         gen.close()
         if appliance:

@@ -51,11 +51,21 @@ class NdrSearch(unittest.TestCase):
         self.assertGreater(ndr.search(noisy, 10.0, tolerance=0.001, resolution=0.001).rate, 5.98)
         self.assertLess(ndr.search(lossy_above(6.0, noise=0.0005), 10.0, resolution=0.001).rate, 0.1)
 
+    def test_pdr_from_the_ndr_never_falls_below_it(self):
+        # A PDR trial that happens to lose more than the tolerance (noise) can't put the PDR
+        # under a rate that already passed with no loss at all.
+        flaky = iter([(100, 90)] * 30)
+        s = ndr.search(lambda r: next(flaky), 10.0, tolerance=0.001, floor=4.0)
+        self.assertEqual(s.rate, 4.0)
+        self.assertTrue(all(t.rate > 4.0 for t in s.trials))
+
     def test_bad_arguments(self):
         with self.assertRaises(ValueError):
             ndr.search(lossy_above(1), 0)
         with self.assertRaises(ValueError):
             ndr.search(lossy_above(1), 1, tolerance=1)
+        with self.assertRaises(ValueError):
+            ndr.search(lossy_above(1), 1, floor=2)
 
 
 def sample_doc(ratio=0.25, mpps=6.0):

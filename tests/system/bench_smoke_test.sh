@@ -43,8 +43,10 @@ check_fails "a bad scenario is refused, naming it" "$bench" run --sizes 63
 out=$("$bench" run --sizes 63 2>&1)
 check "the error names the flag and the value" grep -q "flags.sizes: frame size 63" <<<"$out"
 
+# At most 1 Mpps, down to 1/64 of it: the tool is under test, not this shared VM's scheduling
+# (memif rings of 16384 ride out stalls of 16 ms at the top rate, a second at the bottom).
 check "NIC mode runs over memif (1 rep, 0.5 s trials)" \
-    "$bench" nic --reps 1 --trial 0.5 --flows 64 --rules 100 --resolution 0.1 \
+    "$bench" nic --reps 1 --trial 0.5 --flows 64 --rules 100 --max-rate 1 --resolution 0.02 \
     --json "$work/nic.json" --workdir "$work/nic"
 check "NIC mode found a zero-loss rate, a PDR, and latency percentiles in order" \
     python3 - "$work/nic.json" <<'PY'
@@ -53,7 +55,8 @@ d = json.load(open(sys.argv[1]))
 assert d["mode"] == "nic"
 r = d["scenarios"][0]["results"]["vfgate"]
 lat = r["latency_us"]
-assert r["ndr_mpps"] > 0 and r["pdr_mpps"] > 0, r
+assert 0 < r["ndr_mpps"] <= r["pdr_mpps"] <= 1, r
+assert r["max_offered_mpps"] == 1, r
 assert 0 < lat["p50"] <= lat["p99"] <= lat["p99.9"] <= lat["max"], lat
 trials = d["raw"][0]["trials"]
 assert any(t["loss"] == 0 for t in trials), trials
