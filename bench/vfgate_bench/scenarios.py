@@ -57,6 +57,22 @@ class Scenario:
         return f"{size}/{self.flows}f/{fw}/{mode}/{self.workers}w"
 
 
+def user_firewall(config, nic, where="rules"):
+    """The firewall mapping of NIC `GUEST/NIC` in a vfgate config, or a ScenarioError."""
+    try:
+        cfg = yaml.safe_load(Path(config).read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ScenarioError(f"{where}.config: {config}: {e}") from None
+    guest, name = nic.split("/")
+    for g in (cfg or {}).get("guests") or []:
+        if g.get("name") != guest:
+            continue
+        for n in g.get("nics") or []:
+            if n.get("name") == name and n.get("firewall"):
+                return n["firewall"]
+    raise ScenarioError(f"{where}.nic: {config} has no NIC {nic} with a firewall")
+
+
 def _fail(where, msg):
     raise ScenarioError(f"{where}: {msg}")
 
@@ -94,6 +110,7 @@ def expand(spec, where, cpus):
             _fail(f"{where}.rules.config", f"no such file: {rules['config']}")
         if str(rules["nic"]).count("/") != 1:
             _fail(f"{where}.rules.nic", f"{rules['nic']!r}: want GUEST/NIC")
+        user_firewall(rules["config"], str(rules["nic"]), f"{where}.rules")
         rules_from, rules = (str(rules["config"]), str(rules["nic"])), 0
     else:
         rules = _int(rules, f"{where}.rules", 0, MAX_RULES, "rule count")

@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import traffic
+from . import scenarios, traffic
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 MBUF_KIB = 2.5  # one mbuf of the default 2 KiB data room, with its header and mempool overhead
@@ -120,15 +120,10 @@ def firewall_for(scn):
     """The sink NIC's firewall YAML (indented for its place), and the rule count."""
     if scn.rules_from:
         import yaml
-        cfg = yaml.safe_load(Path(scn.rules_from[0]).read_text())
-        guest, nic = scn.rules_from[1].split("/")
-        for g in cfg.get("guests") or []:
-            for n in g.get("nics") or [] if g.get("name") == guest else []:
-                if n.get("name") == nic and n.get("firewall"):
-                    fw = yaml.safe_dump({"firewall": n["firewall"]}, default_flow_style=False)
-                    rules = sum(len(n["firewall"].get(d) or []) for d in ("ingress", "egress"))
-                    return "".join("        " + line + "\n" for line in fw.splitlines()), rules
-        raise BenchError(f"{scn.rules_from[0]}: no NIC {scn.rules_from[1]} with a firewall")
+        fw = scenarios.user_firewall(*scn.rules_from)
+        text = yaml.safe_dump({"firewall": fw}, default_flow_style=False)
+        rules = sum(len(fw.get(d) or []) for d in ("ingress", "egress"))
+        return "".join("        " + line + "\n" for line in text.splitlines()), rules
     if scn.rules == 0:
         return "", 0
     return traffic.firewall_yaml(scn.rules, scn.allowed, scn.stateful), scn.rules

@@ -1,11 +1,14 @@
 """Traffic and rule sets, shaped as ../shared/peers.md's so that results compare with its peers.
 
-Flow i (c = i mod M, M = the number of rule-matching flow classes, 1000 by default):
-  src 198.18.(i/1000/250).(i/1000%250+1):10000+i%20000 -> dst 198.19.(c/4/250).(c/4%250+1):
-  (53, 80, 443, 8080)[c%4], UDP, MACs 02:00:00:00:00:01 -> 02:00:00:00:00:02.
-For c < 1000 and i < 250,000 this is exactly peers.md's gen_pcap.py. Generated rule c matches
-flow class c (so M = min(rules, 1000)); rules past 1000 have destinations no flow uses (they
-make the classifier big without being hit).
+Flow i (c = i mod M, M = the number of rule-matching flow classes, 1000 by default) runs
+UDP from 198.18.0.h:p to 198.19.0.(c/4+1):(53, 80, 443, 8080)[c%4], MACs 02:00:00:00:00:01 ->
+02:00:00:00:00:02, where
+  - i < 250,000: h = i/1000+1, p = 10000+i%20000 (exactly peers.md's gen_pcap.py);
+  - beyond, j = i-250,000: h = j%250+1, p = 30000+j/250 (distinct from the above and each
+    other up to 1M flows, and still in 198.18.0.0/24, which every generated rule's source
+    prefix covers: the allowed share holds at any flow count).
+Generated rule c matches flow class c (so M = min(rules, 1000)); rules past 1000 have
+destinations no flow uses (they make the classifier big without being hit).
 """
 import struct
 
@@ -32,18 +35,21 @@ def classes(rules):
 
 
 def dst_of(c):
-    return bytes([198, 19, (c // 4) // 250, (c // 4) % 250 + 1])
+    return bytes([198, 19, 0, c // 4 + 1])  # c < 1000
 
 
 def frame(i, size, n_classes):
     """Flow i's frame of `size` bytes on the wire (FCS excluded from what is stored)."""
     c = i % n_classes
-    host = i // 1000
-    src = bytes([198, 18, host // 250, host % 250 + 1])
+    if i < 250_000:
+        host, sport = i // 1000 + 1, 10000 + i % 20000
+    else:
+        host, sport = (i - 250_000) % 250 + 1, 30000 + (i - 250_000) // 250
+    src = bytes([198, 18, 0, host])
     payload = size - 4 - 14 - 20 - 8
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + payload, 0, 0, 64, 17, 0, src, dst_of(c))
     ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    udp = struct.pack("!HHHH", 10000 + i % 20000, PORTS[c % 4], 8 + payload, 0)
+    udp = struct.pack("!HHHH", sport, PORTS[c % 4], 8 + payload, 0)
     return mac(DST_MAC) + mac(SRC_MAC) + b"\x08\x00" + ip + udp + bytes(payload)
 
 

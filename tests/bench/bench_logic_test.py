@@ -149,6 +149,14 @@ class Scenarios(unittest.TestCase):
                                 "imix/1f/10r/0.5/stateful/1w", "imix/1000f/10r/0.5/stateful/1w",
                                 "64B/1024f/none/switch/1w"])
 
+    def test_a_users_firewall(self):
+        demo = ROOT / "config/examples/demo.yaml"
+        [scn] = scenarios.expand({"rules": {"config": str(demo), "nic": "web/eth0"}}, "t", 2)
+        self.assertEqual(scn.key, "64B/1024f/config:demo.yaml:web/eth0/stateful/1w")
+        self.assertIn("ingress", scenarios.user_firewall(str(demo), "web/eth0"))
+        with self.assertRaisesRegex(scenarios.ScenarioError, "t.rules.nic: .* has no NIC web/eth9"):
+            scenarios.expand({"rules": {"config": str(demo), "nic": "web/eth9"}}, "t", 2)
+
     def test_errors_name_the_place(self):
         cases = {
             "scenarios:\n  - {sizes: [63]}\n": r"scenarios\[0\]\.sizes: frame size 63",
@@ -167,6 +175,15 @@ class Scenarios(unittest.TestCase):
 
 
 class Traffic(unittest.TestCase):
+    def test_flows_are_distinct_and_inside_every_rule_prefix(self):
+        seen = set()
+        for i in list(range(0, 1_000_000, 997)) + [249_999, 250_000, 250_250, 999_999]:
+            f = traffic.frame(i, 64, 1000)
+            src, sport = f[26:30], f[34:36]
+            self.assertEqual(src[:3], bytes([198, 18, 0]), i)  # in 198.18.0.0/24 (and /20, /16)
+            self.assertNotIn((src, sport), seen, i)
+            seen.add((src, sport))
+
     def test_shares_and_frames(self):
         self.assertEqual(sum(traffic.is_denied(c, 0.9) for c in range(1000)), 100)
         self.assertEqual(sum(traffic.is_denied(c, 1.0) for c in range(1000)), 0)
