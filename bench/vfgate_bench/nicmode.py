@@ -9,6 +9,7 @@ addresses). Without them it runs end to end here: vfgate-dataplane starts with m
 memif copies on a shared CPU, not a NIC; they prove the tool works."""
 import json
 import os
+import select
 import subprocess
 import tempfile
 import time
@@ -23,15 +24,12 @@ class Trafgen:
         if not Path(binary).exists():
             raise systems.BenchError(f"{binary} not found: build first (meson compile -C build)")
         cmd = [str(binary), "-l", "0", "--file-prefix", f"vfgate-trafgen-{os.getpid()}",
-               "--in-memory", "-m", "256", "--no-pci", "--log-level", "*:warning"]
-        for i, p in enumerate(ports):
-            if p.startswith("net_"):
-                cmd += ["--vdev", p]
-            else:
-                cmd += ["-a", p]
+               "--in-memory", "-m", "256", "--log-level", "*:warning"]
+        # Virtual devices by devargs, PCI ports by address (and no PCI scan unless one is used).
+        pci = [p for p in ports if not p.startswith("net_")]
+        cmd += [a for p in pci for a in ("-a", p)] if pci else ["--no-pci"]
+        cmd += [a for p in ports if p.startswith("net_") for a in ("--vdev", p)]
         cmd += ["--", "--pcap", pcap, "--tx", "0", "--rx", "1" if len(ports) > 1 else "0"]
-        if any(not p.startswith("net_") for p in ports):
-            cmd.remove("--no-pci")
         self.log = open(Path(workdir) / "trafgen.log", "a")
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=self.log, text=True, bufsize=1)
@@ -40,7 +38,6 @@ class Trafgen:
             raise systems.BenchError(f"vfgate-trafgen did not start: {systems.tail(self.log.name)}")
 
     def _reply(self, timeout):
-        import select
         r, _, _ = select.select([self.p.stdout], [], [], timeout)
         line = self.p.stdout.readline() if r else ""
         if not line:

@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import yaml
+
 from . import scenarios, traffic
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -119,7 +121,6 @@ class Testpmd:
 def firewall_for(scn):
     """The sink NIC's firewall YAML (indented for its place), and the rule count."""
     if scn.rules_from:
-        import yaml
         fw = scenarios.user_firewall(*scn.rules_from)
         text = yaml.safe_dump({"firewall": fw}, default_flow_style=False)
         rules = sum(len(fw.get(d) or []) for d in ("ingress", "egress"))
