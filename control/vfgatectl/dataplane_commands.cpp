@@ -10,7 +10,7 @@
 #include <vfgate/dataplane/control.hpp>
 
 #include "commands.hpp"
-#include "table.hpp"
+#include <vfgate/common/table.hpp>
 
 namespace vfgate::ctl {
 namespace {

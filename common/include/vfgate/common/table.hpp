@@ -1,11 +1,11 @@
 #pragma once
-// Aligned text tables for vfgatectl's human output (columns sized to their widest cell).
+// Aligned text tables for the CLIs' human output (columns sized to their widest cell).
 
 #include <ostream>
 #include <string>
 #include <vector>
 
-namespace vfgate::ctl {
+namespace vfgate {
 
 class Table {
   public:
@@ -31,4 +31,4 @@ class Table {
     std::vector<std::vector<std::string>> rows_;
 };
 
-}  // namespace vfgate::ctl
+}  // namespace vfgate
