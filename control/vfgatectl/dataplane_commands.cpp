@@ -6,11 +6,11 @@
 #include <memory>
 
 #include <vfgate/common/jsonl.hpp>
+#include <vfgate/common/table.hpp>
 #include <vfgate/config/load.hpp>
 #include <vfgate/dataplane/control.hpp>
 
 #include "commands.hpp"
-#include <vfgate/common/table.hpp>
 
 namespace vfgate::ctl {
 namespace {
