@@ -1,6 +1,8 @@
 // vfgate-vf: SR-IOV PFs and VFs on this host (docs/vf-manager.md).
-//   vfgate-vf list [--json]          PFs with SR-IOV and their VFs
-//   vfgate-vf plan -f CONFIG         the actions that would reach the config's VF state
+//   vfgate-vf list [--json]             PFs with SR-IOV and their VFs
+//   vfgate-vf plan -f CONFIG [--force]   the actions that would reach the config's VF state
+//   vfgate-vf apply -f CONFIG [--force]  carry them out (rolled back if one fails), then verify
+//   vfgate-vf release GUEST              scrub the guest's VFs and forget its assignments
 // Exit codes: 0 ok, 1 failed, 2 usage or a bad config.
 
 #include <iostream>
@@ -20,10 +22,22 @@ using namespace vfgate::vfmgr;
 
 constexpr int kOk = 0, kFailed = 1, kUsage = 2;
 
-Result<Observed> observe(const HostPaths& paths) {
-    auto pfs = read_pfs(paths, read_host_net(paths));
+struct Options {
+    HostPaths paths;
+    std::string state = kDefaultStateFile;
+    std::string file;
+    std::string guest;
+    bool json = false;
+    bool force = false;
+};
+
+Result<Observed> observe(const Options& opt) {
+    auto pfs = read_pfs(opt.paths, read_host_net(opt.paths));
     if (!pfs) return tl::unexpected(pfs.error());
+    auto assignments = read_state(opt.state);
+    if (!assignments) return tl::unexpected(assignments.error());
     Observed o;
+    o.assignments = std::move(*assignments);
     o.pfs = std::move(*pfs);
     for (ObservedPf& pf : o.pfs) {
         if (auto r = read_vf_attrs(pf); !r) {
@@ -51,8 +65,17 @@ nlohmann::json vf_json(const ObservedVf& v) {
     return j;
 }
 
-int list(const HostPaths& paths, bool json) {
-    auto o = observe(paths);
+// "web/eth0" for a VF the state file gives to a guest NIC, else empty.
+std::string guest_of(const Observed& o, const ObservedPf& pf, const ObservedVf& v) {
+    for (const Assignment& a : o.assignments) {
+        if (a.pf_pci == pf.pci && a.vf == v.index) return a.guest + "/" + a.nic;
+    }
+    return "";
+}
+
+int list(const Options& opt) {
+    const bool json = opt.json;
+    auto o = observe(opt);
     if (!o) {
         std::cerr << "vfgate-vf: " << o.error().to_string() << "\n";
         return kFailed;
@@ -61,7 +84,10 @@ int list(const HostPaths& paths, bool json) {
         nlohmann::json out = nlohmann::json::array();
         for (const ObservedPf& pf : o->pfs) {
             nlohmann::json vfs = nlohmann::json::array();
-            for (const ObservedVf& v : pf.vfs) vfs.push_back(vf_json(v));
+            for (const ObservedVf& v : pf.vfs) {
+                vfs.push_back(vf_json(v));
+                vfs.back()["guest"] = guest_of(*o, pf, v);
+            }
             out.push_back({{"pci", pf.pci},
                            {"netdev", pf.netdev},
                            {"driver", pf.driver},
@@ -98,7 +124,7 @@ int list(const HostPaths& paths, bool json) {
         if (pf.vfs.empty()) continue;
         std::cout << "\n" << pf.pci << (pf.netdev.empty() ? "" : " (" + pf.netdev + ")") << ":\n";
         Table vfs({"VF", "PCI", "NETDEV", "DRIVER", "MAC", "VLAN", "QOS", "SPOOFCHK", "TRUST",
-                   "RATE", "LINK", "IOMMU", "HELD BY"});
+                   "RATE", "LINK", "IOMMU", "GUEST", "HELD BY"});
         for (const ObservedVf& v : pf.vfs) {
             const auto& a = v.attrs;
             vfs.add({std::to_string(v.index), v.pci, or_dash(v.netdev), or_dash(v.driver),
@@ -107,32 +133,66 @@ int list(const HostPaths& paths, bool json) {
                      a ? (a->trust ? "on" : "off") : "?",
                      a ? std::to_string(a->max_tx_rate_mbps) : "?",
                      a ? to_string(a->link_state) : "?",
-                     v.iommu_group ? std::to_string(*v.iommu_group) : "-", or_dash(v.holder)});
+                     v.iommu_group ? std::to_string(*v.iommu_group) : "-",
+                     or_dash(guest_of(*o, pf, v)), or_dash(v.holder)});
         }
         vfs.print(std::cout);
     }
     return kOk;
 }
 
-int show_plan(const HostPaths& paths, const std::string& file, bool force) {
-    config::LoadResult cfg = config::load_file(file);
+Result<Plan> make_plan(const Options& opt, bool release) {
+    auto o = observe(opt);
+    if (!o) return tl::unexpected(o.error());
+    if (release) return plan_release(opt.guest, *o);
+    config::LoadResult cfg = config::load_file(opt.file);
     if (!cfg.ok()) {
-        for (const auto& e : cfg.errors) std::cerr << e.to_string() << "\n";
-        return kUsage;
+        std::string all;
+        for (const auto& e : cfg.errors) all += (all.empty() ? "" : "\n") + e.to_string();
+        return fail(ErrorKind::kInvalidArgument, all);
     }
-    auto o = observe(paths);
-    if (!o) {
-        std::cerr << "vfgate-vf: " << o.error().to_string() << "\n";
-        return kFailed;
-    }
-    auto p = plan(desired_from_config(*cfg.config), *o, {.force = force});
-    if (!p) {
-        std::cerr << "vfgate-vf: " << p.error().to_string() << "\n";
-        return kFailed;
-    }
+    return plan(desired_from_config(*cfg.config), *o, {.force = opt.force});
+}
+
+int report(const Error& e) {
+    std::cerr << "vfgate-vf: " << e.to_string() << "\n";
+    return e.kind() == ErrorKind::kInvalidArgument ? kUsage : kFailed;
+}
+
+int show_plan(const Options& opt) {
+    auto p = make_plan(opt, false);
+    if (!p) return report(p.error());
     for (const Action& a : p->actions) std::cout << describe(a) << "\n";
     for (const std::string& n : p->notes) std::cout << n << "\n";
     if (p->actions.empty()) std::cout << "nothing to do\n";
+    return kOk;
+}
+
+// apply and release: carry the plan out, record the assignments, then check that a fresh look
+// at the host needs nothing more.
+int carry_out(const Options& opt, bool release) {
+    auto p = make_plan(opt, release);
+    if (!p) return report(p.error());
+    for (const std::string& n : p->notes) std::cout << n << "\n";
+    if (p->actions.empty() && !release) {
+        std::cout << "nothing to do\n";
+        return kOk;
+    }
+    auto ex = host_executor(opt.paths);
+    auto done = apply(p->actions, *ex, [](const std::string& line) { std::cout << line << "\n"; });
+    if (!done) return report(done.error());
+    if (auto w = write_state(opt.state, p->assignments); !w) return report(w.error());
+    std::cout << (release ? "released " + opt.guest + ": " : "applied: ") << done->done
+              << " actions\n";
+    if (release) return kOk;
+    auto again = make_plan(opt, false);
+    if (!again) return report(again.error());
+    if (!again->actions.empty()) {
+        for (const Action& a : again->actions) {
+            std::cerr << "vfgate-vf: verify: still differs: " << describe(a) << "\n";
+        }
+        return kFailed;
+    }
     return kOk;
 }
 
@@ -142,22 +202,28 @@ int main(int argc, char** argv) {
     CLI::App app{"vfgate-vf: SR-IOV PFs and VFs on this host", "vfgate-vf"};
     app.set_version_flag("-V,--version", "vfgate-vf " VFGATE_VERSION);
     app.require_subcommand(1);
-    HostPaths paths;
-    app.add_option("--sysfs", paths.sys, "sysfs root (tests)")->capture_default_str();
-    app.add_option("--procfs", paths.proc, "procfs root (tests)")->capture_default_str();
-    bool json = false;
-    bool force = false;
-    std::string file;
+    app.fallthrough();
+    Options opt;
+    app.add_option("--sysfs", opt.paths.sys, "sysfs root (tests)")->capture_default_str();
+    app.add_option("--procfs", opt.paths.proc, "procfs root (tests)")->capture_default_str();
+    app.add_option("--state", opt.state, "which guest holds which VF")->capture_default_str();
     auto* list_cmd = app.add_subcommand("list", "PFs with SR-IOV and their VFs");
-    list_cmd->add_flag("--json", json, "JSON instead of a table");
+    list_cmd->add_flag("--json", opt.json, "JSON instead of a table");
     auto* plan_cmd = app.add_subcommand("plan", "print the actions that would reach CONFIG's VFs");
-    plan_cmd->add_option("-f,--file", file, "the vfgate config")->required();
-    plan_cmd->add_flag("--force", force, "plan changes to a PF the host depends on");
+    auto* apply_cmd =
+        app.add_subcommand("apply", "reach CONFIG's VF state (rolled back on failure)");
+    for (auto* c : {plan_cmd, apply_cmd}) {
+        c->add_option("-f,--file", opt.file, "the vfgate config")->required();
+        c->add_flag("--force", opt.force, "change a PF the host depends on");
+    }
+    auto* release_cmd = app.add_subcommand("release", "scrub a guest's VFs and forget them");
+    release_cmd->add_option("guest", opt.guest, "the guest's name")->required();
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? kOk : kUsage;
     }
-    if (*list_cmd) return list(paths, json);
-    return show_plan(paths, file, force);
+    if (*list_cmd) return list(opt);
+    if (*plan_cmd) return show_plan(opt);
+    return carry_out(opt, release_cmd->parsed());
 }

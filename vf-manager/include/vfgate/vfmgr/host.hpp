@@ -5,11 +5,13 @@
 // Called on one control thread; every function does blocking file I/O.
 
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <vfgate/common/error.hpp>
+#include <vfgate/vfmgr/apply.hpp>
 #include <vfgate/vfmgr/model.hpp>
 
 namespace vfgate::vfmgr {
@@ -50,5 +52,15 @@ Result<void> read_vf_attrs(ObservedPf& pf);
 Result<void> set_vf_attr(const std::string& pf_netdev, std::uint32_t vf, ActionKind kind,
                          const Value& value);
 Result<void> set_link_up(const std::string& netdev, bool up);
+
+// The Executor that carries actions out on this host through the functions above.
+std::unique_ptr<Executor> host_executor(const HostPaths& paths);
+
+// Which guest NIC holds which VF: a JSON file (default /run/vfgate/vfs.json), on tmpfs like the
+// VFs themselves, which don't survive a reboot either. A missing file is no assignments.
+inline constexpr const char* kDefaultStateFile = "/run/vfgate/vfs.json";
+Result<std::vector<Assignment>> read_state(const std::string& path);
+// Written to a temporary file and renamed over `path`: never half-written.
+Result<void> write_state(const std::string& path, const std::vector<Assignment>& assignments);
 
 }  // namespace vfgate::vfmgr

@@ -1,0 +1,136 @@
+// vf-manager's apply: actions in order, rollback in reverse on failure; and the state file.
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <vfgate/vfmgr/apply.hpp>
+#include <vfgate/vfmgr/host.hpp>
+
+namespace vfgate::vfmgr {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Records what it ran; fails the action whose description contains `fail_on` (and, if set,
+// the undo that contains `fail_undo`).
+class FakeExecutor : public Executor {
+  public:
+    Result<void> run(const Action& a) override {
+        const std::string d = describe(a);
+        if ((!fail_on.empty() && d.find(fail_on) != std::string::npos) ||
+            (!fail_undo.empty() && d.find(fail_undo) != std::string::npos)) {
+            return fail(ErrorKind::kSystem, "Operation not supported");
+        }
+        ran.push_back(d);
+        return {};
+    }
+    std::string fail_on, fail_undo;
+    std::vector<std::string> ran;
+};
+
+Action action(ActionKind k, Value from, Value to, std::optional<std::uint32_t> vf = {}) {
+    Action a;
+    a.kind = k;
+    a.pf_name = "pf0";
+    a.pf_pci = "0000:01:00.0";
+    a.vf = vf;
+    a.from = std::move(from);
+    a.to = std::move(to);
+    return a;
+}
+
+std::vector<Action> actions() {
+    return {action(ActionKind::kNumVfs, std::uint32_t{0}, std::uint32_t{2}),
+            action(ActionKind::kVfMac, MacAddr{}, *parse_mac("52:54:00:00:01:01"), 0),
+            action(ActionKind::kVfTrust, false, true, 0),
+            action(ActionKind::kVfLinkState, LinkState::kAuto, LinkState::kEnable, 0)};
+}
+
+TEST(VfApply, RunsEveryActionInOrder) {
+    FakeExecutor ex;
+    std::vector<std::string> log;
+    auto r = apply(actions(), ex, [&](const std::string& l) { log.push_back(l); });
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->done, 4U);
+    EXPECT_EQ(ex.ran.size(), 4U);
+    EXPECT_EQ(log.front(), "done: pf0 0000:01:00.0: sriov_numvfs 0 -> 2");
+}
+
+TEST(VfApply, AFailureUndoesWhatWasDoneNewestFirst) {
+    FakeExecutor ex;
+    ex.fail_on = "link state auto -> enable";
+    std::vector<std::string> log;
+    auto r = apply(actions(), ex, [&](const std::string& l) { log.push_back(l); });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().to_string(),
+              "step 4 of 4 failed; rolled back the 3 done before it: pf0 0000:01:00.0 vf 0: link "
+              "state auto -> enable: Operation not supported");
+    EXPECT_THAT(ex.ran,
+                ElementsAre("pf0 0000:01:00.0: sriov_numvfs 0 -> 2",
+                            "pf0 0000:01:00.0 vf 0: mac 00:00:00:00:00:00 -> 52:54:00:00:01:01",
+                            "pf0 0000:01:00.0 vf 0: trust off -> on",
+                            "pf0 0000:01:00.0 vf 0: trust on -> off",
+                            "pf0 0000:01:00.0 vf 0: mac 52:54:00:00:01:01 -> 00:00:00:00:00:00",
+                            "pf0 0000:01:00.0: sriov_numvfs 2 -> 0"));
+    EXPECT_EQ(log.back(), "undone: pf0 0000:01:00.0: sriov_numvfs 2 -> 0");
+}
+
+TEST(VfApply, AFailedUndoStepIsReportedAndTheRestStillRun) {
+    FakeExecutor ex;
+    ex.fail_on = "link state auto -> enable";
+    ex.fail_undo = "trust on -> off";
+    auto r = apply(actions(), ex, [](const std::string&) {});
+    ASSERT_FALSE(r);
+    EXPECT_THAT(r.error().to_string(),
+                HasSubstr("step 4 of 4 failed; rollback incomplete (1 of 3 undo steps failed)"));
+    EXPECT_EQ(ex.ran.back(), "pf0 0000:01:00.0: sriov_numvfs 2 -> 0");
+}
+
+TEST(VfApply, FirstStepFailingLeavesNothingToUndo) {
+    FakeExecutor ex;
+    ex.fail_on = "sriov_numvfs";
+    auto r = apply(actions(), ex, [](const std::string&) {});
+    ASSERT_FALSE(r);
+    EXPECT_THAT(r.error().to_string(), HasSubstr("step 1 of 4 failed; rolled back the 0"));
+    EXPECT_TRUE(ex.ran.empty());
+}
+
+class StateFile : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() / ("vf_state." + std::to_string(getpid()));
+        std::filesystem::remove_all(dir_);
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+    std::filesystem::path dir_;
+};
+
+TEST_F(StateFile, RoundTripsAndMissingMeansEmpty) {
+    const std::string path = (dir_ / "run/vfs.json").string();
+    auto none = read_state(path);
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->empty());
+    const std::vector<Assignment> a{{"0000:01:00.0", 2, "web", "eth0"},
+                                    {"0000:01:00.0", 0, "db", "eth0"}};
+    ASSERT_TRUE(write_state(path, a));
+    auto back = read_state(path);
+    ASSERT_TRUE(back) << back.error().to_string();
+    EXPECT_EQ(*back, a);
+    EXPECT_FALSE(std::filesystem::exists(path + ".tmp." + std::to_string(getpid())));
+}
+
+TEST_F(StateFile, ACorruptFileIsAnErrorNamingIt) {
+    std::filesystem::create_directories(dir_);
+    const std::string path = (dir_ / "vfs.json").string();
+    std::ofstream(path) << R"({"assignments": [{"pf": "x"}]})";
+    auto r = read_state(path);
+    ASSERT_FALSE(r);
+    EXPECT_THAT(r.error().to_string(), HasSubstr(path + ": not a vfgate-vf state file"));
+}
+
+}  // namespace
+}  // namespace vfgate::vfmgr
