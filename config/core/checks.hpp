@@ -41,6 +41,9 @@ void check_range(Issues& out, const std::string& path, std::int64_t v, std::int6
 // They end up in file names, QEMU ids and metric labels.
 void check_name(Issues& out, const std::string& path, std::string_view name);
 
+// Kernel driver names (vfio-pci, igbvf): 1-64 of [A-Za-z0-9_-].
+void check_driver_name(Issues& out, const std::string& path, std::string_view name);
+
 // Host names: RFC 1123 labels separated by dots, at most 253 characters.
 bool valid_hostname(std::string_view name);
 

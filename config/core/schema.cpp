@@ -34,7 +34,7 @@ Nic read_nic(Reader& r, const DocNode& n, const std::string& p) {
     Nic nic;
     auto f = r.mapping(n, p,
                        {"name", "type", "pf", "vf", "devargs", "uplink", "mac", "vlan", "addresses",
-                        "rate_mbps", "trust", "firewall"});
+                        "rate_mbps", "trust", "driver", "firewall"});
     if (!f) return nic;
     need_text(r, *f, "name", "a NIC name", nic.name);
     if (const DocNode* t = r.required(*f, "type", "vf, vhost-user or dpdk")) {
@@ -62,6 +62,7 @@ Nic read_nic(Reader& r, const DocNode& n, const std::string& p) {
     read_cidrs(r, *f, "addresses",
                "an address with prefix such as 10.0.100.11/24 or fd00:100::11/64", nic.addresses);
     read_int(r, *f, "rate_mbps", nic.rate_mbps);
+    read_text(r, *f, "driver", nic.driver);
     with(*f, "trust",
          [&](const DocNode& v, const std::string& vp) { nic.trust = r.boolean(v, vp); });
     with(*f, "firewall",

@@ -64,6 +64,15 @@ std::string device_key(std::string_view device) {
     return std::string(device.substr(0, device.find(',')));
 }
 
+void check_driver_name(Issues& out, const std::string& path, std::string_view name) {
+    bool ok = !name.empty() && name.size() <= 64;
+    for (char c : name) {
+        ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-');
+    }
+    if (!ok) out.add(path, "found " + quoted(name) + "; expected a kernel driver name");
+}
+
 }  // namespace detail
 
 namespace {
@@ -180,15 +189,7 @@ void check_pfs(Issues& out, const Config& cfg) {
             }
         }
         check_range(out, at(p, "num_vfs"), pf.num_vfs, 0, 65535, "a VF count");
-        bool driver_ok = !pf.vf_driver.empty() && pf.vf_driver.size() <= 64;
-        for (char c : pf.vf_driver) {
-            driver_ok = driver_ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                                      (c >= '0' && c <= '9') || c == '_' || c == '-');
-        }
-        if (!driver_ok) {
-            out.add(at(p, "vf_driver"),
-                    "found " + quoted(pf.vf_driver) + "; expected a kernel driver name");
-        }
+        detail::check_driver_name(out, at(p, "vf_driver"), pf.vf_driver);
     }
 }
 

@@ -77,6 +77,7 @@ class NicChecker {
         only_for(p, nic.vf.has_value(), "vf", NicType::kVf, nic);
         only_for(p, nic.rate_mbps.has_value(), "rate_mbps", NicType::kVf, nic);
         only_for(p, nic.trust.has_value(), "trust", NicType::kVf, nic);
+        only_for(p, !nic.driver.empty(), "driver", NicType::kVf, nic);
         only_for(p, !nic.devargs.empty(), "devargs", NicType::kDpdk, nic);
         if (nic.type == NicType::kVf) check_vf(nic, p);
         if (nic.type == NicType::kDpdk) check_dpdk(nic, p);
@@ -88,6 +89,7 @@ class NicChecker {
     }
 
     void check_vf(const Nic& nic, const std::string& p) {
+        if (!nic.driver.empty()) detail::check_driver_name(out_, at(p, "driver"), nic.driver);
         if (nic.rate_mbps) {
             check_range(out_, at(p, "rate_mbps"), *nic.rate_mbps, 0, 4'000'000'000LL,
                         "a rate in Mbit/s (0: no limit)");

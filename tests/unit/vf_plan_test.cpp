@@ -204,6 +204,17 @@ TEST(VfPlan, UnknownPfNamesWhatWasFound) {
                           "(enp1s0))"));
 }
 
+TEST(VfPlan, ANicsDriverOverridesThePfs) {
+    std::string text = config_text();
+    text.replace(text.find("trust: true"), 11, "trust: true, driver: igbvf");
+    Observed o;
+    o.pfs.push_back(fresh_pf());
+    auto p = plan(desired(text), o, {});
+    ASSERT_TRUE(p) << p.error().to_string();
+    EXPECT_THAT(render(*p), HasSubstr("vf 0: driver (none) -> igbvf\n"));
+    EXPECT_THAT(render(*p), HasSubstr("vf 2: driver (none) -> vfio-pci\n"));
+}
+
 TEST(VfPlan, PfFoundByNetdevName) {
     Observed o;
     o.pfs.push_back(fresh_pf());
@@ -225,7 +236,7 @@ TEST(VfPlan, NoFreeVfForAnAutoNic) {
     // The config validator rules this out; the planner still refuses it on its own.
     Desired d = desired(config_text(2).replace(config_text(2).find("vf: 2,"), 6, "vf: 1,"));
     ASSERT_EQ(d.size(), 1U);
-    d[0].vfs.push_back(DesiredVf{"cache", "eth0", {}, kScrubbed});
+    d[0].vfs.push_back(DesiredVf{"cache", "eth0", {}, kScrubbed, ""});
     Observed o;
     o.pfs.push_back(fresh_pf());
     auto p = plan(d, o, {});

@@ -107,6 +107,7 @@ Desired desired_from_config(const config::Config& c) {
                 v.attrs.spoofchk = true;  // config-v1: anti-spoofing is always on
                 v.attrs.trust = nic.trust.value_or(false);
                 v.attrs.max_tx_rate_mbps = static_cast<std::uint32_t>(nic.rate_mbps.value_or(0));
+                v.driver = nic.driver;
                 d.vfs.push_back(std::move(v));
             }
         }

@@ -181,9 +181,8 @@ Result<void> plan_pf(const DesiredPf& d, const ObservedPf& pf, const Observed& o
     for (const auto& [vf, i] : nic_of) {
         const ObservedVf* ov = count_changes ? nullptr : vf_at(pf, vf);
         const std::string driver_now = ov != nullptr ? ov->driver : "";
-        if (driver_now != d.vf_driver) {
-            p.add(ActionKind::kVfDriver, driver_now, d.vf_driver, vf);
-        }
+        const std::string& want = d.vfs[i].driver.empty() ? d.vf_driver : d.vfs[i].driver;
+        if (driver_now != want) p.add(ActionKind::kVfDriver, driver_now, want, vf);
     }
     if (count_changes && pf.drivers_autoprobe) p.add(ActionKind::kAutoprobe, false, true);
     if (!p.actions.empty()) {

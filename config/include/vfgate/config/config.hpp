@@ -84,6 +84,7 @@ struct Nic {
     std::vector<Cidr> addresses;            // interface addresses (host bits are the address)
     std::optional<std::int64_t> rate_mbps;  // type vf
     std::optional<bool> trust;              // type vf
+    std::string driver;                     // type vf: empty means the PF's vf_driver
     std::optional<Firewall> firewall;       // absent: not filtered (anti-spoofing still on)
     bool operator==(const Nic&) const = default;
 };

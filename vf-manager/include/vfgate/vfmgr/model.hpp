@@ -85,6 +85,7 @@ struct DesiredVf {
     std::string nic;
     std::optional<std::uint32_t> index;  // absent: auto
     VfAttrs attrs;
+    std::string driver;  // empty: the PF's vf_driver
 };
 
 struct DesiredPf {
