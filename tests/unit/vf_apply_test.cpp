@@ -99,6 +99,20 @@ TEST(VfApply, FirstStepFailingLeavesNothingToUndo) {
     EXPECT_TRUE(ex.ran.empty());
 }
 
+TEST(VfApply, UndoingAVfCountRestoresTheEarlierVfs) {
+    std::vector<Action> a = actions();
+    a[0] = action(ActionKind::kNumVfs, std::uint32_t{2}, std::uint32_t{3});
+    a[0].restore = {action(ActionKind::kVfMac, MacAddr{}, *parse_mac("02:00:00:00:00:21"), 1),
+                    action(ActionKind::kVfDriver, std::string(), std::string("vfio-pci"), 1)};
+    FakeExecutor ex;
+    ex.fail_on = "link state";
+    std::vector<std::string> log;
+    ASSERT_FALSE(apply(a, ex, [&](const std::string& l) { log.push_back(l); }));
+    EXPECT_THAT(log, ::testing::Contains("undone: pf0 0000:01:00.0: sriov_numvfs 3 -> 0 -> 2"));
+    EXPECT_EQ(log.back(), "restored: pf0 0000:01:00.0 vf 1: driver (none) -> vfio-pci");
+    EXPECT_EQ(ex.ran.size(), 3U + 3U + 2U);
+}
+
 class StateFile : public ::testing::Test {
   protected:
     void SetUp() override {

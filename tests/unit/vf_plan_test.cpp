@@ -131,6 +131,23 @@ TEST(VfPlan, FewerVfsAndChangedAttributes) {
     expect_golden("shrink", render(*p));
 }
 
+TEST(VfPlan, AVfCountChangeKnowsHowToRestoreTheVfsItRecreates) {
+    auto p = plan(desired(config_text(3)), applied(), {});
+    ASSERT_TRUE(p) << p.error().to_string();
+    const Action& count = p->actions[1];
+    ASSERT_EQ(count.kind, ActionKind::kNumVfs);
+    std::string restore;
+    for (const Action& a : count.restore) restore += describe(a) + "\n";
+    EXPECT_EQ(restore,
+              "pf0 0000:01:00.0 vf 0: mac 00:00:00:00:00:00 -> 52:54:00:00:02:01\n"
+              "pf0 0000:01:00.0 vf 0: trust off -> on\n"
+              "pf0 0000:01:00.0 vf 0: driver (none) -> vfio-pci\n"
+              "pf0 0000:01:00.0 vf 2: mac 00:00:00:00:00:00 -> 52:54:00:00:01:01\n"
+              "pf0 0000:01:00.0 vf 2: vlan none -> 100\n"
+              "pf0 0000:01:00.0 vf 2: max_tx_rate unlimited -> 100 Mb/s\n"
+              "pf0 0000:01:00.0 vf 2: driver (none) -> vfio-pci\n");
+}
+
 TEST(VfPlan, AttributeChangeWithoutRecreatingVfs) {
     std::string text = config_text();
     text.replace(text.find("rate_mbps: 100"), 14, "rate_mbps: 500");

@@ -25,6 +25,14 @@ Result<ApplyOutcome> apply(const std::vector<Action>& actions, Executor& ex,
                 log("undone: " + describe(undo));
             } else {
                 out.undo_failed.push_back(describe(undo) + ": " + u.error().to_string());
+                continue;
+            }
+            for (const Action& again : actions[i].restore) {
+                if (auto u = ex.run(again); u) {
+                    log("restored: " + describe(again));
+                } else {
+                    out.undo_failed.push_back(describe(again) + ": " + u.error().to_string());
+                }
             }
         }
         std::string where = "step " + std::to_string(out.done + 1) + " of " +

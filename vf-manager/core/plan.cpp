@@ -160,6 +160,14 @@ Result<void> plan_pf(const DesiredPf& d, const ObservedPf& pf, const Observed& o
     if (count_changes) {
         if (pf.drivers_autoprobe) p.add(ActionKind::kAutoprobe, true, false);
         p.add(ActionKind::kNumVfs, pf.num_vfs, d.num_vfs);
+        // Undoing it recreates the present VFs blank: these bring them back.
+        PfPlanner back(d, pf);
+        for (const ObservedVf& v : pf.vfs) {
+            if (v.attrs) back.attrs(v.index, kScrubbed, *v.attrs);
+            if (!v.driver.empty())
+                back.add(ActionKind::kVfDriver, std::string(), v.driver, v.index);
+        }
+        p.actions.back().restore = std::move(back.actions);
     }
     // Attributes: those of a VF that exists now, or a new VF's defaults.
     std::map<std::uint32_t, std::size_t> nic_of;  // VF index -> d.vfs position

@@ -4,8 +4,9 @@
 // inverse is the same action from `to` back to `from`), so a failed apply leaves the PF as it
 // found it. Called on one control thread.
 //
-// Undo is best effort and says what it could not restore: a VF count changed back recreates
-// the VFs, so their attributes come back only as far as later undo steps restore them.
+// Undo is best effort and says what it could not restore. A VF count changed back recreates
+// the VFs blank; the count action's `restore` list then sets their earlier attributes and
+// drivers again.
 
 #include <functional>
 #include <string>

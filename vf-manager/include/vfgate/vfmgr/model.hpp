@@ -124,6 +124,9 @@ struct Action {
     std::optional<std::uint32_t> vf;  // VF actions (the adapter finds the VF's PCI address)
     Value from;                       // the value now (what rollback restores)
     Value to;
+    // kNumVfs: what undoing it must redo after the VFs are recreated (a new VF starts blank):
+    // the earlier VFs' attributes and drivers. Not shown by describe().
+    std::vector<Action> restore;
     bool operator==(const Action&) const = default;
 };
 
