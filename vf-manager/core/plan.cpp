@@ -120,6 +120,18 @@ Result<std::vector<std::uint32_t>> allocate(const DesiredPf& d, const ObservedPf
     return out;
 }
 
+// Undoing a VF count change recreates the present VFs blank: these actions bring them back.
+std::vector<Action> restore_actions(const DesiredPf& d, const ObservedPf& pf) {
+    PfPlanner back(d, pf);
+    for (const ObservedVf& v : pf.vfs) {
+        if (v.attrs) back.attrs(v.index, kScrubbed, *v.attrs);
+        if (!v.driver.empty()) {
+            back.add(ActionKind::kVfDriver, std::string(), v.driver, v.index);
+        }
+    }
+    return std::move(back.actions);
+}
+
 Result<void> check_guards(const DesiredPf& d, const ObservedPf& pf, bool count_changes,
                           const PlanOptions& opt) {
     if (!pf.host_uses.empty() && !opt.force) {
@@ -160,14 +172,7 @@ Result<void> plan_pf(const DesiredPf& d, const ObservedPf& pf, const Observed& o
     if (count_changes) {
         if (pf.drivers_autoprobe) p.add(ActionKind::kAutoprobe, true, false);
         p.add(ActionKind::kNumVfs, pf.num_vfs, d.num_vfs);
-        // Undoing it recreates the present VFs blank: these bring them back.
-        PfPlanner back(d, pf);
-        for (const ObservedVf& v : pf.vfs) {
-            if (v.attrs) back.attrs(v.index, kScrubbed, *v.attrs);
-            if (!v.driver.empty())
-                back.add(ActionKind::kVfDriver, std::string(), v.driver, v.index);
-        }
-        p.actions.back().restore = std::move(back.actions);
+        p.actions.back().restore = restore_actions(d, pf);
     }
     // Attributes: those of a VF that exists now, or a new VF's defaults.
     std::map<std::uint32_t, std::size_t> nic_of;  // VF index -> d.vfs position
