@@ -232,6 +232,23 @@ TEST(VfPlan, ANicsDriverOverridesThePfs) {
     EXPECT_THAT(render(*p), HasSubstr("vf 2: driver (none) -> vfio-pci\n"));
 }
 
+TEST(VfPlan, EswitchModeChangesBeforeVfsAreCreated) {
+    std::string text = config_text();
+    text.replace(text.find("num_vfs: 4"), 10, "num_vfs: 4, eswitch_mode: switchdev");
+    text = "dataplane: {uplinks: [{name: up0, device: \"net_null0\"}]}\n" + text;
+    Observed o;
+    o.pfs.push_back(fresh_pf());  // devlink silent: taken as legacy
+    auto p = plan(desired(text), o, {});
+    ASSERT_TRUE(p) << p.error().to_string();
+    ASSERT_GE(p->actions.size(), 3U);
+    EXPECT_EQ(describe(p->actions[1]), "pf0 0000:01:00.0: eswitch mode legacy -> switchdev");
+    EXPECT_EQ(p->actions[3].kind, ActionKind::kNumVfs);
+    o.pfs[0].eswitch_mode = config::EswitchMode::kSwitchdev;
+    auto same = plan(desired(text), o, {});
+    ASSERT_TRUE(same);
+    EXPECT_THAT(render(*same), ::testing::Not(HasSubstr("eswitch")));
+}
+
 TEST(VfPlan, PfFoundByNetdevName) {
     Observed o;
     o.pfs.push_back(fresh_pf());

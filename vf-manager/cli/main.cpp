@@ -40,6 +40,7 @@ Result<Observed> observe(const Options& opt) {
     o.assignments = std::move(*assignments);
     o.pfs = std::move(*pfs);
     for (ObservedPf& pf : o.pfs) {
+        if (auto m = read_eswitch_mode(pf.pci); m) pf.eswitch_mode = *m;  // else: no devlink
         if (auto r = read_vf_attrs(pf); !r) {
             std::cerr << "vfgate-vf: warning: " << pf.pci << ": " << r.error().to_string() << "\n";
         }

@@ -22,12 +22,7 @@ class HostExecutor final : public Executor {
                 return {};
             }
             case ActionKind::kEswitchMode:
-                return fail(ErrorKind::kUnsupported,
-                            std::string("eswitch mode ") +
-                                config::to_string(std::get<config::EswitchMode>(a.to)) +
-                                ": vfgate-vf does not drive devlink yet; set it with `devlink dev "
-                                "eswitch set pci/" +
-                                a.pf_pci + " mode ...` before applying");
+                return set_eswitch_mode(a.pf_pci, std::get<config::EswitchMode>(a.to));
             case ActionKind::kAutoprobe:
                 return set_autoprobe(paths_, a.pf_pci, std::get<bool>(a.to));
             case ActionKind::kNumVfs: {

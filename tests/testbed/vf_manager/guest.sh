@@ -13,7 +13,6 @@ check() { # DESCRIPTION COMMAND...
     if "$@" > /tmp/check.out 2>&1; then ok "$d"; else no "$d"; sed 's/^/# /' /tmp/check.out; fi
 }
 has() { grep -q -E -- "$2" "$1"; }  # FILE REGEX
-vfline() { ip -d link show "$PF" | grep -E "^ +vf $1 "; }
 
 modprobe igb; modprobe igbvf; modprobe vfio-pci
 for i in 1 2 3 4 5 6 7 8 9 10; do
@@ -106,6 +105,26 @@ check "an apply whose bind fails exits 1 and says it rolled back" \
 check "the rollback restored 2 VFs" has "/sys/class/net/$PF/device/sriov_numvfs" '^2$'
 check "the rollback restored VF 1's MAC" \
     sh -c "ip -d link show $PF | grep -E '^ +vf 1 ' | grep -q 'link/ether 02:00:00:00:00:21 '"
+
+# A PF with a host address is left alone unless forced.
+ip addr add 10.0.0.2/24 dev "$PF"
+sed 's/rate_mbps: 200/rate_mbps: 300/' /tmp/b.yaml > /tmp/e.yaml
+"$VF" apply -f /tmp/e.yaml > /tmp/mgmt.out 2>&1
+rc=$?
+check "apply refuses a PF with a host address (exit 1, names it), changing nothing" \
+    sh -c "[ $rc = 1 ] && grep -q 'the host depends on it (has address 10.0.0.2)' /tmp/mgmt.out && ip -d link show $PF | grep -E '^ +vf 0 ' | grep -q 'max_tx_rate 200Mbps'"
+check "with --force it applies" sh -c "\"$VF\" apply --force -f /tmp/e.yaml && ip -d link show $PF | grep -E '^ +vf 0 ' | grep -q 'max_tx_rate 300Mbps'"
+ip addr del 10.0.0.2/24 dev "$PF"
+
+# igb has no devlink eswitch: switchdev is refused with a clear error, and nothing changes.
+printf 'version: 1\npfs:\n  - {name: pf0, device: "%s", num_vfs: 2, eswitch_mode: switchdev}\n' "$PCI" > /tmp/d.yaml
+"$VF" apply -f /tmp/d.yaml > /tmp/esw.out 2>&1
+rc=$?
+sed 's/^/# /' /tmp/esw.out | tail -n 2
+check "eswitch switchdev on igb: exit 1, says the driver has no devlink eswitch" \
+    sh -c "[ $rc = 1 ] && grep -q 'devlink pci/$PCI' /tmp/esw.out && grep -q 'no devlink eswitch' /tmp/esw.out"
+check "list shows the eswitch mode as unknown (-)" sh -c "\"$VF\" list | grep -q -E '^$PCI +$PF +igb +2/7 +- '"
+check "the refused eswitch change left 2 VFs" has "/sys/class/net/$PF/device/sriov_numvfs" '^2$'
 
 check "release g2" "$VF" release g2
 check "iproute2: VF 1 is scrubbed (MAC zero, no VLAN, spoofchk on, trust off, no rate)" \

@@ -53,6 +53,11 @@ Result<void> set_vf_attr(const std::string& pf_netdev, std::uint32_t vf, ActionK
                          const Value& value);
 Result<void> set_link_up(const std::string& netdev, bool up);
 
+// devlink (libnl-genl-3), by the PF's PCI address. A driver without a devlink eswitch (igb,
+// ixgbe) gives an Unsupported error that says so.
+Result<config::EswitchMode> read_eswitch_mode(const std::string& pf_pci);
+Result<void> set_eswitch_mode(const std::string& pf_pci, config::EswitchMode mode);
+
 // The Executor that carries actions out on this host through the functions above.
 std::unique_ptr<Executor> host_executor(const HostPaths& paths);
 
