@@ -51,21 +51,26 @@ class FakeHost : public ::testing::Test {
     }
     // An igb-like PF: a netdev, VFs bound to igbvf with netdevs, IOMMU groups.
     void igb_pf(const std::string& pci, const std::string& netdev, int vfs) {
-        write(dev(pci) + "/sriov_totalvfs", "7\n");
+        pf("igb", "igbvf", 7, "0000:01:10.", pci, netdev, vfs);
+    }
+    // A PF of `driver` whose VFs (at VF_BUS + function) are bound to `vf_driver`.
+    void pf(const std::string& driver, const std::string& vf_driver, int total,
+            const std::string& vf_bus, const std::string& pci, const std::string& netdev, int vfs) {
+        write(dev(pci) + "/sriov_totalvfs", std::to_string(total) + "\n");
         write(dev(pci) + "/sriov_numvfs", std::to_string(vfs) + "\n");
         write(dev(pci) + "/sriov_drivers_autoprobe", "1\n");
-        bind(pci, "igb");
+        bind(pci, driver);
         fs::create_directories(root_ / dev(pci) / "net" / netdev);
         write("sys/class/net/" + netdev + "/flags", "0x1003\n");
         write("sys/class/net/" + netdev + "/carrier", "1\n");
         for (int i = 0; i < vfs; ++i) {
-            const std::string vf = "0000:01:10." + std::to_string(2 * i);
+            const std::string vf = vf_bus + std::to_string(2 * i);
             fs::create_directories(root_ / dev(vf));
             link(dev(pci) + "/virtfn" + std::to_string(i), "../" + vf);
             link(dev(vf) + "/iommu_group",
                  "../../../kernel/iommu_groups/" + std::to_string(10 + i));
-            bind(vf, "igbvf");
-            fs::create_directories(root_ / dev(vf) / "net" / ("eth" + std::to_string(i + 1)));
+            bind(vf, vf_driver);
+            fs::create_directories(root_ / dev(vf) / "net" / (netdev + "v" + std::to_string(i)));
         }
     }
 
@@ -91,9 +96,48 @@ TEST_F(FakeHost, ReadsAnIgbPfAndItsVfs) {
     ASSERT_EQ(pf.vfs.size(), 2U);
     EXPECT_EQ(pf.vfs[1].pci, "0000:01:10.2");
     EXPECT_EQ(pf.vfs[1].driver, "igbvf");
-    EXPECT_EQ(pf.vfs[1].netdev, "eth2");
+    EXPECT_EQ(pf.vfs[1].netdev, "enp1s0v1");
     EXPECT_EQ(pf.vfs[1].iommu_group, 11);
     EXPECT_EQ(pf.vfs[1].holder, "");
+}
+
+TEST_F(FakeHost, PfsOfSeveralDriversSortedByAddress) {
+    // An ixgbe port with VFs still on the host's ixgbevf, a ConnectX (mlx5_core) port whose VFs
+    // went to vfio-pci (no netdev), and a second ixgbe port without VFs.
+    pf("ixgbe", "ixgbevf", 63, "0000:3b:10.", "0000:3b:00.0", "ens1f0", 2);
+    pf("mlx5_core", "vfio-pci", 8, "0000:5e:00.", "0000:5e:00.1", "ens2f1", 1);
+    fs::remove_all(root_ / dev("0000:5e:00.0") / "net");
+    pf("ixgbe", "ixgbevf", 63, "0000:3b:11.", "0000:3b:00.1", "ens1f1", 0);
+    auto pfs = read_pfs(paths_, {});
+    ASSERT_TRUE(pfs) << pfs.error().to_string();
+    ASSERT_EQ(pfs->size(), 3U);
+    EXPECT_EQ((*pfs)[0].pci, "0000:3b:00.0");
+    EXPECT_EQ((*pfs)[0].total_vfs, 63U);
+    EXPECT_EQ((*pfs)[0].vfs[1].driver, "ixgbevf");
+    EXPECT_EQ((*pfs)[0].vfs[1].pci, "0000:3b:10.2");
+    EXPECT_EQ((*pfs)[1].pci, "0000:3b:00.1");
+    EXPECT_TRUE((*pfs)[1].vfs.empty());
+    EXPECT_EQ((*pfs)[2].driver, "mlx5_core");
+    ASSERT_EQ((*pfs)[2].vfs.size(), 1U);
+    EXPECT_EQ((*pfs)[2].vfs[0].pci, "0000:5e:00.0");
+    EXPECT_EQ((*pfs)[2].vfs[0].driver, "vfio-pci");
+    EXPECT_EQ((*pfs)[2].vfs[0].netdev, "");
+}
+
+TEST_F(FakeHost, NumVfsBeyondTheVirtfnLinksReadsWhatExists) {
+    igb_pf("0000:01:00.0", "enp1s0", 2);
+    write(dev("0000:01:00.0") + "/sriov_numvfs", "3\n");  // a VF the kernel hasn't linked yet
+    auto pfs = read_pfs(paths_, {});
+    ASSERT_TRUE(pfs);
+    EXPECT_EQ(pfs->front().num_vfs, 3U);
+    EXPECT_EQ(pfs->front().vfs.size(), 2U);
+}
+
+TEST_F(FakeHost, NoPciBusIsAnErrorNamingTheDirectory) {
+    fs::remove_all(root_ / "sys/bus/pci/devices");
+    auto pfs = read_pfs(paths_, {});
+    ASSERT_FALSE(pfs);
+    EXPECT_THAT(pfs.error().to_string(), HasSubstr("sys/bus/pci/devices"));
 }
 
 TEST_F(FakeHost, PfOnAUserspaceDriverHasNoNetdev) {
