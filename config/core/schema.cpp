@@ -34,7 +34,7 @@ Nic read_nic(Reader& r, const DocNode& n, const std::string& p) {
     Nic nic;
     auto f = r.mapping(n, p,
                        {"name", "type", "pf", "vf", "devargs", "uplink", "mac", "vlan", "addresses",
-                        "rate_mbps", "trust", "driver", "firewall"});
+                        "rate_mbps", "trust", "driver", "vlan_qos", "firewall"});
     if (!f) return nic;
     need_text(r, *f, "name", "a NIC name", nic.name);
     if (const DocNode* t = r.required(*f, "type", "vf, vhost-user or dpdk")) {
@@ -63,6 +63,7 @@ Nic read_nic(Reader& r, const DocNode& n, const std::string& p) {
                "an address with prefix such as 10.0.100.11/24 or fd00:100::11/64", nic.addresses);
     read_int(r, *f, "rate_mbps", nic.rate_mbps);
     read_text(r, *f, "driver", nic.driver);
+    read_int(r, *f, "vlan_qos", nic.vlan_qos);
     with(*f, "trust",
          [&](const DocNode& v, const std::string& vp) { nic.trust = r.boolean(v, vp); });
     with(*f, "firewall",

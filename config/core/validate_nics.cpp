@@ -78,6 +78,7 @@ class NicChecker {
         only_for(p, nic.rate_mbps.has_value(), "rate_mbps", NicType::kVf, nic);
         only_for(p, nic.trust.has_value(), "trust", NicType::kVf, nic);
         only_for(p, !nic.driver.empty(), "driver", NicType::kVf, nic);
+        only_for(p, nic.vlan_qos.has_value(), "vlan_qos", NicType::kVf, nic);
         only_for(p, !nic.devargs.empty(), "devargs", NicType::kDpdk, nic);
         if (nic.type == NicType::kVf) check_vf(nic, p);
         if (nic.type == NicType::kDpdk) check_dpdk(nic, p);
@@ -90,6 +91,13 @@ class NicChecker {
 
     void check_vf(const Nic& nic, const std::string& p) {
         if (!nic.driver.empty()) detail::check_driver_name(out_, at(p, "driver"), nic.driver);
+        if (nic.vlan_qos) {
+            check_range(out_, at(p, "vlan_qos"), *nic.vlan_qos, 0, 7, "an 802.1p priority");
+            if (!nic.vlan) {
+                out_.add(at(p, "vlan_qos"),
+                         "found vlan_qos without vlan; expected it only on a NIC with a vlan");
+            }
+        }
         if (nic.rate_mbps) {
             check_range(out_, at(p, "rate_mbps"), *nic.rate_mbps, 0, 4'000'000'000LL,
                         "a rate in Mbit/s (0: no limit)");

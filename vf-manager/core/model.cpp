@@ -104,6 +104,7 @@ Desired desired_from_config(const config::Config& c) {
                 if (nic.vf) v.index = static_cast<std::uint32_t>(*nic.vf);
                 v.attrs.mac = nic.mac;
                 if (nic.vlan) v.attrs.vlan.vlan = static_cast<std::uint16_t>(*nic.vlan);
+                v.attrs.vlan.qos = static_cast<std::uint8_t>(nic.vlan_qos.value_or(0));
                 v.attrs.spoofchk = true;  // config-v1: anti-spoofing is always on
                 v.attrs.trust = nic.trust.value_or(false);
                 v.attrs.max_tx_rate_mbps = static_cast<std::uint32_t>(nic.rate_mbps.value_or(0));

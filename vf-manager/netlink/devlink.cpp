@@ -10,28 +10,23 @@
 
 #include <vfgate/vfmgr/host.hpp>
 
+#include "nl_handles.hpp"
+
 namespace vfgate::vfmgr {
 namespace {
-
-struct SockFree {
-    void operator()(nl_sock* s) const { nl_socket_free(s); }
-};
-struct MsgFree {
-    void operator()(nl_msg* m) const { nlmsg_free(m); }
-};
 
 // Sends one devlink request for the PF and reads the reply (or the kernel's error).
 Result<std::optional<std::uint16_t>> request(const std::string& pci, std::uint8_t cmd,
                                              std::optional<std::uint16_t> mode) {
     const std::string what = "devlink pci/" + pci;
-    std::unique_ptr<nl_sock, SockFree> sk(nl_socket_alloc());
+    NlSock sk(nl_socket_alloc());
     if (!sk) return fail(ErrorKind::kSystem, what + ": no memory for a netlink socket");
     if (int err = genl_connect(sk.get()); err < 0) {
         return fail(ErrorKind::kSystem, what + ": " + nl_geterror(err));
     }
     const int family = genl_ctrl_resolve(sk.get(), DEVLINK_GENL_NAME);
     if (family < 0) return fail(ErrorKind::kUnsupported, what + ": the kernel has no devlink");
-    std::unique_ptr<nl_msg, MsgFree> msg(nlmsg_alloc());
+    NlMsg msg(nlmsg_alloc());
     if (!msg ||
         genlmsg_put(msg.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_REQUEST, cmd,
                     DEVLINK_GENL_VERSION) == nullptr ||

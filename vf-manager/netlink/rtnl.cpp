@@ -12,17 +12,13 @@
 
 #include <vfgate/vfmgr/host.hpp>
 
+#include "nl_handles.hpp"
+
 namespace vfgate::vfmgr {
 namespace {
 
-struct SockFree {
-    void operator()(nl_sock* s) const { nl_socket_free(s); }
-};
 struct LinkPut {
     void operator()(rtnl_link* l) const { rtnl_link_put(l); }
-};
-struct MsgFree {
-    void operator()(nl_msg* m) const { nlmsg_free(m); }
 };
 struct VfPut {
     void operator()(rtnl_link_vf* v) const { rtnl_link_vf_put(v); }
@@ -30,15 +26,14 @@ struct VfPut {
 struct AddrPut {
     void operator()(nl_addr* a) const { nl_addr_put(a); }
 };
-using Sock = std::unique_ptr<nl_sock, SockFree>;
 using Link = std::unique_ptr<rtnl_link, LinkPut>;
 
 Error nl_error(int err, const std::string& what) {
     return Error(ErrorKind::kSystem, what + ": " + nl_geterror(err));
 }
 
-Result<Sock> connect() {
-    Sock s(nl_socket_alloc());
+Result<NlSock> connect() {
+    NlSock s(nl_socket_alloc());
     if (!s) return fail(ErrorKind::kSystem, "no memory for a netlink socket");
     if (int err = nl_connect(s.get(), NETLINK_ROUTE); err < 0) {
         return tl::unexpected(nl_error(err, "connect to rtnetlink"));
@@ -48,7 +43,7 @@ Result<Sock> connect() {
 
 // RTM_GETLINK for one netdev, asking for its VFs.
 Result<Link> get_link(nl_sock* sk, const std::string& netdev) {
-    std::unique_ptr<nl_msg, MsgFree> msg(nlmsg_alloc_simple(RTM_GETLINK, 0));
+    NlMsg msg(nlmsg_alloc_simple(RTM_GETLINK, 0));
     ifinfomsg hdr{};
     hdr.ifi_family = AF_UNSPEC;
     if (!msg || nlmsg_append(msg.get(), &hdr, sizeof hdr, NLMSG_ALIGNTO) < 0 ||

@@ -38,7 +38,7 @@ guests:
       - {name: eth0, type: vf, pf: pf0, vf: 0, mac: "02:00:00:00:00:10", vlan: $2, rate_mbps: $3, trust: $4, driver: igbvf}
   - name: g2
     nics:
-      - {name: eth0, type: vf, pf: pf0, mac: "$5", vlan: 200}
+      - {name: eth0, type: vf, pf: pf0, mac: "$5", vlan: 200, vlan_qos: 3}
 CFG
 }
 config 4 100 100 true 02:00:00:00:00:11 vfio-pci > /tmp/a.yaml
@@ -55,8 +55,8 @@ ip -d link show "$PF" > /tmp/link.out
 sed 's/^/# /' /tmp/link.out | grep ' vf '
 check "iproute2: VF 0 has its MAC, VLAN 100, rate 100, spoofchk on, trust on" \
     sh -c "ip -d link show $PF | grep -E '^ +vf 0 ' | grep -q -E 'link/ether 02:00:00:00:00:10 .*vlan 100.*max_tx_rate 100Mbps.*spoof checking on.*trust on'"
-check "iproute2: VF 1 (auto) has its MAC, VLAN 200, spoofchk on, trust off" \
-    sh -c "ip -d link show $PF | grep -E '^ +vf 1 ' | grep -q -E 'link/ether 02:00:00:00:00:11 .*vlan 200.*spoof checking on.*trust off'"
+check "iproute2: VF 1 (auto) has its MAC, VLAN 200 with QoS 3, spoofchk on, trust off" \
+    sh -c "ip -d link show $PF | grep -E '^ +vf 1 ' | grep -q -E 'link/ether 02:00:00:00:00:11 .*vlan 200, qos 3.*spoof checking on.*trust off'"
 check "sysfs: VF 1 is bound to vfio-pci and has an IOMMU group" \
     sh -c "[ \$(basename \$(readlink /sys/class/net/$PF/device/virtfn1/driver)) = vfio-pci ] && [ -e /sys/class/net/$PF/device/virtfn1/iommu_group ]"
 check "sysfs: VF 0 (driver igbvf) is bound to igbvf" \

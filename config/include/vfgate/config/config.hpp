@@ -85,6 +85,7 @@ struct Nic {
     std::optional<std::int64_t> rate_mbps;  // type vf
     std::optional<bool> trust;              // type vf
     std::string driver;                     // type vf: empty means the PF's vf_driver
+    std::optional<std::int64_t> vlan_qos;   // type vf: 802.1p priority of the PF's tag
     std::optional<Firewall> firewall;       // absent: not filtered (anti-spoofing still on)
     bool operator==(const Nic&) const = default;
 };
