@@ -3,13 +3,6 @@
 #include <cstring>
 
 namespace vfgate::dataplane {
-namespace {
-
-constexpr std::uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
-
-bool is_tcp(const FlowKey& k) { return k.proto == kIpProtoTcp && k.has_ports; }
-
-}  // namespace
 
 const char* to_string(CtState s) {
     switch (s) {
@@ -36,36 +29,16 @@ const char* to_string(CtState s) {
 }
 
 CtState initial_state(const FlowKey& k) noexcept {
-    if (is_tcp(k)) {
-        if (k.tcp_flags & kRst) return CtState::kTcpClosed;
-        bool syn_only = (k.tcp_flags & (kSyn | kAck)) == kSyn;
+    using namespace tcp_flag;
+    if (is_tracked_tcp(k)) {
+        if ((k.tcp_flags & kRst) != 0) return CtState::kTcpClosed;
+        const bool syn_only = (k.tcp_flags & (kSyn | kAck)) == kSyn;
         return syn_only ? CtState::kTcpSynSent : CtState::kTcpEstablished;  // loose pick-up
     }
     // Echo requests are tracked by identifier; other ICMP messages (MLD reports, errors) like
     // any other protocol, by addresses only.
     const bool echo = k.is_icmp && (k.icmp_type == 8 || k.icmp_type == 128);
     return echo ? CtState::kIcmpEcho : CtState::kUdpUnreplied;
-}
-
-CtState advance(CtState s, const FlowKey& k, bool reply) noexcept {
-    if (!is_tcp(k)) {
-        if (s == CtState::kUdpUnreplied && reply) return CtState::kUdpReplied;
-        return s;
-    }
-    std::uint8_t f = k.tcp_flags;
-    if (f & kRst) return CtState::kTcpClosed;
-    switch (s) {
-        case CtState::kTcpSynSent:
-            if (reply && (f & kSyn) && (f & kAck)) return CtState::kTcpEstablished;
-            return s;
-        case CtState::kTcpEstablished:
-            return (f & kFin) ? CtState::kTcpFinWait : s;
-        case CtState::kTcpFinWait:
-            // Simplified: a FIN after the first (from either side) closes the connection.
-            return (f & kFin) ? CtState::kTcpClosing : s;
-        default:
-            return s;
-    }
 }
 
 namespace {
@@ -97,14 +70,6 @@ std::int64_t timeout_of(CtState s, const CtTimeouts& t) noexcept {
 
 std::uint32_t timeout_s(CtState s, const CtTimeouts& t) noexcept {
     return static_cast<std::uint32_t>(timeout_of(s, t));  // validated: 0 or 1 s to 30 days
-}
-
-bool passes(CtState s, const FlowKey& k) noexcept {
-    if (s == CtState::kDenied) return false;
-    if (s != CtState::kTcpClosed && s != CtState::kTcpClosing) return true;
-    // After RST or both FINs, only the tail of the old connection (ACKs, FINs) passes; a new
-    // SYN opens a new connection and meets the rules.
-    return !(is_tcp(k) && (k.tcp_flags & (kSyn | kAck)) == kSyn);
 }
 
 }  // namespace vfgate::dataplane

@@ -10,6 +10,7 @@
 // ICMP/ICMPv6 echo (by identifier). Other protocols: like UDP, without ports.
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -24,36 +25,78 @@ struct ConnKey {
     std::uint8_t family = 0;
     std::uint8_t proto = 0;
     std::uint16_t port_a = 0, port_b = 0;  // endpoint a is the lower (address, port)
-    std::array<std::uint8_t, 16> addr_a{}, addr_b{};
+    // The endpoints' addresses, a then b: IPv4 in bytes 0-7 (the rest zero), so that an IPv4
+    // key is hashed and compared as its first 16 bytes; IPv6 in all 32.
+    std::array<std::uint8_t, 32> addrs{};
+
+    // Bytes of the key that the table hashes and compares: the rest is zero.
+    std::size_t significant() const noexcept { return family == 6 ? sizeof(ConnKey) : 16; }
+    std::array<std::uint8_t, 16> addr_a() const noexcept { return addr(0); }
+    std::array<std::uint8_t, 16> addr_b() const noexcept { return addr(family == 6 ? 16 : 4); }
     bool operator==(const ConnKey&) const = default;
+
+  private:
+    std::array<std::uint8_t, 16> addr(std::size_t at) const noexcept {
+        std::array<std::uint8_t, 16> out{};
+        std::memcpy(out.data(), addrs.data() + at, family == 6 ? 16 : 4);
+        return out;
+    }
 };
 static_assert(sizeof(ConnKey) == 40, "ConnKey is hashed and compared as raw bytes: no padding");
 
 // The canonical key of `k`'s connection, written into `c` (in place: the hot path reads it
-// right away, and a copy of a returned temporary stalled store forwarding). `swapped` is true
-// when `k` runs from endpoint b to a; the table stores which way the originator's packets run,
-// so a packet is a reply when its `swapped` differs from the originator's.
+// right away). `swapped` is true when `k` runs from endpoint b to a; the table stores which
+// way the originator's packets run, so a packet is a reply when its `swapped` differs from the
+// originator's.
+//
+// The table hashes the key as 8-byte words right after this: each word is written with one
+// store (narrower stores that a wider load spans stall store forwarding until they retire).
 inline void make_conn_key(std::uint16_t zone, const FlowKey& k, ConnKey& c,
                           bool& swapped) noexcept {
     const bool ports = k.has_ports || k.is_icmp;
     const std::uint16_t sport = ports ? k.sport : 0;
     const std::uint16_t dport = ports ? k.dport : 0;
-    // Addresses in order as two big-endian words each (a libc memcmp call cost more).
+    // Addresses in order as big-endian words (a libc memcmp call cost more).
     const auto word = [](const std::array<std::uint8_t, 16>& a, std::size_t at) {
         std::uint64_t v = 0;
         std::memcpy(&v, a.data() + at, sizeof v);
-        return __builtin_bswap64(v);
+        return v;
     };
-    const std::uint64_t s0 = word(k.src, 0), d0 = word(k.dst, 0);
-    const std::uint64_t s1 = word(k.src, 8), d1 = word(k.dst, 8);
-    swapped = s0 != d0 ? s0 > d0 : s1 != d1 ? s1 > d1 : sport > dport;
-    c.zone = zone;
-    c.family = k.family;
-    c.proto = k.proto;
-    c.port_a = swapped ? dport : sport;
-    c.port_b = swapped ? sport : dport;
-    std::memcpy(c.addr_a.data(), swapped ? k.dst.data() : k.src.data(), 16);
-    std::memcpy(c.addr_b.data(), swapped ? k.src.data() : k.dst.data(), 16);
+    std::array<std::uint64_t, 5> w{};
+    if (k.family == 6) {
+        const std::uint64_t s0 = word(k.src, 0), d0 = word(k.dst, 0);
+        const std::uint64_t s1 = word(k.src, 8), d1 = word(k.dst, 8);
+        const std::uint64_t bs0 = __builtin_bswap64(s0), bd0 = __builtin_bswap64(d0);
+        const std::uint64_t bs1 = __builtin_bswap64(s1), bd1 = __builtin_bswap64(d1);
+        swapped = bs0 != bd0 ? bs0 > bd0 : bs1 != bd1 ? bs1 > bd1 : sport > dport;
+        w[1] = swapped ? d0 : s0;
+        w[2] = swapped ? d1 : s1;
+        w[3] = swapped ? s0 : d0;
+        w[4] = swapped ? s1 : d1;
+    } else {
+        std::uint32_t s = 0, d = 0;
+        std::memcpy(&s, k.src.data(), sizeof s);
+        std::memcpy(&d, k.dst.data(), sizeof d);
+        const std::uint32_t bs = __builtin_bswap32(s), bd = __builtin_bswap32(d);
+        swapped = bs != bd ? bs > bd : sport > dport;
+        const std::uint64_t a = swapped ? d : s, b = swapped ? s : d;
+        // Memory order a then b: on a little-endian host a is the low half.
+        w[1] = std::endian::native == std::endian::little ? a | (b << 32) : (a << 32) | b;
+    }
+    const std::uint16_t pa = swapped ? dport : sport, pb = swapped ? sport : dport;
+    if constexpr (std::endian::native == std::endian::little) {
+        w[0] = std::uint64_t{zone} | std::uint64_t{k.family} << 16 | std::uint64_t{k.proto} << 24 |
+               std::uint64_t{pa} << 32 | std::uint64_t{pb} << 48;
+    } else {
+        ConnKey head;
+        head.zone = zone;
+        head.family = k.family;
+        head.proto = k.proto;
+        head.port_a = pa;
+        head.port_b = pb;
+        std::memcpy(w.data(), &head, sizeof w[0]);
+    }
+    c = std::bit_cast<ConnKey>(w);
 }
 
 inline ConnKey conn_key(std::uint16_t zone, const FlowKey& k, bool& swapped) noexcept {
@@ -83,13 +126,50 @@ using CtTimeouts = config::ConntrackTimeouts;
 // The state a new connection starts in, from the packet that the rules allowed.
 CtState initial_state(const FlowKey& k) noexcept;
 
-// The state after a packet of the connection; `reply` is true for the non-originating side.
-CtState advance(CtState s, const FlowKey& k, bool reply) noexcept;
 
 std::uint32_t timeout_s(CtState s, const CtTimeouts& t) noexcept;
 
+// Per packet of a tracked connection, hence inline.
+namespace tcp_flag {
+inline constexpr std::uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
+}
+
+inline bool is_tracked_tcp(const FlowKey& k) noexcept {
+    return k.proto == kIpProtoTcp && k.has_ports;
+}
+
+// The state after a packet of the connection; `reply` is true for the non-originating side.
+inline CtState advance(CtState s, const FlowKey& k, bool reply) noexcept {
+    using namespace tcp_flag;
+    if (!is_tracked_tcp(k)) {
+        if (s == CtState::kUdpUnreplied && reply) return CtState::kUdpReplied;
+        return s;
+    }
+    const std::uint8_t f = k.tcp_flags;
+    if ((f & kRst) != 0) return CtState::kTcpClosed;
+    switch (s) {
+        case CtState::kTcpSynSent:
+            if (reply && (f & kSyn) != 0 && (f & kAck) != 0) return CtState::kTcpEstablished;
+            return s;
+        case CtState::kTcpEstablished:
+            return (f & kFin) != 0 ? CtState::kTcpFinWait : s;
+        case CtState::kTcpFinWait:
+            // Simplified: a FIN after the first (from either side) closes the connection.
+            return (f & kFin) != 0 ? CtState::kTcpClosing : s;
+        default:
+            return s;
+    }
+}
+
 // Whether a packet of a known connection passes without rule evaluation. A new TCP SYN on a
 // closed connection (a reused port) is a new connection: it goes to the rules again.
-bool passes(CtState s, const FlowKey& k) noexcept;
+inline bool passes(CtState s, const FlowKey& k) noexcept {
+    using namespace tcp_flag;
+    if (s == CtState::kDenied) return false;
+    if (s != CtState::kTcpClosed && s != CtState::kTcpClosing) return true;
+    // After RST or both FINs, only the tail of the old connection (ACKs, FINs) passes; a new
+    // SYN opens a new connection and meets the rules.
+    return !(is_tracked_tcp(k) && (k.tcp_flags & (kSyn | kAck)) == kSyn);
+}
 
 }  // namespace vfgate::dataplane

@@ -27,12 +27,21 @@ T* zalloc(const char* what, std::size_t n, int socket, std::size_t& total) {
     return p;
 }
 
+// The key as five 8-byte words (IPv4 keys use the first two: the rest is zero).
+using Words = std::array<std::uint64_t, 5>;
+constexpr bool is_v6(std::uint64_t word0) noexcept {
+    return ((word0 >> (std::endian::native == std::endian::little ? 16 : 40)) & 0xff) == 6;
+}
+
 [[gnu::always_inline]] inline bool same_key(const ConnKey& a, const ConnKey& b) noexcept {
-    // Five 8-byte words, no early exit: cheaper than memcmp's call and branches.
-    std::array<std::uint64_t, 5> x{}, y{};
+    // As words, no early exit: cheaper than memcmp's call and branches. The first word holds
+    // the family: equal first words mean the same number of significant words.
+    Words x, y;  // NOLINT(cppcoreguidelines-pro-type-member-init): filled below
     std::memcpy(x.data(), &a, sizeof a);
     std::memcpy(y.data(), &b, sizeof b);
-    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+    std::uint64_t d = (x[0] ^ y[0]) | (x[1] ^ y[1]);
+    if (is_v6(x[0])) d |= (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]);
+    return d == 0;
 }
 
 }  // namespace
@@ -73,15 +82,16 @@ ConnTable::~ConnTable() {
 }
 
 ConnTable::Hashed ConnTable::hash(const ConnKey& k) const noexcept {
-    std::array<std::uint64_t, 5> w{};
+    Words w;  // NOLINT(cppcoreguidelines-pro-type-member-init): filled below
     std::memcpy(w.data(), &k, sizeof k);
+    const std::size_t n = is_v6(w[0]) ? w.size() : 2;  // IPv4: the rest is zero
 #if defined(__SSE4_2__)
-    // CRC32-C of the five words, inline (rte_hash_crc re-checks the CPU at every word).
-    std::uint64_t c = 0;
-    for (const std::uint64_t x : w) c = _mm_crc32_u64(c, x);
+    // CRC32-C of the significant words, inline (rte_hash_crc re-checks the CPU at every word).
+    std::uint64_t c = _mm_crc32_u64(_mm_crc32_u64(0, w[0]), w[1]);
+    for (std::size_t i = 2; i < n; ++i) c = _mm_crc32_u64(c, w[i]);
     const auto h = static_cast<std::uint32_t>(c);
 #else
-    const std::uint32_t h = rte_hash_crc(w.data(), sizeof w, 0);
+    const std::uint32_t h = rte_hash_crc(w.data(), n * sizeof w[0], 0);
 #endif
     // The bucket comes from the low bits, the signature and the secondary bucket from two
     // multiplicative mixes (whose high bits depend on every bit of h).

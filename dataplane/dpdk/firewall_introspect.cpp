@@ -29,15 +29,14 @@ std::string address(std::uint8_t family, const std::array<std::uint8_t, 16>& byt
     IpAddr ip;
     ip.family = family == 4 ? IpFamily::kV4 : IpFamily::kV6;
     ip.bytes = bytes;
-    if (family == 4) std::fill(ip.bytes.begin() + 4, ip.bytes.end(), 0);
     return to_string(ip);
 }
 
 json connection_json(const CtEntry& e, const std::string& nic, std::uint32_t now, double tick_s) {
     const ConnKey& k = e.key;
     const bool swapped = (e.flags & CtEntry::kOrigSwapped) != 0;
-    const auto& src = swapped ? k.addr_b : k.addr_a;
-    const auto& dst = swapped ? k.addr_a : k.addr_b;
+    const auto src = swapped ? k.addr_b() : k.addr_a();
+    const auto dst = swapped ? k.addr_a() : k.addr_b();
     const std::uint16_t sport = swapped ? k.port_b : k.port_a;
     const std::uint16_t dport = swapped ? k.port_a : k.port_b;
     const bool egress = (e.flags & CtEntry::kEgress) != 0;
