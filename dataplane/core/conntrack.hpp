@@ -126,7 +126,6 @@ using CtTimeouts = config::ConntrackTimeouts;
 // The state a new connection starts in, from the packet that the rules allowed.
 CtState initial_state(const FlowKey& k) noexcept;
 
-
 std::uint32_t timeout_s(CtState s, const CtTimeouts& t) noexcept;
 
 // Per packet of a tracked connection, hence inline.

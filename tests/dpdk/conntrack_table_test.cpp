@@ -20,8 +20,14 @@ ConnKey key_of(std::uint32_t i) {
     k.proto = 17;
     k.port_a = static_cast<std::uint16_t>(i);
     k.port_b = 53;
-    k.addrs = {10, static_cast<std::uint8_t>(i >> 24), static_cast<std::uint8_t>(i >> 16),
-               static_cast<std::uint8_t>(i >> 8), 192, 0, 2, 1};
+    k.addrs = {10,
+               static_cast<std::uint8_t>(i >> 24),
+               static_cast<std::uint8_t>(i >> 16),
+               static_cast<std::uint8_t>(i >> 8),
+               192,
+               0,
+               2,
+               1};
     return k;
 }
 
