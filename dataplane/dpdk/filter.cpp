@@ -102,8 +102,8 @@ void count_match(const Worker& w, const RuleSet& rs, std::uint32_t match) noexce
 
 void add_side(FilterScratch& f, std::uint16_t pkt, const NicFirewall* fw, Dir dir) noexcept {
     // Not swapped, decided, allowed or established; no leader, connection or match yet.
-    f.side[f.sides++] =
-        FilterScratch::Side{fw, pkt, dir, false, false, false, false, false, -1, -1, 0};
+    f.side[f.sides++] = FilterScratch::Side{fw,    pkt,   dir, false, false, false, false,
+                                            false, false, false, -1, -1,   0};
 }
 
 // The originator's packet of a connection, from one of its replies: what the rules allowed.
@@ -115,9 +115,17 @@ FlowKey originator_of(const FlowKey& k) noexcept {
     return o;
 }
 
+// A packet of a known connection that passes: the connection's state, expiry and counters.
+[[gnu::always_inline]] inline void advance_entry(const Snapshot& s, CtEntry& e, const FlowKey& k,
+                                                 bool reply, std::uint32_t tick) noexcept {
+    e.state = advance(e.state, k, reply);
+    e.expires = tick + s.ct_timeout[static_cast<std::size_t>(e.state)];
+    ++e.packets[reply ? 1 : 0];
+}
+
 // Conntrack for the stateful sides: one bulk lookup; settles those a live connection passes,
 // re-checks connections allowed under older rules (and forgets those the rules now deny).
-void track(Worker& w, const Snapshot& s, std::uint32_t tick) noexcept {
+void track(Worker& w, const Snapshot& s, std::uint32_t tick, EstablishedTally& tally) noexcept {
     ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
     FilterScratch& f = w.filter;
     if (ct == nullptr) return;  // no stateful firewall yet: nothing is tracked
@@ -182,6 +190,13 @@ void track(Worker& w, const Snapshot& s, std::uint32_t tick) noexcept {
         sd.decided = true;
         sd.allow = true;
         sd.established = true;
+        if (sd.sole) {
+            // Nothing else decides this packet: advance the connection now, while its entry
+            // is in cache, rather than in a later pass.
+            tally.add(w, sd.fw->dir[sd.dir]);
+            advance_entry(s, e, k, reply, tick);
+            sd.committed = true;
+        }
     }
     // Packets of one new connection in one burst: the first meets the rules, the others follow
     // it (same connection, same rules, same verdict) and then advance the entry it creates.
@@ -248,6 +263,7 @@ bool commit(Worker& w, const Snapshot& s, FilterScratch::Side& sd, std::uint16_t
     const RuleSet& rs = sd.fw->dir[sd.dir];
     const FlowKey& k = f.key[sd.pkt];
     ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
+    if (sd.committed) return true;
     if (sd.leader >= 0) {
         if (f.side[sd.leader].pos >= 0) {
             sd.pos = f.side[sd.leader].pos;  // the entry its leader created (or renewed) just now
@@ -258,10 +274,7 @@ bool commit(Worker& w, const Snapshot& s, FilterScratch::Side& sd, std::uint16_t
     if (sd.established) {
         tally.add(w, rs);
         CtEntry& e = ct->at(sd.pos);
-        const bool reply = sd.swapped != ((e.flags & CtEntry::kOrigSwapped) != 0);
-        e.state = advance(e.state, k, reply);
-        e.expires = tick + s.ct_timeout[static_cast<std::size_t>(e.state)];
-        ++e.packets[reply ? 1 : 0];
+        advance_entry(s, e, k, sd.swapped != ((e.flags & CtEntry::kOrigSwapped) != 0), tick);
         return true;
     }
     if (!sd.fw->stateful || ct == nullptr) return true;
@@ -343,16 +356,18 @@ void filter(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
         }
         if (f.cls[i] == PacketClass::kLaterFragment) later_fragments = true;
         if (f.cls[i] != PacketClass::kRules) continue;
+        const std::uint16_t first = f.sides;
         if (egress != nullptr) add_side(f, i, egress, kEgress);
         if (ingress != nullptr) add_side(f, i, ingress, kIngress);
+        f.side[first].sole = f.sides == first + 1;
     }
     if (f.sides != 0) {
         const ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
         const std::uint32_t tick = ct != nullptr ? ct->ticks(now) : 0;
-        track(w, s, tick);
+        EstablishedTally tally;
+        track(w, s, tick, tally);
         classify(w);
         // A packet passes when all its sides allow; sides are in packet order.
-        EstablishedTally tally;
         for (std::uint16_t j = 0; j < f.sides;) {
             const std::uint16_t pkt = f.side[j].pkt;
             std::uint16_t end = j;
