@@ -117,7 +117,8 @@ L3Result parse_ipv6(std::span<const std::byte> b, FlowKey& k) noexcept {
 
 }  // namespace
 
-L3Result parse_l3l4(std::uint16_t ethertype, std::span<const std::byte> l3, FlowKey& key) noexcept {
+L3Result parse_l3l4_general(std::uint16_t ethertype, std::span<const std::byte> l3,
+                            FlowKey& key) noexcept {
     key = FlowKey{};
     if (ethertype == kEtherIpv4) return parse_ipv4(l3, key);
     if (ethertype == kEtherIpv6) return parse_ipv6(l3, key);

@@ -12,7 +12,10 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <span>
+
+#include "packet.hpp"
 
 namespace vfgate::dataplane {
 
@@ -45,9 +48,49 @@ struct FlowKey {
     std::uint32_t frag_id = 0;    // IPv4 identification or IPv6 fragment identification
     std::uint16_t l4_len = 0;     // bytes from the L4 header to the end of the IP payload
     std::uint16_t l4_offset = 0;  // where the L4 header starts in the span given to the parser
+    bool operator==(const FlowKey&) const = default;
 };
 
-// `l3` is the frame from the IP header on (after Ethernet and any VLAN tag).
-L3Result parse_l3l4(std::uint16_t ethertype, std::span<const std::byte> l3, FlowKey& key) noexcept;
+// The general parser: every case above. `l3` is the frame from the IP header on (after
+// Ethernet and any VLAN tag).
+L3Result parse_l3l4_general(std::uint16_t ethertype, std::span<const std::byte> l3,
+                            FlowKey& key) noexcept;
+
+// The parser the fast path calls: inline for the common case (IPv4 without options or
+// fragmentation, carrying a well-formed TCP or UDP header), the general parser for the rest.
+// Both give the same result and key for every input (the fuzz target and a unit test check).
+inline L3Result parse_l3l4(std::uint16_t ethertype, std::span<const std::byte> l3,
+                           FlowKey& key) noexcept {
+    constexpr std::size_t kIp = 20, kUdp = 8, kTcp = 20;
+    if (ethertype == kEtherIpv4 && l3.size() >= kIp + kUdp) {
+        const auto* p = reinterpret_cast<const std::uint8_t*>(l3.data());
+        const auto be16 = [p](std::size_t at) {
+            return static_cast<std::uint16_t>((p[at] << 8) | p[at + 1]);
+        };
+        const std::uint8_t proto = p[9];
+        const std::size_t total = be16(2);
+        // Version 4, IHL 5; neither MF nor an offset (DF and the reserved bit don't matter).
+        const bool plain = p[0] == 0x45 && (be16(6) & 0x3fff) == 0 && total <= l3.size();
+        const bool udp = proto == kIpProtoUdp && total >= kIp + kUdp;
+        const bool tcp = proto == kIpProtoTcp && total >= kIp + kTcp;
+        if (plain && (udp || (tcp && (p[kIp + 12] >> 4) * 4U >= kTcp &&
+                              (p[kIp + 12] >> 4) * 4U <= total - kIp))) {
+            FlowKey k;
+            k.family = 4;
+            k.proto = proto;
+            std::memcpy(k.src.data(), p + 12, 4);
+            std::memcpy(k.dst.data(), p + 16, 4);
+            k.sport = be16(kIp);
+            k.dport = be16(kIp + 2);
+            k.tcp_flags = tcp ? p[kIp + 13] : 0;
+            k.has_ports = true;
+            k.l4_len = static_cast<std::uint16_t>(total - kIp);
+            k.l4_offset = kIp;
+            key = k;
+            return L3Result::kOk;
+        }
+    }
+    return parse_l3l4_general(ethertype, l3, key);
+}
 
 }  // namespace vfgate::dataplane

@@ -34,6 +34,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (r == L3Result::kOk || r == L3Result::kLaterFragment) {
         static_cast<void>(check_ip(id, frame.subspan(l3), k));  // ND options included
     }
+    // The inline fast path and the general parser agree on every input.
+    FlowKey general;
+    if (parse_l3l4_general(m.ethertype, frame.subspan(l3), general) != r || !(general == k)) {
+        std::abort();
+    }
     // What the parser promises, checked on every input.
     if (k.l4_len > size) std::abort();
     if (r == L3Result::kOk && k.family != 4 && k.family != 6) std::abort();

@@ -2,6 +2,8 @@
 
 #include "l3l4.hpp"
 
+#include <random>
+
 #include <gtest/gtest.h>
 
 #include "../common/frames.hpp"
@@ -123,6 +125,39 @@ TEST(L3l4, MalformedHeadersAreCaught) {
     Bytes chain = udp(1, 2);
     for (int i = 0; i < 9; ++i) chain = cat(ext(i == 0 ? 17 : 60), chain);
     EXPECT_EQ(parse(0x86dd, ipv6(v6(1), v6(2), 60, chain), k), L3Result::kMalformed);
+}
+
+// The inline fast path (plain IPv4 with TCP or UDP) gives what the general parser gives, on
+// valid headers and on each with a field pushed past its edge: version and IHL, total length,
+// flags and offset, protocol, TCP data offset, and truncations.
+TEST(L3l4, FastPathAgreesWithTheGeneralParser) {
+    std::mt19937 rng(7);
+    const std::array<Bytes, 4> bases = {
+        ipv4(v4(10, 0, 0, 1), v4(10, 0, 0, 2), 6, tcp(40000, 443, 0x12)),
+        ipv4(v4(10, 0, 0, 1), v4(10, 0, 0, 2), 17, udp(53, 5353, 12)),
+        ipv4(v4(192, 0, 2, 1), v4(192, 0, 2, 1), 1, icmp(8, 0, 7)),
+        ipv4(v4(1, 2, 3, 4), v4(5, 6, 7, 8), 6, tcp(1, 2, 0x11, 8)),
+    };
+    // Byte positions that decide the path: IP header fields and TCP's offset and flags.
+    const std::array<std::size_t, 9> fields = {0, 2, 3, 6, 7, 9, 32, 33, 24};
+    int fast = 0;
+    for (int i = 0; i < 20000; ++i) {
+        Bytes b = bases[static_cast<std::size_t>(i) % bases.size()];
+        const int edits = i % 3;
+        for (int e = 0; e < edits; ++e) {
+            const std::size_t at = fields[rng() % fields.size()];
+            if (at < b.size()) b[at] = static_cast<std::byte>(rng());
+        }
+        if (i % 7 == 0) b.resize(rng() % (b.size() + 1));
+        if (i % 11 == 0) b.insert(b.end(), rng() % 8, std::byte{0});
+        FlowKey a, g;
+        const L3Result ra = parse_l3l4(0x0800, b, a);
+        const L3Result rg = parse_l3l4_general(0x0800, b, g);
+        ASSERT_EQ(ra, rg) << "input " << i;
+        ASSERT_TRUE(a == g) << "input " << i;
+        fast += ra == L3Result::kOk && (a.proto == 6 || a.proto == 17) ? 1 : 0;
+    }
+    EXPECT_GT(fast, 5000) << "the fast path's cases were met";
 }
 
 TEST(L3l4, NonIpIsSaidSo) {
