@@ -75,7 +75,10 @@ inline L3Result parse_l3l4(std::uint16_t ethertype, std::span<const std::byte> l
         const bool tcp = proto == kIpProtoTcp && total >= kIp + kTcp;
         if (plain && (udp || (tcp && (p[kIp + 12] >> 4) * 4U >= kTcp &&
                               (p[kIp + 12] >> 4) * 4U <= total - kIp))) {
-            FlowKey k;
+            // Written in place: a key built on the stack and copied over stalled store
+            // forwarding (its wide loads spanned the narrow stores that built it).
+            FlowKey& k = key;
+            k = FlowKey{};
             k.family = 4;
             k.proto = proto;
             std::memcpy(k.src.data(), p + 12, 4);
@@ -86,7 +89,6 @@ inline L3Result parse_l3l4(std::uint16_t ethertype, std::span<const std::byte> l
             k.has_ports = true;
             k.l4_len = static_cast<std::uint16_t>(total - kIp);
             k.l4_offset = kIp;
-            key = k;
             return L3Result::kOk;
         }
     }
