@@ -102,8 +102,8 @@ void count_match(const Worker& w, const RuleSet& rs, std::uint32_t match) noexce
 
 void add_side(FilterScratch& f, std::uint16_t pkt, const NicFirewall* fw, Dir dir) noexcept {
     // Not swapped, decided, allowed or established; no leader, connection or match yet.
-    f.side[f.sides++] = FilterScratch::Side{fw,    pkt,   dir, false, false, false, false,
-                                            false, false, false, -1, -1,   0};
+    f.side[f.sides++] = FilterScratch::Side{fw,    pkt,   dir,   false, false, false, false,
+                                            false, false, false, -1,    -1,    0};
 }
 
 // The originator's packet of a connection, from one of its replies: what the rules allowed.
@@ -125,10 +125,13 @@ FlowKey originator_of(const FlowKey& k) noexcept {
 
 // Conntrack for the stateful sides: one bulk lookup; settles those a live connection passes,
 // re-checks connections allowed under older rules (and forgets those the rules now deny).
-void track(Worker& w, const Snapshot& s, std::uint32_t tick, EstablishedTally& tally) noexcept {
+// True when it settled every side of the burst alone (then there is nothing left to classify
+// or commit).
+bool track(Worker& w, const Snapshot& s, std::uint32_t tick, EstablishedTally& tally) noexcept {
     ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
     FilterScratch& f = w.filter;
-    if (ct == nullptr) return;  // no stateful firewall yet: nothing is tracked
+    if (ct == nullptr) return false;  // no stateful firewall yet: nothing is tracked
+    std::uint32_t settled = 0;
     static_assert(std::size_t{2} * kBurstSize <= ConnTable::kBulkMax);
     std::array<const ConnKey*, std::size_t{2} * kBurstSize> keys;  // NOLINT: scratch
     std::array<std::uint16_t, std::size_t{2} * kBurstSize> which;  // NOLINT: scratch
@@ -141,7 +144,7 @@ void track(Worker& w, const Snapshot& s, std::uint32_t tick, EstablishedTally& t
         keys[n] = &f.conn[j];
         which[n++] = j;
     }
-    if (n == 0) return;
+    if (n == 0) return false;
     ct->lookup(keys.data(), n, pos.data());
     for (std::uint32_t q = 0; q < n; ++q) {
         if (pos[q] < 0) continue;
@@ -164,6 +167,11 @@ void track(Worker& w, const Snapshot& s, std::uint32_t tick, EstablishedTally& t
             sd.match = e.rule;
             sd.decided = true;
             sd.remembered = true;
+            if (sd.sole) {
+                drop(w.burst.step[sd.pkt], DropReason::kFirewall);
+                sd.final = true;
+                ++settled;
+            }
             continue;
         }
         const FlowKey& k = f.key[sd.pkt];
@@ -195,9 +203,11 @@ void track(Worker& w, const Snapshot& s, std::uint32_t tick, EstablishedTally& t
             // is in cache, rather than in a later pass.
             tally.add(w, sd.fw->dir[sd.dir]);
             advance_entry(s, e, k, reply, tick);
-            sd.committed = true;
+            sd.final = true;
+            ++settled;
         }
     }
+    if (settled == f.sides) return true;
     // Packets of one new connection in one burst: the first meets the rules, the others follow
     // it (same connection, same rules, same verdict) and then advance the entry it creates.
     // Only the sides conntrack left open are compared, with each other.
@@ -215,6 +225,7 @@ void track(Worker& w, const Snapshot& s, std::uint32_t tick, EstablishedTally& t
         }
         if (!sd.decided) open[n_open++] = which[q];
     }
+    return false;
 }
 
 // rte_acl for the sides conntrack didn't settle, a batch per (rule set, IP version).
@@ -263,7 +274,7 @@ bool commit(Worker& w, const Snapshot& s, FilterScratch::Side& sd, std::uint16_t
     const RuleSet& rs = sd.fw->dir[sd.dir];
     const FlowKey& k = f.key[sd.pkt];
     ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
-    if (sd.committed) return true;
+    if (sd.final) return true;
     if (sd.leader >= 0) {
         if (f.side[sd.leader].pos >= 0) {
             sd.pos = f.side[sd.leader].pos;  // the entry its leader created (or renewed) just now
@@ -326,6 +337,32 @@ void remember_denial(Worker& w, const Snapshot& s, const FilterScratch::Side& sd
     w.ct.publish(*ct);
 }
 
+// Each packet passes when all its sides allow (sides are in packet order): the allowing sides
+// advance or record their connections; else it is dropped and the denying sides remember it.
+void apply_verdicts(Worker& w, const Snapshot& s, std::uint32_t tick,
+                    EstablishedTally& tally) noexcept {
+    FilterScratch& f = w.filter;
+    for (std::uint16_t j = 0; j < f.sides;) {
+        const std::uint16_t pkt = f.side[j].pkt;
+        std::uint16_t end = j;
+        bool allow = true;
+        while (end < f.sides && f.side[end].pkt == pkt) allow &= f.side[end++].allow;
+        Step& st = w.burst.step[pkt];
+        if (!allow) {
+            drop(st, DropReason::kFirewall);
+            for (std::uint16_t q = j; q < end; ++q) remember_denial(w, s, f.side[q], q, tick);
+        } else {
+            for (std::uint16_t q = j; q < end; ++q) {
+                if (!commit(w, s, f.side[q], q, tick, tally)) {
+                    drop(st, DropReason::kConntrackFull);
+                    break;
+                }
+            }
+        }
+        j = end;
+    }
+}
+
 }  // namespace
 
 void filter(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
@@ -335,7 +372,7 @@ void filter(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
     const NicFirewall* egress = s.firewall[index(b.in)].get();
     const GuestIdentity& ids = s.identity[index(b.in)];
     f.sides = 0;
-    bool later_fragments = false;
+    bool later_fragments = false, first_fragments = false;
     for (std::uint16_t i = 0; i < b.count; ++i) {
         f.cls[i] = PacketClass::kUnchecked;
         Step& st = b.step[i];
@@ -356,6 +393,7 @@ void filter(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
         }
         if (f.cls[i] == PacketClass::kLaterFragment) later_fragments = true;
         if (f.cls[i] != PacketClass::kRules) continue;
+        first_fragments |= f.key[i].fragment;
         const std::uint16_t first = f.sides;
         if (egress != nullptr) add_side(f, i, egress, kEgress);
         if (ingress != nullptr) add_side(f, i, ingress, kIngress);
@@ -365,31 +403,13 @@ void filter(Worker& w, const Snapshot& s, std::uint64_t now) noexcept {
         const ConnTable* ct = w.conntrack.load(std::memory_order_relaxed);
         const std::uint32_t tick = ct != nullptr ? ct->ticks(now) : 0;
         EstablishedTally tally;
-        track(w, s, tick, tally);
-        classify(w);
-        // A packet passes when all its sides allow; sides are in packet order.
-        for (std::uint16_t j = 0; j < f.sides;) {
-            const std::uint16_t pkt = f.side[j].pkt;
-            std::uint16_t end = j;
-            bool allow = true;
-            while (end < f.sides && f.side[end].pkt == pkt) allow &= f.side[end++].allow;
-            Step& st = b.step[pkt];
-            if (!allow) {
-                drop(st, DropReason::kFirewall);
-                for (std::uint16_t q = j; q < end; ++q) remember_denial(w, s, f.side[q], q, tick);
-            } else {
-                for (std::uint16_t q = j; q < end; ++q) {
-                    if (!commit(w, s, f.side[q], q, tick, tally)) {
-                        drop(st, DropReason::kConntrackFull);
-                        break;
-                    }
-                }
-            }
-            j = end;
+        if (!track(w, s, tick, tally)) {
+            classify(w);
+            apply_verdicts(w, s, tick, tally);
         }
         tally.flush(w);
     }
-    for (std::uint16_t i = 0; i < b.count; ++i) {
+    for (std::uint16_t i = 0; first_fragments && i < b.count; ++i) {
         // First fragments that passed make their later fragments welcome.
         if (f.cls[i] == PacketClass::kRules && f.key[i].fragment &&
             b.step[i].verdict != Verdict::kDrop) {

@@ -45,8 +45,8 @@ struct FilterScratch {  // NOLINT(cppcoreguidelines-pro-type-member-init)
         bool decided;  // conntrack (or re-validation) settled it
         bool allow;
         bool established;     // passed by conntrack
-        bool sole;            // the packet's only side: conntrack's pass is its verdict
-        bool committed;       // its connection was advanced already (a sole established side)
+        bool sole;            // the packet's only side: what conntrack settles is its verdict
+        bool final;           // a sole side conntrack settled: verdict applied, entry advanced
         bool remembered;      // denied by conntrack: a denial it remembered
         std::int16_t leader;  // an earlier side of this burst on the same new connection, or -1
         std::int32_t pos;     // its connection's position, or negative
