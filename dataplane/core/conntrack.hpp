@@ -96,7 +96,10 @@ inline void make_conn_key(std::uint16_t zone, const FlowKey& k, ConnKey& c,
         head.port_b = pb;
         std::memcpy(w.data(), &head, sizeof w[0]);
     }
-    c = std::bit_cast<ConnKey>(w);
+    // Word by word into place (a whole-key copy went through the stack first).
+    for (std::size_t i = 0; i < w.size(); ++i) {
+        std::memcpy(reinterpret_cast<std::byte*>(&c) + i * sizeof w[i], &w[i], sizeof w[i]);
+    }
 }
 
 inline ConnKey conn_key(std::uint16_t zone, const FlowKey& k, bool& swapped) noexcept {

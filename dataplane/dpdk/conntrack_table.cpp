@@ -27,8 +27,14 @@ T* zalloc(const char* what, std::size_t n, int socket, std::size_t& total) {
     return p;
 }
 
-// The key as five 8-byte words (IPv4 keys use the first two: the rest is zero).
-using Words = std::array<std::uint64_t, 5>;
+// The key as five 8-byte words (IPv4 keys use the first two: the rest is zero), each read
+// with one load: a copy of the whole key to an array first cost a stack round trip per word.
+constexpr std::size_t kWords = sizeof(ConnKey) / sizeof(std::uint64_t);
+[[gnu::always_inline]] inline std::uint64_t word(const ConnKey& k, std::size_t i) noexcept {
+    std::uint64_t v = 0;
+    std::memcpy(&v, reinterpret_cast<const std::byte*>(&k) + i * sizeof v, sizeof v);
+    return v;
+}
 constexpr bool is_v6(std::uint64_t word0) noexcept {
     return ((word0 >> (std::endian::native == std::endian::little ? 16 : 40)) & 0xff) == 6;
 }
@@ -36,11 +42,11 @@ constexpr bool is_v6(std::uint64_t word0) noexcept {
 [[gnu::always_inline]] inline bool same_key(const ConnKey& a, const ConnKey& b) noexcept {
     // As words, no early exit: cheaper than memcmp's call and branches. The first word holds
     // the family: equal first words mean the same number of significant words.
-    Words x, y;  // NOLINT(cppcoreguidelines-pro-type-member-init): filled below
-    std::memcpy(x.data(), &a, sizeof a);
-    std::memcpy(y.data(), &b, sizeof b);
-    std::uint64_t d = (x[0] ^ y[0]) | (x[1] ^ y[1]);
-    if (is_v6(x[0])) d |= (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]);
+    const std::uint64_t a0 = word(a, 0);
+    std::uint64_t d = (a0 ^ word(b, 0)) | (word(a, 1) ^ word(b, 1));
+    if (is_v6(a0)) {
+        d |= (word(a, 2) ^ word(b, 2)) | (word(a, 3) ^ word(b, 3)) | (word(a, 4) ^ word(b, 4));
+    }
     return d == 0;
 }
 
@@ -81,29 +87,35 @@ ConnTable::~ConnTable() {
     rte_free(buckets_);
 }
 
-ConnTable::Hashed ConnTable::hash(const ConnKey& k) const noexcept {
-    Words w;  // NOLINT(cppcoreguidelines-pro-type-member-init): filled below
-    std::memcpy(w.data(), &k, sizeof k);
-    const std::size_t n = is_v6(w[0]) ? w.size() : 2;  // IPv4: the rest is zero
+std::uint32_t ConnTable::crc(const ConnKey& k) noexcept {
+    const std::uint64_t w0 = word(k, 0);
+    const std::size_t n = is_v6(w0) ? kWords : 2;  // IPv4: the rest is zero
 #if defined(__SSE4_2__)
     // CRC32-C of the significant words, inline (rte_hash_crc re-checks the CPU at every word).
-    std::uint64_t c = _mm_crc32_u64(_mm_crc32_u64(0, w[0]), w[1]);
-    for (std::size_t i = 2; i < n; ++i) c = _mm_crc32_u64(c, w[i]);
-    const auto h = static_cast<std::uint32_t>(c);
+    std::uint64_t c = _mm_crc32_u64(_mm_crc32_u64(0, w0), word(k, 1));
+    for (std::size_t i = 2; i < n; ++i) c = _mm_crc32_u64(c, word(k, i));
+    return static_cast<std::uint32_t>(c);
 #else
-    const std::uint32_t h = rte_hash_crc(w.data(), n * sizeof w[0], 0);
+    return rte_hash_crc(&k, n * sizeof w0, 0);
 #endif
-    // The bucket comes from the low bits, the signature and the secondary bucket from two
-    // multiplicative mixes (whose high bits depend on every bit of h).
-    const std::uint32_t m1 = h * 0x9e3779b1U;
-    const std::uint32_t m2 = h * 0x85ebca6bU;
-    Hashed out{};
-    out.primary = h & bucket_mask_;
-    out.secondary = (m2 >> (32 - bucket_bits_)) & bucket_mask_;
-    if (out.secondary == out.primary) out.secondary ^= 1;
-    out.sig = static_cast<std::uint16_t>(m1 >> 16);
-    if (out.sig == 0) out.sig = 1;  // 0 marks an empty slot
-    return out;
+}
+
+// The bucket comes from the low bits of the CRC, the signature and the secondary bucket from
+// two multiplicative mixes (whose high bits depend on every bit of it).
+std::uint16_t ConnTable::sig_of(std::uint32_t h) noexcept {
+    const auto sig = static_cast<std::uint16_t>((h * 0x9e3779b1U) >> 16);
+    return sig == 0 ? 1 : sig;  // 0 marks an empty slot
+}
+
+std::uint32_t ConnTable::secondary_of(std::uint32_t h) const noexcept {
+    const std::uint32_t primary = h & bucket_mask_;
+    const std::uint32_t secondary = ((h * 0x85ebca6bU) >> (32 - bucket_bits_)) & bucket_mask_;
+    return secondary == primary ? secondary ^ 1 : secondary;
+}
+
+ConnTable::Hashed ConnTable::hash(const ConnKey& k) const noexcept {
+    const std::uint32_t h = crc(k);
+    return Hashed{h & bucket_mask_, secondary_of(h), sig_of(h)};
 }
 
 std::uint32_t ConnTable::primary_bucket(const ConnKey& k) const noexcept { return hash(k).primary; }
@@ -139,20 +151,38 @@ std::int32_t ConnTable::find(const Hashed& h, const ConnKey& k) const noexcept {
 
 void ConnTable::lookup(const ConnKey* const* keys, std::uint32_t n,
                        std::int32_t* positions) const noexcept {
-    std::array<Hashed, kBulkMax> h;  // NOLINT(cppcoreguidelines-pro-type-member-init): scratch
+    // Scratch, written before read. The signature and the secondary bucket are derived from
+    // the CRC where they are needed (the secondary almost never).
+    std::array<std::uint32_t, kBulkMax> crcs;     // NOLINT(cppcoreguidelines-pro-type-member-init)
+    std::array<std::uint32_t, kBulkMax> matches;  // NOLINT(cppcoreguidelines-pro-type-member-init)
     for (std::uint32_t i = 0; i < n; ++i) {
-        h[i] = hash(*keys[i]);
-        rte_prefetch0(&buckets_[h[i].primary]);
+        crcs[i] = crc(*keys[i]);
+        rte_prefetch0(&buckets_[crcs[i] & bucket_mask_]);
     }
     // The first candidate of each key: its entry is fetched while the others are matched.
     for (std::uint32_t i = 0; i < n; ++i) {
-        const Bucket& b = buckets_[h[i].primary];
-        const std::uint32_t m = sig_matches(b, h[i].sig);
+        const Bucket& b = buckets_[crcs[i] & bucket_mask_];
+        const std::uint32_t m = sig_matches(b, sig_of(crcs[i]));
+        matches[i] = m;
         if (m != 0) {
             rte_prefetch0(&entries_[b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2]]);
         }
     }
-    for (std::uint32_t i = 0; i < n; ++i) positions[i] = find(h[i], *keys[i]);
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const Bucket& b = buckets_[crcs[i] & bucket_mask_];
+        std::int32_t pos = -1;
+        for (std::uint32_t m = matches[i]; m != 0; m &= m - 1) {
+            const std::uint32_t at = b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2];
+            if (same_key(entries_[at].key, *keys[i])) {
+                pos = static_cast<std::int32_t>(at);
+                break;
+            }
+        }
+        if (pos < 0 && b.overflow != 0) {
+            pos = find_in(buckets_[secondary_of(crcs[i])], sig_of(crcs[i]), *keys[i]);
+        }
+        positions[i] = pos;
+    }
 }
 
 std::int32_t ConnTable::insert(const ConnKey& k, bool& fresh) noexcept {

@@ -110,6 +110,9 @@ class ConnTable {
     };
 
     ConnTable() = default;
+    [[gnu::always_inline]] static inline std::uint32_t crc(const ConnKey& k) noexcept;
+    [[gnu::always_inline]] static inline std::uint16_t sig_of(std::uint32_t crc) noexcept;
+    [[gnu::always_inline]] inline std::uint32_t secondary_of(std::uint32_t crc) const noexcept;
     [[gnu::always_inline]] inline Hashed hash(const ConnKey& k) const noexcept;
     // The position of `k` in bucket `b` (matching `sig`), or -1.
     [[gnu::always_inline]] inline std::int32_t find_in(const Bucket& b, std::uint16_t sig,
