@@ -96,11 +96,13 @@ struct EstablishedTally {
     }
 };
 
-void count_match(const Worker& w, const RuleSet& rs, std::uint32_t match) noexcept {
+[[gnu::always_inline]] inline void count_match(const Worker& w, const RuleSet& rs,
+                                               std::uint32_t match) noexcept {
     rs.count(w.index, match == 0 ? rs.default_slot() : match - 1);
 }
 
-void add_side(FilterScratch& f, std::uint16_t pkt, const NicFirewall* fw, Dir dir) noexcept {
+[[gnu::always_inline]] inline void add_side(FilterScratch& f, std::uint16_t pkt,
+                                            const NicFirewall* fw, Dir dir) noexcept {
     // Not swapped, decided, allowed or established; no leader, connection or match yet.
     f.side[f.sides++] = FilterScratch::Side{fw,    pkt,   dir,   false, false, false, false,
                                             false, false, false, -1,    -1,    0};
