@@ -73,8 +73,10 @@ inline L3Result parse_l3l4(std::uint16_t ethertype, std::span<const std::byte> l
         const bool plain = p[0] == 0x45 && (be16(6) & 0x3fff) == 0 && total <= l3.size();
         const bool udp = proto == kIpProtoUdp && total >= kIp + kUdp;
         const bool tcp = proto == kIpProtoTcp && total >= kIp + kTcp;
-        if (plain && (udp || (tcp && (p[kIp + 12] >> 4) * 4U >= kTcp &&
-                              (p[kIp + 12] >> 4) * 4U <= total - kIp))) {
+        // TCP: a data offset from 5 words to the end of the segment (read only once the
+        // length shows the byte is there).
+        const auto tcp_header = [p] { return std::size_t{p[kIp + 12]} >> 4U << 2U; };
+        if (plain && (udp || (tcp && tcp_header() >= kTcp && tcp_header() <= total - kIp))) {
             // Written in place: a key built on the stack and copied over stalled store
             // forwarding (its wide loads spanned the narrow stores that built it).
             FlowKey& k = key;
