@@ -29,8 +29,6 @@ struct ConnKey {
     // key is hashed and compared as its first 16 bytes; IPv6 in all 32.
     std::array<std::uint8_t, 32> addrs{};
 
-    // Bytes of the key that the table hashes and compares: the rest is zero.
-    std::size_t significant() const noexcept { return family == 6 ? sizeof(ConnKey) : 16; }
     std::array<std::uint8_t, 16> addr_a() const noexcept { return addr(0); }
     std::array<std::uint8_t, 16> addr_b() const noexcept { return addr(family == 6 ? 16 : 4); }
     bool operator==(const ConnKey&) const = default;

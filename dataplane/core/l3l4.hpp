@@ -64,9 +64,7 @@ inline L3Result parse_l3l4(std::uint16_t ethertype, std::span<const std::byte> l
     constexpr std::size_t kIp = 20, kUdp = 8, kTcp = 20;
     if (ethertype == kEtherIpv4 && l3.size() >= kIp + kUdp) {
         const auto* p = reinterpret_cast<const std::uint8_t*>(l3.data());
-        const auto be16 = [p](std::size_t at) {
-            return static_cast<std::uint16_t>((p[at] << 8) | p[at + 1]);
-        };
+        const auto be16 = [&l3](std::size_t at) { return load_be16(l3.data() + at); };
         const std::uint8_t proto = p[9];
         const std::size_t total = be16(2);
         // Version 4, IHL 5; neither MF nor an offset (DF and the reserved bit don't matter).
