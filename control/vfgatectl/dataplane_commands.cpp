@@ -74,9 +74,12 @@ void print_stats(const Json& s) {
     }
     t.print(std::cout);
     std::cout << "\n";
-    Table w({"WORKER", "CORE", "PACKETS", "BUSY_%", "CYCLES/PKT"});
+    // IN + COPIES = OUT + DROPS: every frame a worker took in, or a flood copied, was sent or
+    // counted as a drop.
+    Table w({"WORKER", "CORE", "IN", "COPIES", "OUT", "DROPS", "BUSY_%", "CYCLES/PKT"});
     for (const auto& x : s["workers"]) {
-        w.add({text(x["index"]), text(x["core"]), text(x["packets"]), text(x["busy_percent"]),
+        w.add({text(x["index"]), text(x["core"]), text(x["packets_in"]), text(x["copies"]),
+               text(x["packets_out"]), text(x["drops"]), text(x["busy_percent"]),
                text(x["cycles_per_packet"])});
     }
     w.print(std::cout);

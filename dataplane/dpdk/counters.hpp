@@ -38,9 +38,16 @@ struct PortCounters {
 };
 
 // The loop's own accounting, per worker: cycles spent on passes that moved packets (busy) or
-// found none (idle).
+// found none (idle), and the copies floods made (a frame flooded to N ports counts N-1), which
+// the accounting identity needs: received + copies = sent + drops.
 struct LoopCounters {
-    Counter busy_cycles, idle_cycles, packets, passes;
+    Counter busy_cycles, idle_cycles, packets, passes, copies;
+};
+
+// A worker's totals over ports a reload removed (their counters are reset for the next port
+// with the same id), so that its accounting identity still holds. Control thread only.
+struct RetiredCounters {
+    std::uint64_t rx = 0, sent = 0, drops = 0;
 };
 
 }  // namespace vfgate::dataplane

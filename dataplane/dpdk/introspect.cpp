@@ -1,5 +1,6 @@
 // What the control socket and telemetry show: status, ports, counters, the forwarding table.
 
+#include <algorithm>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -132,10 +133,23 @@ json Dataplane::stats() const {
     for (const auto& w : workers_) {
         std::uint64_t busy = w->loop.busy_cycles.get(), idle = w->loop.idle_cycles.get();
         std::uint64_t pkts = w->loop.packets.get();
+        // The accounting identity: packets_in + copies = packets_out + drops (exact when the
+        // worker is between bursts; a read during one may see it a burst apart).
+        std::uint64_t in = w->retired.rx, sent = w->retired.sent, dropped = w->retired.drops;
+        for (const PortCounters& c : w->ports) {
+            const auto failed = c.drops[static_cast<std::size_t>(DropReason::kTxFailed)].get();
+            in += c.rx_packets.get();
+            sent += c.tx_packets.get() - std::min(c.tx_packets.get(), failed);
+            for (const auto& d : c.drops) dropped += d.get();
+        }
         workers.push_back(json{
             {"index", w->index},
             {"core", w->lcore},
             {"packets", pkts},
+            {"packets_in", in},
+            {"copies", w->loop.copies.get()},
+            {"packets_out", sent},
+            {"drops", dropped},
             {"busy_cycles", busy},
             {"idle_cycles", idle},
             {"cycles_per_packet",

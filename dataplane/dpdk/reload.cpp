@@ -9,6 +9,7 @@
 // final snapshot is published. If a new port fails to open, the ones opened are closed, the
 // departed ones reopened as they were, and the previous snapshot republished.
 
+#include <algorithm>
 #include <set>
 
 #include <rte_malloc.h>
@@ -64,7 +65,14 @@ void Dataplane::remove_ports(const std::vector<std::string>& names) {
     for (auto* b : buffers) rte_free(b);
     for (const auto& p : gone) {
         close_port(p);
-        for (auto& w : workers_) w->ports[p.dpdk_port].reset();
+        for (auto& w : workers_) {
+            PortCounters& c = w->ports[p.dpdk_port];
+            const auto failed = c.drops[static_cast<std::size_t>(DropReason::kTxFailed)].get();
+            w->retired.rx += c.rx_packets.get();
+            w->retired.sent += c.tx_packets.get() - std::min(c.tx_packets.get(), failed);
+            for (const auto& d : c.drops) w->retired.drops += d.get();
+            c.reset();
+        }
         spdlog::info("port {} removed", p.spec.name);
     }
 }

@@ -34,20 +34,18 @@ void flush_all(Worker& w) noexcept {
 
 // The packets a burst sends, in order: collected first, then appended to the TX buffers a run
 // of same-port packets at a time (one copy and one counter update per run, not per packet).
+// Floods can fan a burst out to many more frames than it has: a full outbox is sent on to the
+// TX buffers (emit) before it takes more, so nothing is ever left out.
 // Scratch, filled before it is read: left uninitialized, as zeroing it would cost every burst.
 struct Outbox {  // NOLINT(cppcoreguidelines-pro-type-member-init)
     std::uint16_t count = 0;
     std::array<std::uint16_t, std::size_t{2} * kBurstSize> port;
     std::array<rte_mbuf*, std::size_t{2} * kBurstSize> mbuf;
-
-    void add(std::uint16_t p, rte_mbuf* m) noexcept {
-        if (count == mbuf.size()) return;  // can't happen: at most one per packet, plus floods
-        port[count] = p;
-        mbuf[count++] = m;
-    }
 };
 
-void send_outbox(Worker& w, const Outbox& o) noexcept {
+// Hands what the outbox holds to the TX buffers (flushing each one that reaches a burst) and
+// empties it.
+void send_outbox(Worker& w, Outbox& o) noexcept {
     std::uint16_t i = 0;
     while (i < o.count) {
         std::uint16_t p = o.port[i];
@@ -67,6 +65,16 @@ void send_outbox(Worker& w, const Outbox& o) noexcept {
             if (b.length >= kBurstSize) flush(w, p, b);
         }
     }
+    o.count = 0;
+}
+
+// Queues `m` for DPDK port `p`, after what is queued already.
+void emit(Worker& w, Outbox& o, std::uint16_t p, rte_mbuf* m) noexcept {
+    if (o.count == o.mbuf.size()) [[unlikely]] {
+        send_outbox(w, o);
+    }
+    o.port[o.count] = p;
+    o.mbuf[o.count++] = m;
 }
 
 // Pushes the access VLAN (PCP and DEI 0). False when the mbuf has no headroom or is shared.
@@ -75,8 +83,12 @@ bool push_tag(rte_mbuf*& m, std::uint16_t vlan) noexcept {
     return rte_vlan_insert(&m) == 0;
 }
 
-// Copies a flooded frame to every other member of its domain (and, from a guest, the uplink).
-// Copies are deep (the uplink's copy gets a tag pushed); the original goes last, uncopied.
+// Sends a flooded frame to every other member of its domain (and, from a guest, the uplink).
+// Every target but the last gets a deep copy, made once the next target is known; the last
+// gets the original. From a guest the uplink is the last target, so only the original ever
+// needs a tag pushed. A frame flooded to N targets counts N-1 copies, and each target's frame
+// is then sent or counted as a drop (firewall, no_mbuf, tx_failed): received + copies = sent +
+// drops, per worker.
 void flood(Worker& w, Outbox& out_box, const Snapshot& s, std::uint16_t pkt, rte_mbuf* m,
            PortCounters& in) noexcept {
     const Burst& b = w.burst;
@@ -84,48 +96,44 @@ void flood(Worker& w, Outbox& out_box, const Snapshot& s, std::uint16_t pkt, rte
     const Domain& d = s.table.domain(st.domain);
     const bool from_guest = s.table.port(b.in).role == PortRole::kGuest;
     if (!from_guest && st.tag == TagOp::kPop) rte_vlan_strip(m);
-    // Targets beyond 64 get no copy (counted as no_mbuf). Scratch, written before read.
-    std::array<PortIdx, 64> out;  // NOLINT(cppcoreguidelines-pro-type-member-init)
-    std::size_t n = 0;
-    std::uint64_t skipped = 0;
+    std::uint64_t targets = 0;
+    PortIdx last = kNoPort;  // the latest target that admits the frame, not yet served
+    auto take = [&](PortIdx p) {
+        if (last != kNoPort) {
+            rte_mbuf* c = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
+            if (c == nullptr) {
+                in.drops[static_cast<std::size_t>(DropReason::kNoMbuf)].add(1);
+            } else {
+                emit(w, out_box, s.dpdk_port[index(last)], c);
+            }
+        }
+        last = p;
+    };
     for (PortIdx p : d.members) {
         if (p == b.in) continue;
+        ++targets;
         if (!admits_copy(w, s, pkt, p)) {
             in.drops[static_cast<std::size_t>(DropReason::kFirewall)].add(1);
             continue;
         }
-        if (n < out.size()) {
-            out[n++] = p;
-        } else {
-            ++skipped;
-        }
+        take(p);
     }
     if (from_guest) {
-        if (n < out.size()) {
-            out[n++] = d.uplink;
-        } else {
-            ++skipped;
-        }
+        ++targets;
+        take(d.uplink);
     }
-    if (skipped != 0) in.drops[static_cast<std::size_t>(DropReason::kNoMbuf)].add(skipped);
-    if (n == 0) {
+    if (targets > 1) w.loop.copies.add(targets - 1);
+    if (last == kNoPort) {  // every target refused it (counted), or there was none
+        if (targets == 0) in.drops[static_cast<std::size_t>(DropReason::kUnknownDst)].add(1);
         rte_pktmbuf_free(m);
         return;
     }
-    for (std::size_t i = 0; i < n; ++i) {
-        bool last = i + 1 == n;
-        rte_mbuf* c = last ? m : rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
-        if (c == nullptr) {
-            in.drops[static_cast<std::size_t>(DropReason::kNoMbuf)].add(1);
-            continue;
-        }
-        if (from_guest && out[i] == d.uplink && st.tag == TagOp::kPush && !push_tag(c, st.vlan)) {
-            in.drops[static_cast<std::size_t>(DropReason::kNoMbuf)].add(1);
-            rte_pktmbuf_free(c);
-            continue;
-        }
-        out_box.add(s.dpdk_port[index(out[i])], c);
+    if (from_guest && last == d.uplink && st.tag == TagOp::kPush && !push_tag(m, st.vlan)) {
+        in.drops[static_cast<std::size_t>(DropReason::kNoMbuf)].add(1);
+        rte_pktmbuf_free(m);
+        return;
     }
+    emit(w, out_box, s.dpdk_port[index(last)], m);
 }
 
 // Carries out each packet's step: send, tag and send, flood, or drop (counted, freed in bulk).
@@ -151,7 +159,7 @@ void output(Worker& w, const Snapshot& s, std::uint16_t in_port) noexcept {
                     dropped[nd++] = m;
                     break;
                 }
-                out.add(s.dpdk_port[index(st.out)], m);
+                emit(w, out, s.dpdk_port[index(st.out)], m);
                 break;
             case Verdict::kFlood:
                 flood(w, out, s, i, m, in);

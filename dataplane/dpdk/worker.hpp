@@ -76,6 +76,7 @@ struct alignas(64) Worker {
     // Written by this worker only.
     std::array<PortCounters, RTE_MAX_ETHPORTS> ports;
     LoopCounters loop;
+    RetiredCounters retired;  // written and read by the control thread only
     // The generation this worker has switched to (and flushed its TX buffers for). The control
     // thread reads it (acquire) to know no packet of an older snapshot is still buffered.
     std::atomic<std::uint64_t> adopted{0};

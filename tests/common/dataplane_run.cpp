@@ -182,6 +182,18 @@ std::uint64_t DataplaneRun::drops(const std::string& port, const std::string& re
     return ~0ULL;
 }
 
+std::string DataplaneRun::accounting_gap() const {
+    std::string gap;
+    if (!stats_.contains("workers")) return gap;
+    for (const auto& w : stats_["workers"]) {
+        auto get = [&](const char* k) { return w.value(k, ~std::uint64_t{0}); };
+        if (get("packets_in") + get("copies") != get("packets_out") + get("drops")) {
+            gap += "worker " + w["index"].dump() + ": " + w.dump() + "\n";
+        }
+    }
+    return gap;
+}
+
 std::uint64_t DataplaneRun::hits(const std::string& nic, const std::string& dir,
                                  const std::string& rule) const {
     for (const auto& n : rules_) {

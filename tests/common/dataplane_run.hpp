@@ -42,6 +42,9 @@ class DataplaneRun {
     // The stats reply taken just before SIGTERM.
     const jsonl::Json& stats() const { return stats_; }
     std::uint64_t drops(const std::string& port, const std::string& reason) const;
+    // Empty when every worker's counters in stats() account for every frame (packets_in +
+    // copies = packets_out + drops), else what does not add up. Empty too if there are no stats.
+    std::string accounting_gap() const;
     // A firewall counter from the firewall.rules reply taken just before SIGTERM: `rule` is a
     // rule id, "(default)" or "(established)"; ~0 if there is no such NIC or rule.
     std::uint64_t hits(const std::string& nic, const std::string& dir,

@@ -51,6 +51,8 @@ Bytes from_a(std::array<std::uint8_t, 4> src, std::uint8_t proto, const Bytes& l
 class FirewallPcap : public testing::Test {
   protected:
     DataplaneRun run_{VFGATE_DATAPLANE};
+    // Whatever the scenario, every frame is sent or counted as a drop.
+    void TearDown() override { EXPECT_EQ(run_.accounting_gap(), ""); }
 
     void go(const std::string& firewall, const std::string& dataplane_extra = "") {
         std::string yaml = dataplane_extra + "  uplinks:\n    - {name: up0, device: \"" +

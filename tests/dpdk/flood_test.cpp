@@ -1,0 +1,180 @@
+// Flooding in a busy broadcast domain, on real mbufs: every port of a domain of four guest NICs
+// and the uplink sends full bursts that mix broadcast, multicast and unicast frames. Asserts
+// that every frame config-v1's forwarding rules require leaves every port it should (in order
+// per source), and that the counters account for every frame: received + copies = sent + drops,
+// per worker and in total.
+
+#include <algorithm>
+#include <map>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "../common/dataplane_run.hpp"
+
+namespace vfgate::test {
+namespace {
+
+constexpr int kGuests = 4;
+constexpr int kFramesPerPort = 160;  // five bursts of 32 per port
+const char* kHost = "52:54:00:99:99:99";
+const char* kOtherHost = "52:54:00:99:99:98";  // no NIC has it: unknown unicast
+
+std::string guest_mac(int g) { return "02:00:00:00:00:0" + std::to_string(g + 1); }
+std::string guest_port(int g) { return "g/n" + std::to_string(g); }
+
+// A frame that says where it came from and its number there, so that every copy is told apart.
+Frame numbered(const std::string& dst, const std::string& src, int from, int seq) {
+    Bytes l3(46, std::byte{0});
+    l3[0] = std::byte(from);
+    l3[1] = std::byte(seq >> 8);
+    l3[2] = std::byte(seq & 0xff);
+    return packet(dst, src, 0x0800, l3);
+}
+
+struct Expected {
+    std::map<std::string, std::vector<Bytes>> in;   // per input port, in order
+    std::map<std::string, std::vector<Bytes>> out;  // per output port, per-source order kept
+};
+
+// The mix each port sends: broadcast, IPv4 and IPv6 multicast, unicast to each other guest, to
+// the uplink's host (unknown unicast from a guest), and from the uplink to each guest.
+Expected traffic(int vlan) {
+    Expected e;
+    const std::vector<std::string> groups = {"ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:fb",
+                                             "33:33:00:00:00:01"};
+    auto tag = [&](const Frame& f) {
+        return vlan == 0 ? f : tagged(f, static_cast<std::uint16_t>(vlan));
+    };
+    for (int g = 0; g < kGuests; ++g) {
+        const std::string self = guest_port(g);
+        for (int seq = 0; seq < kFramesPerPort; ++seq) {
+            const int kind = seq % 7;
+            std::string dst;
+            if (kind < 3) {
+                dst = groups[static_cast<std::size_t>(kind)];
+            } else if (kind == 6) {
+                dst = seq % 2 ? kHost : kOtherHost;
+            } else {
+                dst = guest_mac((g + kind - 2) % kGuests);  // another guest
+            }
+            Frame f = numbered(dst, guest_mac(g), g + 1, seq);
+            e.in[self].push_back(f.bytes());
+            if (kind < 3) {
+                for (int o = 0; o < kGuests; ++o) {
+                    if (o != g) e.out[guest_port(o)].push_back(f.bytes());
+                }
+                e.out["up0"].push_back(tag(f).bytes());
+            } else if (kind == 6) {
+                e.out["up0"].push_back(tag(f).bytes());
+            } else {
+                e.out[guest_port((g + kind - 2) % kGuests)].push_back(f.bytes());
+            }
+        }
+    }
+    for (int seq = 0; seq < kFramesPerPort; ++seq) {
+        const int kind = seq % 5;
+        std::string dst =
+            kind < 3 ? groups[static_cast<std::size_t>(kind)] : guest_mac(seq % kGuests);
+        Frame f = numbered(dst, kHost, 0, seq);
+        e.in["up0"].push_back(tag(f).bytes());
+        if (kind < 3) {
+            for (int o = 0; o < kGuests; ++o) e.out[guest_port(o)].push_back(f.bytes());
+        } else {
+            e.out[guest_port(seq % kGuests)].push_back(f.bytes());
+        }
+    }
+    return e;
+}
+
+// The frames of `all` that came from source number `from` (first payload byte), in order, each
+// as "#SEQ" and its bytes in hex: short enough to read in a failure, exact enough to compare.
+std::vector<std::string> from_source(const std::vector<Bytes>& all, int from) {
+    std::vector<std::string> out;
+    for (const auto& f : all) {
+        std::size_t at = f.size() - 46;  // the payload starts 46 bytes before the end
+        if (f[at] != std::byte(from)) continue;
+        std::string s = "#" +
+                        std::to_string(std::to_integer<int>(f[at + 1]) * 256 +
+                                       std::to_integer<int>(f[at + 2])) +
+                        " ";
+        static const char* kHex = "0123456789abcdef";
+        for (std::size_t i = 0; i < at; ++i) {  // the headers; the rest is zeros
+            s += kHex[std::to_integer<int>(f[i]) >> 4];
+            s += kHex[std::to_integer<int>(f[i]) & 0xf];
+        }
+        out.push_back(s);
+    }
+    return out;
+}
+
+class BusyDomain : public testing::TestWithParam<int> {
+  protected:
+    DataplaneRun run_{VFGATE_DATAPLANE};
+
+    std::string config(int vlan) const {
+        std::string y = "  uplinks:\n    - {name: up0, device: \"" + run_.pcap_devargs("up0", 0) +
+                        "\"}\nguests:\n  - name: g\n    nics:\n";
+        for (int g = 0; g < kGuests; ++g) {
+            y += "      - {name: n" + std::to_string(g) + ", type: dpdk, devargs: \"" +
+                 run_.pcap_devargs(guest_port(g), g + 1) + "\", mac: \"" + guest_mac(g) + "\"" +
+                 (vlan == 0 ? std::string() : ", vlan: " + std::to_string(vlan)) + "}\n";
+        }
+        // A NIC on another VLAN: nothing of the busy domain may reach it.
+        y += "      - {name: other, type: dpdk, devargs: \"" +
+             run_.pcap_devargs("g/other", kGuests + 1) +
+             "\", mac: \"02:00:00:00:00:ff\", vlan: " + std::to_string(vlan == 7 ? 8 : 7) + "}\n";
+        return y;
+    }
+};
+
+TEST_P(BusyDomain, EveryFloodedCopyLeavesOrIsCounted) {
+    const int vlan = GetParam();
+    Expected e = traffic(vlan);
+    for (auto& [port, frames] : e.in) run_.input(port, frames);
+    ASSERT_EQ(run_.run(config(vlan)), 0) << run_.log();
+
+    for (const auto& [port, want] : e.out) {
+        auto got = run_.output(port);
+        EXPECT_EQ(got.size(), want.size()) << port;
+        // Ports are polled in turn, so sources interleave; each source's own order is kept.
+        for (int from = 0; from <= kGuests; ++from) {
+            EXPECT_EQ(from_source(got, from), from_source(want, from))
+                << port << ": frames from source " << from;
+        }
+    }
+    EXPECT_THAT(run_.output("g/other"), testing::IsEmpty());
+
+    // The accounting identity, per worker and over the ports.
+    const auto& stats = run_.stats();
+    std::uint64_t rx = 0, tx = 0, drops = 0, copies = 0, offered = 0, expected_out = 0;
+    for (const auto& [port, frames] : e.in) offered += frames.size();
+    for (const auto& [port, frames] : e.out) expected_out += frames.size();
+    for (const auto& p : stats["ports"]) {
+        rx += p["rx_packets"].get<std::uint64_t>();
+        tx += p["tx_packets"].get<std::uint64_t>();
+        drops += p["drops_total"].get<std::uint64_t>();
+    }
+    ASSERT_FALSE(stats["workers"].empty());
+    for (const auto& w : stats["workers"]) {
+        const auto in = w["packets_in"].get<std::uint64_t>();
+        const auto made = w["copies"].get<std::uint64_t>();
+        const auto out = w["packets_out"].get<std::uint64_t>();
+        const auto dropped = w["drops"].get<std::uint64_t>();
+        EXPECT_EQ(in + made, out + dropped) << w.dump();
+        copies += made;
+    }
+    EXPECT_EQ(rx, offered);
+    EXPECT_EQ(tx, expected_out);
+    EXPECT_EQ(drops, 0u) << stats.dump();
+    EXPECT_EQ(rx + copies, tx + drops);
+}
+
+INSTANTIATE_TEST_SUITE_P(Vlans, BusyDomain, testing::Values(4094, 100, 0),
+                         [](const testing::TestParamInfo<int>& i) {
+                             return i.param == 0 ? std::string("Untagged")
+                                                 : "Vlan" + std::to_string(i.param);
+                         });
+
+}  // namespace
+}  // namespace vfgate::test
