@@ -116,7 +116,7 @@ void Server::accept_clients() {
             ::close(fd);
             continue;
         }
-        clients_.push_back(Client{fd, {}, {}, false});
+        clients_.push_back(Client{fd, LineBuffer(), {}, false});
     }
 }
 
@@ -136,7 +136,8 @@ void Server::serve(Client& c) {
         if (!line->empty()) c.out += dispatch(*line);
     }
     if (c.in.overflowed()) {
-        c.out += error_reply("request line longer than " + std::to_string(kMaxLine) + " bytes");
+        c.out +=
+            error_reply("request line longer than " + std::to_string(kMaxRequestLine) + " bytes");
         c.closing = true;
     }
 }
