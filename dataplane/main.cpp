@@ -1,10 +1,12 @@
 // vfgate-dataplane: the DPDK poll-mode switch of a vfgate host.
 //
 //   vfgate-dataplane --config FILE [--log-level LEVEL] [--print-eal]
+//                    [--control-idle-timeout S] [--control-send-timeout S]
 //
 // Reads the `dataplane` section and the guests' NICs from FILE, builds its EAL arguments,
-// opens the ports, starts one worker per worker core and serves its control socket. SIGTERM or
-// SIGINT: stop cleanly (exit 0). SIGHUP: reload FILE, like the control socket's config.reload.
+// opens the ports, starts one worker per worker core and serves its control socket (its limits
+// and timeouts: docs/dataplane.md). SIGTERM or SIGINT: stop cleanly (exit 0). SIGHUP: reload
+// FILE, like the control socket's config.reload.
 
 #include <iostream>
 #include <signal.h>
@@ -33,6 +35,25 @@ Json reload_json(const vfgate::dataplane::ReloadResult& r) {
                 {"generation", r.generation}};
 }
 
+// A path given to config.reload: absolute (ours is not the caller's working directory), whole
+// (a NUL would cut it short), and readable by the caller itself: the dataplane runs as root
+// and must not load, for a peer with group access to the socket, a file that peer can't read.
+vfgate::Result<void> reload_path_allowed(const std::string& path, const vfgate::jsonl::Peer& peer) {
+    using vfgate::ErrorKind;
+    using vfgate::fail;
+    if (path.empty()) return {};
+    if (path.find('\0') != std::string::npos) {
+        return fail(ErrorKind::kInvalidArgument, "the path contains a NUL byte");
+    }
+    if (path.front() != '/') {
+        return fail(ErrorKind::kInvalidArgument,
+                    "'" + path +
+                        "' is not an absolute path (the dataplane's working directory is not "
+                        "the caller's)");
+    }
+    return vfgate::jsonl::peer_can_read(peer, path);
+}
+
 void serve(Dataplane& dp, vfgate::jsonl::Server& server) {
     using Result = vfgate::Result<Json>;
     namespace m = vfgate::dataplane::method;
@@ -48,8 +69,12 @@ void serve(Dataplane& dp, vfgate::jsonl::Server& server) {
         const auto limit = params.value("limit", nic.empty() ? std::size_t{0} : std::size_t{1000});
         return dp.conntrack(nic, limit);
     });
-    server.handle(m::kReload, [&](const Json& params) -> Result {
-        std::string path = params.value("path", std::string());
+    server.handle(m::kReload, [&](const Json& params, const vfgate::jsonl::Peer& peer) -> Result {
+        const std::string path = params.value("path", std::string());
+        if (auto ok = reload_path_allowed(path, peer); !ok) {
+            spdlog::error("config.reload: {}", ok.error().to_string());
+            return tl::unexpected(ok.error());
+        }
         auto r = dp.reload(path);
         if (!r) {
             spdlog::error("config.reload: {}", r.error().to_string());
@@ -66,7 +91,17 @@ int main(int argc, char** argv) {
     std::string config_path;
     std::string log_level = "info";
     bool print_eal = false;
+    double idle_timeout_s = 60;
+    double send_timeout_s = 10;
     app.add_option("-c,--config", config_path, "vfgate config file (YAML, version 1)")->required();
+    app.add_option("--control-idle-timeout", idle_timeout_s,
+                   "close a control client that sends no request for this many seconds")
+        ->capture_default_str()
+        ->check(CLI::Range(0.1, 86400.0));
+    app.add_option("--control-send-timeout", send_timeout_s,
+                   "close a control client that takes none of its replies for this many seconds")
+        ->capture_default_str()
+        ->check(CLI::Range(0.1, 86400.0));
     app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
     app.add_flag("--print-eal", print_eal, "print the EAL arguments the config gives, and exit");
@@ -106,7 +141,10 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     int sfd = signalfd(-1, &signals, SFD_CLOEXEC);
 
-    vfgate::jsonl::Server server;
+    auto ms = [](double s) { return std::chrono::milliseconds(static_cast<long>(s * 1000)); };
+    vfgate::jsonl::Server server({.idle_timeout = ms(idle_timeout_s),
+                                  .send_timeout = ms(send_timeout_s),
+                                  .log = [](const std::string& m) { spdlog::warn("{}", m); }});
     if (auto r = server.listen(cfg.dataplane->control_socket, 0660); !r) {
         spdlog::error("control socket: {}", r.error().to_string());
         return 1;

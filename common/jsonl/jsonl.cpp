@@ -1,28 +1,84 @@
-#include <cerrno>
-#include <cstring>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
+// Bounded parsing and line splitting of the JSON-lines protocol.
 
 #include <vfgate/common/jsonl.hpp>
 
 namespace vfgate::jsonl {
+namespace {
+
+// A SAX handler that builds nothing: it counts nesting and stops the parser past the limit, so
+// that the DOM parse which follows only ever sees shallow input. (nlohmann's DOM parser keeps
+// its own stack, but copying or destroying a value recurses per level.)
+class DepthCheck final : public nlohmann::json_sax<Json> {
+  public:
+    explicit DepthCheck(std::size_t max_depth) : max_depth_(max_depth) {}
+
+    bool null() override { return true; }
+    bool boolean(bool) override { return true; }
+    bool number_integer(number_integer_t) override { return true; }
+    bool number_unsigned(number_unsigned_t) override { return true; }
+    bool number_float(number_float_t, const string_t&) override { return true; }
+    bool string(string_t&) override { return true; }
+    bool binary(binary_t&) override { return true; }
+    bool start_object(std::size_t) override { return enter(); }
+    bool key(string_t&) override { return true; }
+    bool end_object() override { return leave(); }
+    bool start_array(std::size_t) override { return enter(); }
+    bool end_array() override { return leave(); }
+    bool parse_error(std::size_t position, const std::string&, const Json::exception&) override {
+        error_at_ = position;
+        return false;
+    }
+
+    bool too_deep() const { return too_deep_; }
+    std::size_t error_at() const { return error_at_; }
+
+  private:
+    bool enter() {
+        too_deep_ = ++depth_ > max_depth_;
+        return !too_deep_;
+    }
+    bool leave() {
+        --depth_;
+        return true;
+    }
+
+    std::size_t max_depth_;
+    std::size_t depth_ = 0;
+    bool too_deep_ = false;
+    std::size_t error_at_ = 0;
+};
+
+}  // namespace
+
+Result<Json> parse(std::string_view text, std::size_t max_depth) {
+    DepthCheck check(max_depth);
+    if (!Json::sax_parse(text, &check)) {
+        if (check.too_deep()) {
+            return fail(ErrorKind::kInvalidArgument,
+                        "nested deeper than " + std::to_string(max_depth) + " levels");
+        }
+        return fail(ErrorKind::kInvalidArgument,
+                    "not valid JSON (at byte " + std::to_string(check.error_at()) + ")");
+    }
+    Json j = Json::parse(text, nullptr, false);
+    if (j.is_discarded()) return fail(ErrorKind::kInvalidArgument, "not valid JSON");
+    return j;
+}
 
 Result<Request> parse_request(std::string_view line) {
-    Json j = Json::parse(line, nullptr, false);
-    if (j.is_discarded()) return fail(ErrorKind::kInvalidArgument, "request is not valid JSON");
-    if (!j.is_object()) return fail(ErrorKind::kInvalidArgument, "request is not a JSON object");
-    auto m = j.find("method");
-    if (m == j.end() || !m->is_string()) {
+    auto j = parse(line);
+    if (!j) return tl::unexpected(std::move(j.error()).context("request"));
+    if (!j->is_object()) return fail(ErrorKind::kInvalidArgument, "request is not a JSON object");
+    auto m = j->find("method");
+    if (m == j->end() || !m->is_string()) {
         return fail(ErrorKind::kInvalidArgument, "request has no \"method\" string");
     }
     Request r{m->get<std::string>()};
-    if (auto p = j.find("params"); p != j.end() && !p->is_null()) {
+    if (auto p = j->find("params"); p != j->end() && !p->is_null()) {
         if (!p->is_object()) {
             return fail(ErrorKind::kInvalidArgument, "\"params\" is not a JSON object");
         }
-        r.params = *p;
+        r.params = std::move(*p);
     }
     return r;
 }
@@ -39,96 +95,42 @@ std::string error_reply(std::string_view message) {
            "\n";
 }
 
+void LineBuffer::feed(std::string_view bytes) {
+    // Drop what next() returned before growing: each byte is moved at most once more.
+    if (start_ > 0 && start_ >= buf_.size() / 2) {
+        buf_.erase(0, start_);
+        scanned_ -= start_;
+        start_ = 0;
+    }
+    buf_.append(bytes);
+}
+
+std::size_t LineBuffer::find_newline() const {
+    auto nl = buf_.find('\n', std::max(scanned_, start_));
+    scanned_ = nl == std::string::npos ? buf_.size() : nl;
+    return nl;
+}
+
+bool LineBuffer::overflowed() const {
+    auto nl = find_newline();
+    std::size_t len = (nl == std::string::npos ? buf_.size() : nl) - start_;
+    if (nl != std::string::npos && len > 0 && buf_[nl - 1] == '\r') --len;
+    return len > max_line_;
+}
+
 std::optional<std::string> LineBuffer::next() {
-    auto nl = buf_.find('\n');
+    if (overflowed()) return std::nullopt;
+    auto nl = find_newline();
     if (nl == std::string::npos) return std::nullopt;
-    std::string line = buf_.substr(0, nl);
-    buf_.erase(0, nl + 1);
+    std::string line = buf_.substr(start_, nl - start_);
+    start_ = nl + 1;
+    scanned_ = start_;
+    if (start_ == buf_.size()) {  // all taken: start over without moving anything
+        buf_.clear();
+        start_ = scanned_ = 0;
+    }
     if (!line.empty() && line.back() == '\r') line.pop_back();
     return line;
-}
-
-namespace {
-
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
-
-int remaining_ms(std::chrono::steady_clock::time_point deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    return static_cast<int>(std::max<std::int64_t>(0, left.count()));
-}
-
-// Waits for `events` on fd until the deadline; false on time-out.
-bool wait_for(int fd, short events, std::chrono::steady_clock::time_point deadline) {
-    pollfd p{fd, events, 0};
-    int r = 0;
-    do {
-        r = ::poll(&p, 1, remaining_ms(deadline));
-    } while (r < 0 && errno == EINTR);
-    return r > 0;
-}
-
-}  // namespace
-
-Result<Json> call(const std::string& socket_path, std::string_view method, const Json& params,
-                  std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    auto where = [&](const std::string& what) { return what + " " + socket_path; };
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (socket_path.size() >= sizeof addr.sun_path) {
-        return fail(ErrorKind::kInvalidArgument, where("socket path too long:"));
-    }
-    std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
-    Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (fd.get() < 0) return tl::unexpected(Error::from_errno(errno, "socket"));
-    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-        return tl::unexpected(Error::from_errno(errno, where("connect to")));
-    }
-    std::string out = Json{{"method", method}, {"params", params}}.dump() + "\n";
-    std::string_view rest = out;
-    while (!rest.empty()) {
-        if (!wait_for(fd.get(), POLLOUT, deadline)) {
-            return tl::unexpected(Error(ErrorKind::kSystem, where("timed out writing to")));
-        }
-        ssize_t n = ::send(fd.get(), rest.data(), rest.size(), MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return tl::unexpected(Error::from_errno(errno, where("write to")));
-        rest.remove_prefix(static_cast<std::size_t>(n));
-    }
-    LineBuffer lines;
-    char buf[65536];
-    for (;;) {
-        if (auto line = lines.next()) {
-            Json reply = Json::parse(*line, nullptr, false);
-            if (reply.is_discarded() || !reply.is_object() || !reply.contains("ok")) {
-                return fail(ErrorKind::kInternal, where("malformed reply from"));
-            }
-            if (reply["ok"] == true) return reply.value("result", Json());
-            return fail(ErrorKind::kInvalidArgument, reply.value("error", std::string("failed")));
-        }
-        if (lines.overflowed()) return fail(ErrorKind::kInternal, where("reply too long from"));
-        if (!wait_for(fd.get(), POLLIN, deadline)) {
-            return tl::unexpected(Error(ErrorKind::kSystem, where("timed out waiting for")));
-        }
-        ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return tl::unexpected(Error::from_errno(errno, where("read from")));
-        if (n == 0) return fail(ErrorKind::kSystem, where("connection closed by"));
-        lines.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-    }
 }
 
 }  // namespace vfgate::jsonl

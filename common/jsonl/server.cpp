@@ -12,6 +12,10 @@
 namespace vfgate::jsonl {
 namespace {
 
+// Requests served per client per poll round, so that one busy client delays a signal or the
+// others by a few requests, not by everything it has sent.
+constexpr int kRequestsPerRound = 16;
+
 Result<void> make_dirs(const std::string& dir) {
     for (std::size_t i = 1; i <= dir.size(); ++i) {
         if (i != dir.size() && dir[i] != '/') continue;
@@ -23,7 +27,14 @@ Result<void> make_dirs(const std::string& dir) {
     return {};
 }
 
+std::string seconds_text(std::chrono::milliseconds d) {
+    auto ms = d.count();
+    return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+}
+
 }  // namespace
+
+Server::Server(ServerOptions options) : opts_(std::move(options)) {}
 
 Server::~Server() {
     for (auto& c : clients_) ::close(c.fd);
@@ -80,10 +91,16 @@ Result<void> Server::listen(const std::string& path, mode_t mode) {
 }
 
 void Server::handle(std::string method, Handler handler) {
+    handlers_[std::move(method)] = [h = std::move(handler)](const Json& params, const Peer&) {
+        return h(params);
+    };
+}
+
+void Server::handle(std::string method, PeerHandler handler) {
     handlers_[std::move(method)] = std::move(handler);
 }
 
-std::string Server::dispatch(std::string_view line) {
+std::string Server::dispatch(std::string_view line, const Peer& peer) {
     auto req = parse_request(line);
     if (!req) return error_reply(req.error().to_string());
     if (req->method == "methods") {
@@ -98,7 +115,7 @@ std::string Server::dispatch(std::string_view line) {
         return error_reply("unknown method '" + req->method + "'; expected one of " + known);
     }
     try {
-        auto result = it->second(req->params);
+        auto result = it->second(req->params, peer);
         return result ? ok_reply(*result) : error_reply(result.error().to_string());
     } catch (const Json::exception& e) {
         // A parameter of the wrong type (handlers read params with Json::value).
@@ -106,74 +123,164 @@ std::string Server::dispatch(std::string_view line) {
     }
 }
 
-void Server::accept_clients() {
+void Server::note(const Client& c, const std::string& what) const {
+    if (!opts_.log) return;
+    opts_.log("control client (pid " + std::to_string(c.peer.pid) + ", uid " +
+              std::to_string(c.peer.uid) + "): " + what);
+}
+
+void Server::refuse(Client& c, const std::string& why) {
+    note(c, why);
+    c.out += error_reply(why);  // `out` holds whole lines: this starts a line of its own
+    c.closing = true;
+}
+
+void Server::accept_clients(Clock::time_point now) {
     for (;;) {
         int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) return;  // EAGAIN: done; anything else: try again on the next poll
-        if (clients_.size() >= kMaxClients) {
-            std::string busy = error_reply("too many clients");
+        Client c{fd, peer_of(fd), LineBuffer(opts_.max_request_line), {}, 0, now};
+        if (clients_.size() >= opts_.max_clients) {
+            // Sent before the close, so the newcomer reads why even if its write then fails.
+            std::string busy = error_reply(
+                "too many clients (" + std::to_string(opts_.max_clients) + "); try again later");
             static_cast<void>(::send(fd, busy.data(), busy.size(), MSG_NOSIGNAL));
             ::close(fd);
+            if (!full_noted_) note(c, "refused: too many clients");
+            full_noted_ = true;
             continue;
         }
-        clients_.push_back(Client{fd, {}, {}, false});
+        clients_.push_back(std::move(c));
     }
 }
 
-void Server::serve(Client& c) {
-    char buf[65536];
+void Server::serve(Client& c, Clock::time_point now) {
+    int budget = kRequestsPerRound;
+    c.more = false;
     for (;;) {
+        while (budget > 0 && !c.closing && c.pending() < opts_.max_pending_output) {
+            if (c.in.overflowed()) {
+                refuse(c, "request line longer than " + std::to_string(c.in.max_line()) +
+                              " bytes; closing");
+                break;
+            }
+            auto line = c.in.next();
+            if (!line) break;
+            --budget;
+            c.activity = now;
+            if (!line->empty()) c.out += dispatch(*line, c.peer);
+        }
+        if (c.closing || c.pending() >= opts_.max_pending_output) return;  // wait for output
+        if (budget == 0) {
+            c.more = true;  // maybe more lines buffered: the next round serves them
+            return;
+        }
+        // Every complete line is served; read more only now, so `in` holds at most one line.
+        if (c.eof) {
+            c.closing = true;
+            return;
+        }
+        char buf[65536];
         ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
         if (n > 0) {
             c.in.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+        } else if (n < 0 && errno == EAGAIN) {
+            return;
+        } else if (n == 0 || errno != EINTR) {
+            c.eof = true;
+        }
+    }
+}
+
+void Server::flush(Client& c, Clock::time_point now) {
+    while (c.pending() > 0) {
+        ssize_t n = ::send(c.fd, c.out.data() + c.out_sent, c.pending(), MSG_NOSIGNAL);
+        if (n > 0) {
+            c.out_sent += static_cast<std::size_t>(n);
+            c.activity = now;
             continue;
         }
-        if (n == 0 || (errno != EAGAIN && errno != EINTR)) c.closing = true;
         if (n < 0 && errno == EINTR) continue;
-        break;
+        if (n < 0 && errno == EAGAIN) break;
+        c.drop = true;  // the peer is gone: drop what it will never read
+        return;
     }
-    while (auto line = c.in.next()) {
-        if (!line->empty()) c.out += dispatch(*line);
+    if (c.pending() == 0) {
+        // A big reply's buffer is not kept for a client that may never need it again.
+        if (c.out.capacity() > (64u << 10)) {
+            std::string().swap(c.out);
+        } else {
+            c.out.clear();
+        }
+        c.out_sent = 0;
+    } else if (c.out_sent > (1u << 20) && c.out_sent > c.out.size() / 2) {
+        c.out.erase(0, c.out_sent);
+        c.out_sent = 0;
     }
-    if (c.in.overflowed()) {
-        c.out += error_reply("request line longer than " + std::to_string(kMaxLine) + " bytes");
-        c.closing = true;
+}
+
+void Server::expire(Client& c, Clock::time_point now) {
+    if (c.drop) return;
+    const auto quiet = now - c.activity;
+    if (c.pending() > 0) {
+        if (quiet < opts_.send_timeout) return;
+        note(c, "closed: took none of its replies for " + seconds_text(opts_.send_timeout));
+        c.drop = true;
+        // Say why if the stuck output ends on a line boundary and the socket takes a line.
+        if (c.out_sent == 0 || c.out[c.out_sent - 1] == '\n') {
+            std::string why =
+                error_reply("took no reply for " + seconds_text(opts_.send_timeout) + "; closing");
+            static_cast<void>(::send(c.fd, why.data(), why.size(), MSG_NOSIGNAL));
+        }
+    } else if (!c.closing && quiet >= opts_.idle_timeout) {
+        refuse(c, "no request for " + seconds_text(opts_.idle_timeout) + "; closing");
+        flush(c, now);
     }
+}
+
+int Server::poll_timeout_ms(Clock::time_point now) const {
+    auto next = Clock::time_point::max();
+    for (const auto& c : clients_) {
+        if (c.more) return 0;
+        if (c.closing && c.pending() == 0) continue;
+        auto limit = c.pending() > 0 ? opts_.send_timeout : opts_.idle_timeout;
+        next = std::min(next, c.activity + limit);
+    }
+    if (next == Clock::time_point::max()) return -1;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1;
+    return static_cast<int>(std::clamp<std::int64_t>(ms, 0, 60'000));
 }
 
 void Server::run(int stop_fd, const std::function<bool(int)>& on_stop) {
     for (;;) {
         std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}, {stop_fd, POLLIN, 0}};
         for (const auto& c : clients_) {
-            fds.push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
+            bool wants_input = !c.eof && !c.closing && c.pending() < opts_.max_pending_output;
+            short events =
+                static_cast<short>((wants_input ? POLLIN : 0) | (c.pending() > 0 ? POLLOUT : 0));
+            fds.push_back({c.fd, events, 0});
         }
-        if (::poll(fds.data(), fds.size(), -1) < 0) {
+        if (::poll(fds.data(), fds.size(), poll_timeout_ms(Clock::now())) < 0) {
             if (errno == EINTR) continue;
             return;
         }
         if (fds[1].revents != 0 && on_stop(stop_fd)) return;
-        if (fds[0].revents & POLLIN) accept_clients();
-        for (std::size_t i = 0; i < clients_.size() && i + 2 < fds.size(); ++i) {
+        const auto now = Clock::now();
+        for (std::size_t i = 0; i < clients_.size(); ++i) {
             Client& c = clients_[i];
-            short ev = fds[i + 2].revents;
-            if (ev & (POLLIN | POLLHUP | POLLERR)) serve(c);
-            while (!c.out.empty()) {
-                ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
-                if (n <= 0) {
-                    if (n < 0 && errno != EAGAIN && errno != EINTR) {
-                        c.closing = true;  // the peer is gone: drop what it will never read
-                        c.out.clear();
-                    }
-                    break;
-                }
-                c.out.erase(0, static_cast<std::size_t>(n));
-            }
+            if (fds[i + 2].revents == 0 && !c.more) continue;
+            flush(c, now);  // first: room for output lets the next request go
+            if (!c.drop) serve(c, now);
+            if (!c.drop) flush(c, now);
         }
+        for (auto& c : clients_) expire(c, now);
         std::erase_if(clients_, [](const Client& c) {
-            bool done = c.closing && c.out.empty();
+            bool done = c.drop || (c.closing && c.pending() == 0);
             if (done) ::close(c.fd);
             return done;
         });
+        if (clients_.size() < opts_.max_clients) full_noted_ = false;
+        if (fds[0].revents & POLLIN) accept_clients(now);
     }
 }
 

@@ -20,11 +20,13 @@ LoadResult unreadable(const std::string& path, std::string message) {
 }  // namespace
 
 LoadResult load_file(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return unreadable(path, "cannot open: " + errno_text(errno));
     struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int err = S_ISDIR(st.st_mode) ? EISDIR : errno;
+    const bool stat_ok = ::fstat(fd, &st) == 0;
+    if (!stat_ok || !S_ISREG(st.st_mode)) {
+        int err = !stat_ok ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
         ::close(fd);
         return unreadable(path, "cannot read: " + (err ? errno_text(err) : "not a regular file"));
     }

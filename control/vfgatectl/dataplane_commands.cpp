@@ -2,6 +2,7 @@
 // dataplane's control socket.
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -245,8 +246,18 @@ void add_dataplane_commands(CLI::App& app, std::function<int()>& run) {
         dp->add_subcommand("reload", "Re-read the config file and apply the changes live");
     reload->add_option("FILE", *path, "a config file to switch to (default: the one it runs)");
     reload->callback([t, path, &run] {
-        run = [t, path] {
-            Json params = path->empty() ? Json::object() : Json{{"path", *path}};
+        run = [t, path]() -> int {
+            Json params = Json::object();
+            if (!path->empty()) {
+                // The dataplane runs elsewhere: a relative path means ours, so send it whole.
+                std::error_code ec;
+                auto full = std::filesystem::absolute(*path, ec);
+                if (ec) {
+                    std::cerr << "vfgatectl: reload: " << *path << ": " << ec.message() << "\n";
+                    return kFailed;
+                }
+                params["path"] = full.lexically_normal().string();
+            }
             return call(*t, dataplane::method::kReload, params, print_reload);
         };
     });

@@ -48,6 +48,28 @@ config::Config without_ports(config::Config cfg, const std::set<std::string>& na
     return cfg;
 }
 
+// What a rejected file gets over the control socket, whose peers may not read the file (the
+// socket is group-accessible): where the errors are, not what they quote ("found X", unknown
+// keys), which could be the file's content. The log, root's, has every diagnostic.
+std::string rejected(const std::string& file, const std::vector<config::Diagnostic>& errors) {
+    std::string where;
+    std::size_t shown = 0;
+    for (const auto& d : errors) {
+        spdlog::error("reload: {}", d.to_string());
+        if (d.location.line == 0 && d.path.empty()) {
+            // About the file as a whole (can't open, not a regular file, too big): no content.
+            where += (where.empty() ? "" : "; ") + d.message;
+        } else if (++shown <= 10) {
+            where += (where.empty() ? "line " : "; line ") + std::to_string(d.location.line) + ":" +
+                     std::to_string(d.location.column);
+        }
+    }
+    if (shown > 10) where += "; ...";
+    return "config rejected, nothing changed: " + std::to_string(errors.size()) + " error(s) in " +
+           file + " (" + where + "); the dataplane's log lists them, as does `vfgatectl validate " +
+           file + "`";
+}
+
 }  // namespace
 
 void Dataplane::remove_ports(const std::vector<std::string>& names) {
@@ -81,11 +103,7 @@ Result<ReloadResult> Dataplane::reload(const std::string& path) {
     std::lock_guard lock(mu_);
     const std::string file = path.empty() ? config_path_ : path;
     auto loaded = config::load_file(file);
-    if (!loaded.ok()) {
-        std::string msg = "config rejected, nothing changed:";
-        for (const auto& d : loaded.errors) msg += "\n" + d.to_string();
-        return fail(ErrorKind::kInvalidArgument, msg);
-    }
+    if (!loaded.ok()) return fail(ErrorKind::kInvalidArgument, rejected(file, loaded.errors));
     config::Config next = *loaded.config;
     if (!next.dataplane) {
         return fail(ErrorKind::kInvalidArgument,
