@@ -80,6 +80,16 @@ check "--quiet prints nothing for valid files" 0 "$ctl" validate -q "$src/config
 check "a missing file exits 1" 1 "$ctl" validate "$tmp/nope.yaml"
 expect "missing file names the cause" "$err" "^$tmp/nope.yaml: cannot open: No such file or directory \(ENOENT\)$"
 
+# Not a regular file: refused at once (a FIFO without a writer used to block forever; timeout
+# turns a hang into exit 124).
+mkfifo "$tmp/fifo.yaml"
+check "validate a FIFO exits 1, without blocking" 1 timeout 10 "$ctl" validate "$tmp/fifo.yaml"
+expect "and says it is a FIFO" "$err" "^$tmp/fifo.yaml: cannot read: not a regular file \(a FIFO\)$"
+check "describe a FIFO exits 1, without blocking" 1 timeout 10 "$ctl" describe "$tmp/fifo.yaml"
+expect "describe says it is a FIFO" "$err" "^$tmp/fifo.yaml: cannot read: not a regular file \(a FIFO\)$"
+check "validate a directory exits 1" 1 "$ctl" validate "$tmp"
+expect "and says it is a directory" "$err" "^$tmp: cannot read: not a regular file \(a directory\)$"
+
 check "no subcommand is a usage error" 2 "$ctl"
 check "validate without a file is a usage error" 2 "$ctl" validate
 check "an unknown option is a usage error" 2 "$ctl" validate --bogus "$src/config/examples/demo.yaml"
