@@ -43,13 +43,17 @@ expect() {
 mkdir -p "$tmp/sys/bus/pci/devices" "$tmp/proc"
 run() { timeout 10 "$vf" --sysfs "$tmp/sys" --procfs "$tmp/proc" "$@"; }
 
-cat >"$tmp/two-pfs.yaml" <<'YAML'
+cat >"$tmp/pfs.yaml" <<'YAML'
 version: 1
 pfs:
   - {name: pf0, device: "0000:01:00.0", num_vfs: 2}
   - {name: pf1, device: "0000:02:00.0", num_vfs: 2}
   - {name: pf2, device: ens9, num_vfs: 1}
 YAML
+check "plan with PFs that aren't there exits 1" 1 run --state "$tmp/none.json" plan -f "$tmp/pfs.yaml"
+expect "every missing PF is named" "$err" \
+    '^vfgate-vf: no SR-IOV PF on this host for pf0 \(0000:01:00.0\), pf1 \(0000:02:00.0\), pf2 \(ens9\); found: none$'
+
 mkfifo "$tmp/fifo.yaml"
 check "plan -f FIFO exits 2 (a bad config), without blocking" 2 run --state "$tmp/none.json" plan -f "$tmp/fifo.yaml"
 expect "and says it is a FIFO" "$err" "^vfgate-vf: $tmp/fifo.yaml: cannot read: not a regular file \(a FIFO\)$"
