@@ -1,5 +1,6 @@
-// Hostile or odd input to the config loader: files that aren't regular files. Each must give a
-// clear diagnostic, never a hang or a crash.
+// Hostile or odd input to the config loader: files that aren't regular files, nesting deep
+// enough to exhaust a recursive reader. Each must give a clear diagnostic, never a hang or a
+// crash.
 
 #include <chrono>
 #include <fcntl.h>
@@ -18,6 +19,7 @@ namespace vfgate::config {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::HasSubstr;
 
 class ConfigFiles : public testing::Test {
   protected:
@@ -59,6 +61,49 @@ TEST_F(ConfigFiles, ARegularFileStillLoads) {
     std::ofstream(dir_ / "ok.yaml") << "version: 1\n";
     auto r = load_file((dir_ / "ok.yaml").string());
     EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
+}
+
+// Nesting far beyond any config is refused where it starts to be too deep, with its location
+// (yaml-cpp's own guard, much deeper, reported "bad file" at the end of the input).
+TEST(ConfigText, DeepNestingIsRefusedWithItsLocation) {
+    const std::string deep = std::string(100000, '[') + "x" + std::string(100000, ']');
+    auto r = load_string("version: 1\nhost: " + deep + "\n", "deep.yaml");
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_EQ(r.errors[0].to_string(),
+              "deep.yaml:2:70: found values nested deeper than 64 levels; expected a config "
+              "nested at most 64 levels deep");
+}
+
+TEST(ConfigText, NestingOfBlockMappingsIsLimitedToo) {
+    std::string text = "version: 1\nhost:\n";
+    for (int i = 0; i < 100; ++i) text += std::string(2 * (i + 1), ' ') + "k:\n";
+    auto r = load_string(text, "deep.yaml");
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_THAT(r.errors[0].to_string(),
+                testing::StartsWith("deep.yaml:66:129: found values nested deeper than 64"));
+}
+
+TEST(ConfigText, SixtyFourLevelsAreStillRead) {
+    // 64 levels in all: the top mapping and 63 lists; the reader, not the parser, objects.
+    auto r = load_string("version: 1\nhost: " + std::string(63, '[') + std::string(63, ']') + "\n",
+                         "t.yaml");
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_THAT(r.errors[0].to_string(), HasSubstr("host: found a list; expected a mapping"));
+}
+
+// Aliases copy their anchor's tree: a chain of them can't build what nesting may not.
+TEST(ConfigText, AliasesCantNestDeeperEither) {
+    std::string text = "version: 1\n";
+    for (int i = 0; i < 4; ++i) {
+        text += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " " + std::string(30, '[') +
+                (i == 0 ? "x" : "*a" + std::to_string(i - 1)) + std::string(30, ']') + "\n";
+    }
+    auto r = load_string(text, "deep.yaml");
+    ASSERT_EQ(r.errors.size(), 1u);
+    // a2's alias to a1 (60 levels, at column 39) would sit 31 levels down.
+    EXPECT_EQ(r.errors[0].to_string(),
+              "deep.yaml:4:39: found values nested deeper than 64 levels; expected a config "
+              "nested at most 64 levels deep");
 }
 
 }  // namespace
