@@ -172,6 +172,12 @@ std::optional<std::string> Reader::text(const DocNode& n, const std::string& pat
         mismatch(n, path, what);
         return std::nullopt;
     }
+    // Every string here reaches a C API (a path, devargs, argv), which would cut it at the NUL.
+    if (n.text.find('\0') != std::string::npos) {
+        error(n.location, path,
+              "found " + describe(n) + " (a NUL byte inside); expected text without NUL bytes");
+        return std::nullopt;
+    }
     return n.text;
 }
 

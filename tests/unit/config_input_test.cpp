@@ -1,5 +1,5 @@
-// Hostile or odd input to the config loader: files that aren't regular files, nesting deep
-// enough to exhaust a recursive reader. Each must give a clear diagnostic, never a hang or a
+// Hostile or odd input to the config loader: files that aren't regular files, NUL bytes, nesting
+// deep enough to exhaust a recursive reader. Each must give a clear diagnostic, never a hang or a
 // crash.
 
 #include <chrono>
@@ -61,6 +61,18 @@ TEST_F(ConfigFiles, ARegularFileStillLoads) {
     std::ofstream(dir_ / "ok.yaml") << "version: 1\n";
     auto r = load_file((dir_ / "ok.yaml").string());
     EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
+}
+
+// Any string value with a NUL byte: the C APIs these strings reach would cut it short.
+TEST(ConfigText, ANulByteInAStringIsAnError) {
+    auto r = load_string(
+        "version: 1\ndataplane:\n  control_socket: \"/run/vfgate/a\\0b.sock\"\n"
+        "  uplinks:\n    - {name: up0, device: net_null0}\n",
+        "t.yaml");
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_EQ(r.errors[0].to_string(),
+              "t.yaml:3:19: dataplane.control_socket: found \"/run/vfgate/a\\x00b.sock\" (a NUL "
+              "byte inside); expected text without NUL bytes");
 }
 
 // Nesting far beyond any config is refused where it starts to be too deep, with its location
