@@ -1,6 +1,6 @@
-// Hostile or odd input to the config loader: files that aren't regular files, NUL bytes, nesting
-// deep enough to exhaust a recursive reader. Each must give a clear diagnostic, never a hang or a
-// crash.
+// Hostile or odd input to the config loader: files that aren't regular files, NUL bytes,
+// control characters that must not reach a terminal raw, nesting deep enough to exhaust a
+// recursive reader. Each must give a clear diagnostic, never a hang or a crash.
 
 #include <chrono>
 #include <fcntl.h>
@@ -13,6 +13,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <vfgate/config/describe.hpp>
 #include <vfgate/config/load.hpp>
 
 namespace vfgate::config {
@@ -20,6 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::HasSubstr;
+using testing::Not;
 
 class ConfigFiles : public testing::Test {
   protected:
@@ -73,6 +75,38 @@ TEST(ConfigText, ANulByteInAStringIsAnError) {
     EXPECT_EQ(r.errors[0].to_string(),
               "t.yaml:3:19: dataplane.control_socket: found \"/run/vfgate/a\\x00b.sock\" (a NUL "
               "byte inside); expected text without NUL bytes");
+}
+
+// Control characters a hostile file could use to drive a terminal are escaped wherever the
+// loader prints what it found: in the key path as well as the message.
+TEST(ConfigText, ControlCharactersInDiagnosticsAreEscaped) {
+    auto r = load_string("version: 1\n\"\\e]0;owned\\a\\e[2J\": 1\n", "t.yaml");
+    ASSERT_EQ(r.errors.size(), 1u);
+    const std::string line = r.errors[0].to_string();
+    EXPECT_THAT(line, Not(HasSubstr("\x1b")));
+    EXPECT_THAT(line, Not(HasSubstr("\a")));
+    EXPECT_THAT(line, testing::StartsWith("t.yaml:2:1: \\x1b]0;owned\\x07\\x1b[2J: found unknown "
+                                          "key '\\x1b]0;owned\\x07\\x1b[2J'"));
+}
+
+TEST(ConfigText, ANewlineInAValueCantFakeADiagnosticLine) {
+    auto r = load_string("version: 1\ndataplane:\n  control_socket: \"x\\nt.yaml:1:1: fake\"\n",
+                         "t.yaml");
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_THAT(r.errors[0].to_string(), Not(HasSubstr("\n")));
+    EXPECT_THAT(r.errors[0].to_string(), HasSubstr("x\\x0at.yaml:1:1: fake"));
+}
+
+TEST(ConfigText, DescribeEscapesControlCharacters) {
+    auto r = load_string(
+        "version: 1\ndataplane:\n  uplinks:\n    - {name: up0, device: \"net_null0,x=\\e[31m\"}\n"
+        "pfs:\n  - {name: pf0, device: \"eth\\e[2J\", num_vfs: 1}\n",
+        "t.yaml");
+    ASSERT_TRUE(r.ok()) << r.errors[0].to_string();
+    const std::string text = describe(*r.config);
+    EXPECT_THAT(text, Not(HasSubstr("\x1b")));
+    EXPECT_THAT(text, HasSubstr("uplink up0: net_null0,x=\\x1b[31m,"));
+    EXPECT_THAT(text, HasSubstr("pf pf0: eth\\x1b[2J,"));
 }
 
 // Nesting far beyond any config is refused where it starts to be too deep, with its location
