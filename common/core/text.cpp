@@ -36,13 +36,17 @@ std::string escape_controls(std::string_view s) {
     out.reserve(s.size());
     for (std::size_t i = 0; i < s.size();) {
         auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x20 || c == 0x7f) {
-            hex_byte(out, c);
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f) {
+                hex_byte(out, c);
+            } else {
+                out += s[i];
+            }
             ++i;
-        } else if (c < 0x80) {
-            out += s[i];
-            ++i;
-        } else if (std::size_t n = utf8_length(s.substr(i)); n == 0) {
+            continue;
+        }
+        std::size_t n = utf8_length(s.substr(i));
+        if (n == 0) {
             hex_byte(out, c);
             ++i;
         } else if (c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0) {

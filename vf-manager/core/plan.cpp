@@ -224,8 +224,9 @@ Result<Plan> plan(const Desired& desired, const Observed& observed, const PlanOp
     // Every PF the config names that the host lacks, in one error.
     std::vector<std::string> missing;
     for (const DesiredPf& d : desired) {
-        if (find_pf(observed, d.device) == nullptr)
+        if (find_pf(observed, d.device) == nullptr) {
             missing.push_back(d.name + " (" + d.device + ")");
+        }
     }
     if (!missing.empty()) {
         std::vector<std::string> have;

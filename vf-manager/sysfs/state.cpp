@@ -62,18 +62,24 @@ bool valid_name(const std::string& s) {
 // Every key of `obj` is one of `keys`, and each of them is there.
 Parsed<void> exact_keys(const Json& obj, const std::string& where,
                         std::initializer_list<const char*> keys, const std::string& expected) {
-    const std::string prefix = where.empty() ? "" : where + ": ";
-    for (const auto& [key, value] : obj.items()) {
-        auto known = [&](const char* k) { return key == k; };
+    std::string problem;
+    for (auto it = obj.begin(); it != obj.end() && problem.empty(); ++it) {
+        const std::string& key = it.key();
+        auto known = [&key](const char* k) { return key == k; };
         if (std::find_if(keys.begin(), keys.end(), known) == keys.end()) {
-            return malformed(prefix + "found key " + quoted_key(key) + "; expected " + expected);
+            problem = "found key " + quoted_key(key);
         }
     }
     for (const char* k : keys) {
-        if (!obj.contains(k))
-            return malformed(prefix + "found no '" + k + "'; expected " + expected);
+        if (problem.empty() && !obj.contains(k)) problem = std::string("found no '") + k + "'";
     }
-    return {};
+    if (problem.empty()) return {};
+    std::string out = where;
+    if (!out.empty()) out += ": ";
+    out += problem;
+    out += "; expected ";
+    out += expected;
+    return malformed(std::move(out));
 }
 
 Parsed<std::string> name_field(const Json& a, const std::string& where, const char* key) {
@@ -86,8 +92,9 @@ Parsed<std::string> name_field(const Json& a, const std::string& where, const ch
 }
 
 Parsed<Assignment> read_assignment(const Json& a, const std::string& where) {
-    if (!a.is_object())
+    if (!a.is_object()) {
         return tl::unexpected(where + ": found " + shown(a) + "; expected an object");
+    }
     if (auto k = exact_keys(a, where, {"pf", "vf", "guest", "nic"}, "pf, vf, guest and nic"); !k) {
         return tl::unexpected(k.error());
     }
