@@ -1,10 +1,15 @@
 #include <map>
 #include <sstream>
 
+#include <vfgate/common/text.hpp>
 #include <vfgate/config/describe.hpp>
 
 namespace vfgate::config {
 namespace {
+
+// A string from the config as it may be shown on a terminal: control characters escaped. Names,
+// ids and driver names are validated to plain characters; paths and devargs are not.
+std::string shown(std::string_view s) { return escape_controls(s); }
 
 std::string plural(std::int64_t n, std::string_view one, std::string_view many) {
     return std::to_string(n) + " " + std::string(n == 1 ? one : many);
@@ -52,7 +57,7 @@ void describe_nic(std::ostream& os, const Config& cfg, const Nic& nic) {
     if (nic.type == NicType::kVf) {
         os << " " << nic.pf << "/" << (nic.vf ? "vf" + std::to_string(*nic.vf) : "auto");
     }
-    if (nic.type == NicType::kDpdk) os << " " << nic.devargs;
+    if (nic.type == NicType::kDpdk) os << " " << shown(nic.devargs);
     os << ", mac " << to_string(nic.mac);
     if (is_software_switched(cfg, nic)) {
         os << ", " << domain_name(nic);
@@ -90,7 +95,8 @@ void describe_guest(std::ostream& os, const Config& cfg, const Guest& g) {
         os << ", " << g.memory_mb.value_or(kDefaultGuestMemoryMb) << " MB, accel "
            << to_string(g.accel.value_or(Accel::kAuto)) << ", restart "
            << to_string(g.restart.value_or(RestartPolicy::kOnFailure)) << ", boot "
-           << (g.boot->image.empty() ? "kernel " + g.boot->kernel : "image " + g.boot->image)
+           << (g.boot->image.empty() ? "kernel " + shown(g.boot->kernel)
+                                     : "image " + shown(g.boot->image))
            << "\n";
     }
     for (const auto& nic : g.nics) describe_nic(os, cfg, nic);
@@ -130,18 +136,18 @@ std::string describe(const Config& cfg) {
         os << "dataplane: main core " << dp.main_core << ", worker cores "
            << join(dp.worker_cores, [](auto c) { return std::to_string(c); }) << ", "
            << dp.memory_mb << " MB " << (dp.hugepages ? "in hugepages" : "without hugepages")
-           << ", control socket " << dp.control_socket << "\n";
+           << ", control socket " << shown(dp.control_socket) << "\n";
         for (const auto& up : dp.uplinks) {
-            os << "  uplink " << up.name << ": " << up.device << ", "
+            os << "  uplink " << up.name << ": " << shown(up.device) << ", "
                << plural(up.rx_queues, "rx queue", "rx queues") << ", MTU " << up.mtu << "\n";
         }
     } else {
         os << "dataplane: none (no software switch on this host)\n";
     }
     for (const auto& pf : cfg.pfs) {
-        os << "pf " << pf.name << ": " << pf.device << ", " << plural(pf.num_vfs, "VF", "VFs")
-           << ", eswitch " << to_string(pf.eswitch_mode) << ", VFs bound to " << pf.vf_driver
-           << "\n";
+        os << "pf " << pf.name << ": " << shown(pf.device) << ", "
+           << plural(pf.num_vfs, "VF", "VFs") << ", eswitch " << to_string(pf.eswitch_mode)
+           << ", VFs bound to " << pf.vf_driver << "\n";
     }
     std::map<std::string, std::vector<std::string>> domains;
     for (const auto& g : cfg.guests) {

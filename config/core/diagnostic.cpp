@@ -1,3 +1,4 @@
+#include <vfgate/common/text.hpp>
 #include <vfgate/config/load.hpp>
 
 namespace vfgate::config {
@@ -9,7 +10,8 @@ std::string Diagnostic::to_string() const {
     }
     s += ": ";
     if (!path.empty()) s += path + ": ";
-    return s + message;
+    // Paths and messages quote the file's keys and values: one line, nothing a terminal obeys.
+    return escape_controls(s + message);
 }
 
 }  // namespace vfgate::config

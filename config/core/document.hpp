@@ -30,5 +30,9 @@ struct DocNode::Entry {
 // firewall rules (a rule of six keys is 13 values), while an alias bomb stops within a few
 // hundred MB.
 inline constexpr std::size_t kMaxNodes = 2'000'000;
+// Mappings and lists nested deeper than this are refused where the next level opens. A config is
+// about 6 deep; the limit keeps recursive walks of a document (the reader, DocNode's destructor)
+// far from the end of the stack.
+inline constexpr std::size_t kMaxDepth = 64;
 
 }  // namespace vfgate::config::detail

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include <vfgate/common/text.hpp>
+
 namespace vfgate::config::detail {
 namespace {
 
@@ -25,18 +27,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 std::string printable(std::string_view s) {
     constexpr std::size_t kMax = 60;
-    std::string out;
-    for (char c : s.substr(0, kMax)) {
-        auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f) {
-            static constexpr char kHex[] = "0123456789abcdef";
-            out += "\\x";
-            out += kHex[u >> 4];
-            out += kHex[u & 15];
-        } else {
-            out += c;
-        }
-    }
+    std::string out = escape_controls(s.substr(0, kMax));
     if (s.size() > kMax) out += "...";
     return out;
 }
@@ -170,6 +161,12 @@ std::optional<std::string> Reader::text(const DocNode& n, const std::string& pat
     visit(n, path);
     if (n.kind != DocNode::Kind::kScalar) {
         mismatch(n, path, what);
+        return std::nullopt;
+    }
+    // Every string here reaches a C API (a path, devargs, argv), which would cut it at the NUL.
+    if (n.text.find('\0') != std::string::npos) {
+        error(n.location, path,
+              "found " + describe(n) + " (a NUL byte inside); expected text without NUL bytes");
         return std::nullopt;
     }
     return n.text;

@@ -8,6 +8,7 @@
 
 #include "yaml.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 #include <yaml-cpp/eventhandler.h>
@@ -18,6 +19,9 @@ namespace vfgate::config::detail {
 namespace {
 
 struct TooLarge {};
+struct TooDeep {
+    YAML::Mark mark;  // where the level beyond kMaxDepth opens
+};
 
 Location location_of(const YAML::Mark& m) { return {m.line + 1, m.column + 1}; }
 
@@ -43,6 +47,8 @@ class Builder : public YAML::EventHandler {
             throw YAML::ParserException(mark, "unknown alias");
         }
         DocNode n = anchors_[anchor];
+        // An alias copies its anchor's tree: it nests as deep as the anchor below this level.
+        if (stack_.size() + height(n) > kMaxDepth) throw TooDeep{mark};
         count(n);
         finish(std::move(n), 0);
     }
@@ -76,6 +82,15 @@ class Builder : public YAML::EventHandler {
         std::optional<DocNode> key;  // a map's key waiting for its value
     };
 
+    // Levels of mappings and lists in `n` (a scalar: 0). Recursion is bounded: every tree built
+    // here is at most kMaxDepth deep.
+    static std::size_t height(const DocNode& n) {
+        std::size_t below = 0;
+        for (const auto& item : n.items) below = std::max(below, height(item));
+        for (const auto& [k, v] : n.pairs) below = std::max({below, height(k), height(v)});
+        return n.kind == DocNode::Kind::kList || n.kind == DocNode::Kind::kMap ? below + 1 : 0;
+    }
+
     void count(const DocNode& n) {
         if (++nodes_ > kMaxNodes) throw TooLarge{};
         for (const auto& item : n.items) count(item);
@@ -87,6 +102,7 @@ class Builder : public YAML::EventHandler {
 
     void open(DocNode::Kind kind, const YAML::Mark& mark, YAML::anchor_t anchor) {
         if (++nodes_ > kMaxNodes) throw TooLarge{};
+        if (stack_.size() >= kMaxDepth) throw TooDeep{mark};
         Frame f;
         f.node.kind = kind;
         f.node.location = location_of(mark);
@@ -159,6 +175,11 @@ ParsedYaml parse_yaml(std::string_view text) {
     } catch (const YAML::Exception& e) {
         out.error = Diagnostic{"", location_of(e.mark), "",
                                "found invalid YAML (" + e.msg + "); expected a YAML document"};
+    } catch (const TooDeep& e) {
+        out.error = Diagnostic{"", location_of(e.mark), "",
+                               "found values nested deeper than " + std::to_string(kMaxDepth) +
+                                   " levels; expected a config nested at most " +
+                                   std::to_string(kMaxDepth) + " levels deep"};
     } catch (const TooLarge&) {
         out.error = Diagnostic{"",
                                {1, 1},

@@ -1,6 +1,8 @@
 #include "dataplane.hpp"
 
+#include <fcntl.h>
 #include <filesystem>
+#include <optional>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -13,6 +15,26 @@
 #include "telemetry.hpp"
 
 namespace vfgate::dataplane {
+namespace {
+
+// The process holding a lock on the EAL config file of `runtime_dir`, as a primary DPDK process
+// does for its whole life: then the file prefix is taken. No pid when nobody holds it (a stale
+// directory, --in-memory, or a failure before EAL chose a directory).
+std::optional<pid_t> config_lock_holder(const std::filesystem::path& runtime_dir) {
+    if (runtime_dir.empty()) return std::nullopt;
+    int fd = ::open((runtime_dir / "config").c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return std::nullopt;
+    struct flock probe {};
+    probe.l_type = F_WRLCK;  // would a write lock on the whole file conflict with someone's?
+    probe.l_whence = SEEK_SET;
+    int r = ::fcntl(fd, F_GETLK, &probe);
+    ::close(fd);
+    if (r != 0 || probe.l_type == F_UNLCK) return std::nullopt;
+    return probe.l_pid;
+}
+
+}  // namespace
+
 Dataplane::~Dataplane() { stop(); }
 
 Result<void> Dataplane::start(const config::Config& cfg, std::string config_path,
@@ -37,14 +59,25 @@ Result<void> Dataplane::start(const config::Config& cfg, std::string config_path
     std::vector<char*> argv;
     for (auto& a : eal.args) argv.push_back(a.data());
     if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
-        std::string why = rte_strerror(rte_errno);
+        const int err = rte_errno;  // 0 where EAL fails without setting it
+        const std::filesystem::path runtime = rte_eal_get_runtime_dir();
+        if (auto pid = config_lock_holder(runtime); pid) {
+            // The runtime directory is the other process's: leave it alone.
+            return fail(ErrorKind::kConflict, "EAL init failed: the file prefix " +
+                                                  runtime.filename().string() +
+                                                  " is in use by another DPDK process (pid " +
+                                                  std::to_string(*pid) + ")");
+        }
+        std::string why = err != 0 ? rte_strerror(err) : "the EAL messages above say why";
         remove_runtime_dir();
-        if (cfg_.dataplane->hugepages && (rte_errno == ENOMEM || rte_errno == EACCES)) {
+        if (cfg_.dataplane->hugepages && (err == ENOMEM || err == EACCES)) {
             why += " (no free hugepages? run scripts/setup, or set dataplane.hugepages: false)";
         }
         return fail(ErrorKind::kSystem, "EAL init failed: " + why);
     }
     eal_up_ = true;
+    // The prefix EAL used: eal_args may have replaced ours.
+    file_prefix_ = std::filesystem::path(rte_eal_get_runtime_dir()).filename().string();
     started_ = std::chrono::steady_clock::now();
     auto up = bring_up(*plan);
     if (!up) {

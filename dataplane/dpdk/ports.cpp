@@ -4,6 +4,7 @@
 
 #include <rte_bus.h>
 #include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -42,6 +43,23 @@ Result<std::uint16_t> find_port(const PortSpec& spec) {
         return id;
     }
     return fail(ErrorKind::kNotFound, "no representor port matches " + spec.devargs);
+}
+
+// Whether a DPDK bus and driver claim `devargs`'s device name. rte_dev_probe fails with EFAULT
+// ("Bad address") when none does, which says nothing to a user who mistyped a driver.
+Result<void> check_driver(const std::string& devargs) {
+    rte_devargs da{};
+    int r = rte_devargs_parse(&da, devargs.c_str());
+    // Frees what the parse allocated; experimental in DPDK 22.11 (no stable way to do it).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    rte_devargs_reset(&da);
+#pragma GCC diagnostic pop
+    if (r == 0) return {};
+    std::string device = devargs.substr(0, devargs.find(','));
+    std::string driver = device;
+    while (!driver.empty() && driver.back() >= '0' && driver.back() <= '9') driver.pop_back();
+    return fail(ErrorKind::kNotFound, "no DPDK driver '" + driver + "' (device " + device + ")");
 }
 
 }  // namespace
@@ -89,6 +107,9 @@ Result<OpenPort> open_port(const PortSpec& spec, unsigned workers, rte_mempool* 
         return "port " + spec.name + " (" + spec.devargs + "): " + what;
     };
     if (probe) {
+        if (auto d = check_driver(spec.devargs); !d) {
+            return fail(d.error().kind(), where(d.error().message()));
+        }
         int r = rte_dev_probe(spec.devargs.c_str());
         if (r < 0) return fail(ErrorKind::kSystem, where("probe: " + dpdk_error(r)));
     }

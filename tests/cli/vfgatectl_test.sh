@@ -80,6 +80,34 @@ check "--quiet prints nothing for valid files" 0 "$ctl" validate -q "$src/config
 check "a missing file exits 1" 1 "$ctl" validate "$tmp/nope.yaml"
 expect "missing file names the cause" "$err" "^$tmp/nope.yaml: cannot open: No such file or directory \(ENOENT\)$"
 
+# Not a regular file: refused at once (a FIFO without a writer used to block forever; timeout
+# turns a hang into exit 124).
+mkfifo "$tmp/fifo.yaml"
+check "validate a FIFO exits 1, without blocking" 1 timeout 10 "$ctl" validate "$tmp/fifo.yaml"
+expect "and says it is a FIFO" "$err" "^$tmp/fifo.yaml: cannot read: not a regular file \(a FIFO\)$"
+check "describe a FIFO exits 1, without blocking" 1 timeout 10 "$ctl" describe "$tmp/fifo.yaml"
+expect "describe says it is a FIFO" "$err" "^$tmp/fifo.yaml: cannot read: not a regular file \(a FIFO\)$"
+check "validate a directory exits 1" 1 "$ctl" validate "$tmp"
+expect "and says it is a directory" "$err" "^$tmp: cannot read: not a regular file \(a directory\)$"
+
+# Control characters from a file never reach the terminal raw: they are printed escaped.
+printf 'version: 1\n"\\e]0;owned\\a\\e[2J": 1\n' >"$tmp/esc.yaml"
+check "validate a file with escape sequences in a key" 1 "$ctl" validate "$tmp/esc.yaml"
+! LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f]' "$tmp/err"; expect "no control characters in the errors" "$?" '^0$'
+expect "the key is shown escaped" "$err" "^$tmp/esc.yaml:2:1: \\\\x1b\]0;owned\\\\x07\\\\x1b\[2J: found unknown key"
+cat >"$tmp/esc2.yaml" <<'YAML'
+version: 1
+dataplane:
+  uplinks:
+    - {name: up0, device: "net_null0,x=\e[31m"}
+pfs:
+  - {name: pf0, device: "eth\e[2J", num_vfs: 1}
+YAML
+check "describe a file with escape sequences in values" 0 "$ctl" describe "$tmp/esc2.yaml"
+! LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f]' "$tmp/out"; expect "no control characters in describe" "$?" '^0$'
+expect "the uplink device shown escaped" "$out" '^  uplink up0: net_null0,x=\\x1b\[31m, '
+expect "the PF device shown escaped" "$out" '^pf pf0: eth\\x1b\[2J, '
+
 check "no subcommand is a usage error" 2 "$ctl"
 check "validate without a file is a usage error" 2 "$ctl" validate
 check "an unknown option is a usage error" 2 "$ctl" validate --bogus "$src/config/examples/demo.yaml"

@@ -143,6 +143,43 @@ TEST_F(Lifecycle, SecondInstanceOnOneSocketIsRefused) {
     EXPECT_EQ(run_.wait(first, std::chrono::seconds(20)), 0);
 }
 
+// Another DPDK process holds the file prefix this dataplane would use (here a first dataplane,
+// given the second's prefix through eal_args): the error says so, instead of "EAL init failed:
+// Success", and the other process's runtime directory is left alone.
+TEST_F(Lifecycle, FilePrefixInUseByAnotherProcessIsNamed) {
+    const auto second_cfg = run_.dir() / "second.yaml";
+    std::ofstream(second_cfg) << "version: 1\ndataplane:\n  hugepages: false\n  memory_mb: 256\n"
+                              << "  control_socket: " << (run_.dir() / "second.sock").string()
+                              << "\n  uplinks:\n    - {name: up0, device: net_null5}\n";
+    ASSERT_EQ(run_.wait(run_.spawn(second_cfg.string(), {"--print-eal"}), std::chrono::seconds(10)),
+              0);
+    const std::string log = run_.log();
+    const auto at = log.find("--file-prefix\n");  // one argument a line
+    ASSERT_NE(at, std::string::npos) << log;
+    const std::string pre = log.substr(at + 14, log.find('\n', at + 14) - at - 14);
+
+    int first =
+        run_.spawn(write_config("  eal_args: [--file-prefix, " + pre + "]\n" + null_ports()));
+    struct StopFirst {  // also when an assertion below returns early
+        DataplaneRun& run;
+        int pid;
+        ~StopFirst() {
+            ::kill(pid, SIGTERM);
+            EXPECT_EQ(run.wait(pid, std::chrono::seconds(20)), 0);
+        }
+    } stop_first{run_, first};
+    ASSERT_TRUE(wait_up(first)) << run_.log();
+    EXPECT_EQ(prefix(), pre);  // status names the prefix in use
+    int second = run_.spawn(second_cfg.string());
+    EXPECT_EQ(run_.wait(second, std::chrono::seconds(20)), 1);
+    EXPECT_THAT(run_.log(), HasSubstr("EAL init failed: the file prefix " + pre +
+                                      " is in use by another DPDK process (pid " +
+                                      std::to_string(first) + ")"));
+    EXPECT_THAT(run_.log(), testing::Not(HasSubstr("Success")));
+    EXPECT_TRUE(runtime_dir_left(pre)) << "the first process's runtime directory was removed";
+    EXPECT_TRUE(jsonl::call(run_.socket(), "status")) << "the first must still serve";
+}
+
 TEST_F(Lifecycle, StaleSocketFromACrashIsReplaced) {
     // A socket file nobody listens on, as a killed dataplane leaves it.
     int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);

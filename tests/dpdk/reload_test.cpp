@@ -118,6 +118,17 @@ TEST_F(Reload, DeviceThatWontProbeRestoresThePreviousPorts) {
     EXPECT_GT(generation(), before);
 }
 
+TEST_F(Reload, UnknownDriverIsNamed) {
+    write(nic("a", "net_null1", "02:00:00:00:00:0a") + nic("b", "net_null2", "02:00:00:00:00:0b") +
+          nic("c", "\"net_foo0,x=1\"", "02:00:00:00:00:0c"));
+    auto r = jsonl::call(run_.socket(), "config.reload");
+    ASSERT_FALSE(r);
+    EXPECT_THAT(r.error().to_string(), HasSubstr("port g/c (net_foo0,x=1): no DPDK driver "
+                                                 "'net_foo' (device net_foo0)"));
+    EXPECT_THAT(r.error().to_string(), testing::Not(HasSubstr("Bad address")));
+    EXPECT_EQ(port_names(), (std::vector<std::string>{"up0", "g/a", "g/b"}));
+}
+
 TEST_F(Reload, RestartOnlyChangesAreRefused) {
     auto before = generation();
     write(nic("a", "net_null1", "02:00:00:00:00:0a") + nic("b", "net_null2", "02:00:00:00:00:0b"),

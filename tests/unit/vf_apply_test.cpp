@@ -1,6 +1,10 @@
 // vf-manager's apply: actions in order, rollback in reverse on failure; and the state file.
+#include <chrono>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
@@ -145,6 +149,108 @@ TEST_F(StateFile, ACorruptFileIsAnErrorNamingIt) {
     ASSERT_FALSE(r);
     EXPECT_THAT(r.error().to_string(), HasSubstr(path + ": not a vfgate-vf state file"));
 }
+
+// A FIFO at the state file's path: a blocking open would wait for a writer forever. If it
+// blocks, the test opens the write end itself so that read_state returns, and fails.
+TEST_F(StateFile, AFifoIsAnErrorNotAHang) {
+    std::filesystem::create_directories(dir_);
+    const std::string path = (dir_ / "vfs.json").string();
+    ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+    auto pending = std::async(std::launch::async, [&] { return read_state(path); });
+    if (pending.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+        int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK);
+        if (fd >= 0) ::close(fd);
+        pending.wait();
+        FAIL() << "read_state blocked on a FIFO";
+    }
+    auto r = pending.get();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().to_string(), path + ": cannot read: not a regular file (a FIFO)");
+    EXPECT_NE(r.error().kind(), ErrorKind::kInvalidArgument);  // not the caller's input
+}
+
+TEST_F(StateFile, ADirectoryIsAnErrorNotAnException) {
+    std::filesystem::create_directories(dir_ / "vfs.json");
+    const std::string path = (dir_ / "vfs.json").string();
+    auto r = read_state(path);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().to_string(), path + ": cannot read: not a regular file (a directory)");
+}
+
+struct BadState {
+    std::string text;
+    std::string error;  // what follows "PATH: "
+};
+
+void PrintTo(const BadState& b, std::ostream* os) { *os << b.text; }
+
+// A state file with one assignment whose "vf" is `vf` (JSON text).
+std::string one(const std::string& vf) {
+    return R"({"version": 1, "assignments": [{"pf": "0000:01:00.0", "vf": )" + vf +
+           R"(, "guest": "web", "nic": "eth0"}]})";
+}
+
+class MalformedState : public StateFile, public ::testing::WithParamInterface<BadState> {};
+
+TEST_P(MalformedState, IsRefusedSayingWhatIsWrong) {
+    std::filesystem::create_directories(dir_);
+    const std::string path = (dir_ / "vfs.json").string();
+    std::ofstream(path) << GetParam().text;
+    auto r = read_state(path);
+    ASSERT_FALSE(r) << "accepted: " << GetParam().text;
+    EXPECT_EQ(r.error().to_string(), path + ": " + GetParam().error);
+    EXPECT_NE(r.error().kind(), ErrorKind::kInvalidArgument);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    StateFile, MalformedState,
+    ::testing::Values(
+        BadState{R"({"version": 999, "assignments": []})",
+                 "not a vfgate-vf state file: version: found 999; expected 1"},
+        BadState{R"({"assignments": []})",
+                 "not a vfgate-vf state file: found no 'version'; expected version and "
+                 "assignments"},
+        BadState{R"({"version": "1", "assignments": []})",
+                 "not a vfgate-vf state file: version: found \"1\"; expected 1"},
+        BadState{one("-1"),
+                 "not a vfgate-vf state file: assignments[0].vf: found -1; expected a "
+                 "VF index from 0 to 65534"},
+        BadState{one("1.7"),
+                 "not a vfgate-vf state file: assignments[0].vf: found 1.7; expected "
+                 "a VF index from 0 to 65534"},
+        BadState{one("65535"),
+                 "not a vfgate-vf state file: assignments[0].vf: found 65535; "
+                 "expected a VF index from 0 to 65534"},
+        BadState{one("\"2\""),
+                 "not a vfgate-vf state file: assignments[0].vf: found \"2\"; "
+                 "expected a VF index from 0 to 65534"},
+        BadState{R"({"version": 1, "assignments": [{"pf": "eth0", "vf": 1, "guest": "web",)"
+                 R"( "nic": "eth0"}]})",
+                 "not a vfgate-vf state file: assignments[0].pf: found \"eth0\"; expected a "
+                 "PCI address like 0000:01:00.0"},
+        BadState{
+            R"({"version": 1, "assignments": [{"pf": "0000:01:00.0", "vf": 1, "guest": )"
+            R"("w\u001b[2J", "nic": "eth0"}]})",
+            "not a vfgate-vf state file: assignments[0].guest: found \"w\\u001b[2J\"; expected "
+            "a name of 1-32 letters, digits, '_', '-' or '.'"},
+        BadState{R"({"version": 1, "assignments": [{"pf": "0000:01:00.0", "vf": 1}]})",
+                 "not a vfgate-vf state file: assignments[0]: found no 'guest'; expected "
+                 "pf, vf, guest and nic"},
+        BadState{R"({"version": 1, "assignments": {}})",
+                 "not a vfgate-vf state file: assignments: found an object; expected a list"},
+        BadState{R"({"version": 1, "assignments": [], "extra": 1})",
+                 "not a vfgate-vf state file: found key 'extra'; expected version and "
+                 "assignments"},
+        BadState{R"({"version": 1, "assignments": [{"pf": "0000:01:00.0", "vf": 1, "guest": )"
+                 R"("a", "nic": "n"}, {"pf": "0000:01:00.0", "vf": 1, "guest": "b", "nic": )"
+                 R"("n"}]})",
+                 "not a vfgate-vf state file: assignments[1]: found VF 1 of 0000:01:00.0 "
+                 "again (assignments[0]); expected each VF once"},
+        BadState{"[1, 2",
+                 "not a vfgate-vf state file: [json.exception.parse_error.101] parse "
+                 "error at line 1, column 6: syntax error while parsing array - "
+                 "unexpected end of input; expected ']'"},
+        BadState{"", "not a vfgate-vf state file: found an empty file; expected JSON"}));
 
 }  // namespace
 }  // namespace vfgate::vfmgr

@@ -216,9 +216,24 @@ TEST(VfPlan, UnknownPfNamesWhatWasFound) {
     auto p = plan(desired(config_text()), o, {});
     ASSERT_FALSE(p);
     EXPECT_EQ(p.error().kind(), ErrorKind::kNotFound);
-    EXPECT_THAT(p.error().to_string(),
-                HasSubstr("pf0: no SR-IOV PF 0000:01:00.0 on this host (found: 0000:02:00.0 "
-                          "(enp1s0))"));
+    EXPECT_EQ(p.error().to_string(),
+              "no SR-IOV PF on this host for pf0 (0000:01:00.0); found: 0000:02:00.0 (enp1s0)");
+}
+
+TEST(VfPlan, EveryMissingPfIsNamed) {
+    std::string text = config_text();
+    text.replace(text.find("guests:"), 7,
+                 "  - {name: pf1, device: \"0000:03:00.0\", num_vfs: 1}\n"
+                 "  - {name: pf2, device: ens9, num_vfs: 1}\nguests:");
+    Observed o;
+    o.pfs.push_back(fresh_pf());
+    o.pfs[0].pci = "0000:02:00.0";
+    auto p = plan(desired(text), o, {});
+    ASSERT_FALSE(p);
+    EXPECT_EQ(p.error().kind(), ErrorKind::kNotFound);
+    EXPECT_EQ(p.error().to_string(),
+              "no SR-IOV PF on this host for pf0 (0000:01:00.0), pf1 (0000:03:00.0), pf2 (ens9); "
+              "found: 0000:02:00.0 (enp1s0)");
 }
 
 TEST(VfPlan, ANicsDriverOverridesThePfs) {

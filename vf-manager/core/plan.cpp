@@ -221,19 +221,25 @@ const ObservedPf* find_pf(const Observed& o, const std::string& device) {
 }
 
 Result<Plan> plan(const Desired& desired, const Observed& observed, const PlanOptions& options) {
+    // Every PF the config names that the host lacks, in one error.
+    std::vector<std::string> missing;
+    for (const DesiredPf& d : desired) {
+        if (find_pf(observed, d.device) == nullptr) {
+            missing.push_back(d.name + " (" + d.device + ")");
+        }
+    }
+    if (!missing.empty()) {
+        std::vector<std::string> have;
+        for (const ObservedPf& p : observed.pfs) {
+            have.push_back(p.pci + (p.netdev.empty() ? "" : " (" + p.netdev + ")"));
+        }
+        return fail(ErrorKind::kNotFound, "no SR-IOV PF on this host for " + list(missing) +
+                                              "; found: " + (have.empty() ? "none" : list(have)));
+    }
     Plan out;
     std::set<std::string> planned;  // PCI addresses of the PFs the config names
     for (const DesiredPf& d : desired) {
         const ObservedPf* pf = find_pf(observed, d.device);
-        if (pf == nullptr) {
-            std::vector<std::string> have;
-            for (const ObservedPf& p : observed.pfs) {
-                have.push_back(p.pci + (p.netdev.empty() ? "" : " (" + p.netdev + ")"));
-            }
-            return fail(ErrorKind::kNotFound,
-                        d.name + ": no SR-IOV PF " + d.device + " on this host (" +
-                            (have.empty() ? "none found" : "found: " + list(have)) + ")");
-        }
         if (!planned.insert(pf->pci).second) {
             return fail(ErrorKind::kInvalidArgument,
                         d.name + ": " + d.device + " is " + pf->pci + ", named by another PF too");

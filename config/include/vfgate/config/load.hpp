@@ -27,7 +27,8 @@ struct Diagnostic {
     std::string path;     // "guests[1].nics[0].vlan"; empty for the document itself
     std::string message;  // "found 5000; expected a VLAN id from 1 to 4094"
 
-    // "FILE:LINE:COL: PATH: MESSAGE" (LINE:COL and PATH left out when unknown).
+    // "FILE:LINE:COL: PATH: MESSAGE" (LINE:COL and PATH left out when unknown), on one line:
+    // control characters from the file come out escaped (\x1b), see vfgate/common/text.hpp.
     std::string to_string() const;
 };
 

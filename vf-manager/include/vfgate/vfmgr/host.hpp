@@ -64,6 +64,11 @@ std::unique_ptr<Executor> host_executor(const HostPaths& paths);
 // Which guest NIC holds which VF: a JSON file (default /run/vfgate/vfs.json), on tmpfs like the
 // VFs themselves, which don't survive a reboot either. A missing file is no assignments.
 inline constexpr const char* kDefaultStateFile = "/run/vfgate/vfs.json";
+// Read strictly, never blocking (a FIFO is refused, not waited on). An error names the file and
+// what is wrong with it:
+//   /run/vfgate/vfs.json: not a vfgate-vf state file: assignments[0].vf: found -1; expected ...
+// Its kind is kConflict (the host's state is unusable) or kSystem, never kInvalidArgument: the
+// file is not the caller's input.
 Result<std::vector<Assignment>> read_state(const std::string& path);
 // Written to a temporary file and renamed over `path`: never half-written.
 Result<void> write_state(const std::string& path, const std::vector<Assignment>& assignments);

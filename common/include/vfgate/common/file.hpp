@@ -1,0 +1,24 @@
+#pragma once
+// Reading a whole file that a user or another process may have put anything at: a config, a
+// state file. Used by config's loader and vf-manager's state file, on control threads (blocking
+// I/O, allocates).
+//
+// Only regular files are read. The file is opened with O_NONBLOCK and O_NOCTTY and checked with
+// fstat before any read, so a FIFO without a writer, a terminal or a device at the path is
+// refused at once instead of blocking or becoming the process's controlling terminal.
+
+#include <cstddef>
+#include <string>
+
+#include <vfgate/common/error.hpp>
+
+namespace vfgate {
+
+// The file's contents. Errors (the path itself is left for the caller to add as context):
+//   kNotFound, with errno ENOENT:  "cannot open: No such file or directory (ENOENT)"
+//   kSystem, with errno:           "cannot open: ...", "cannot read: ..."
+//   kInvalidArgument:              "cannot read: not a regular file (a FIFO)"
+//                                  "found 40000000 bytes; expected at most 33554432 bytes"
+Result<std::string> read_regular_file(const std::string& path, std::size_t max_bytes);
+
+}  // namespace vfgate
