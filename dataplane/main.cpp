@@ -66,7 +66,17 @@ void serve(Dataplane& dp, vfgate::jsonl::Server& server) {
     });
     server.handle(m::kConntrack, [&](const Json& params) -> Result {
         const std::string nic = params.value("nic", std::string());
-        const auto limit = params.value("limit", nic.empty() ? std::size_t{0} : std::size_t{1000});
+        std::size_t limit = nic.empty() ? 0 : 1000;
+        if (auto l = params.find("limit"); l != params.end()) {
+            // Strict: a negative, fractional or huge limit is an error, not silently clamped.
+            if (!l->is_number_unsigned() || l->get<std::uint64_t>() > m::kMaxConntrackListed) {
+                return vfgate::fail(vfgate::ErrorKind::kInvalidArgument,
+                                    "limit: found " + l->dump() +
+                                        "; expected an integer from 0 to " +
+                                        std::to_string(m::kMaxConntrackListed));
+            }
+            limit = l->get<std::size_t>();
+        }
         return dp.conntrack(nic, limit);
     });
     server.handle(m::kReload, [&](const Json& params, const vfgate::jsonl::Peer& peer) -> Result {

@@ -231,7 +231,7 @@ void add_dataplane_commands(CLI::App& app, std::function<int()>& run) {
     ct->add_option("NIC", *nic, "only the connections of this guest NIC (guest/nic)");
     ct->add_option("-n,--limit", *limit, "list at most this many connections")
         ->capture_default_str()
-        ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
+        ->check(CLI::Range(std::size_t{1}, std::size_t{dataplane::method::kMaxConntrackListed}));
     ct->add_flag("--count", *count_only, "only the counts, no listing");
     ct->callback([t, nic, limit, count_only, &run] {
         run = [t, nic, limit, count_only] {

@@ -5,6 +5,8 @@
 
 #include <rte_cycles.h>
 
+#include <vfgate/dataplane/control.hpp>
+
 #include "dataplane.hpp"
 
 namespace vfgate::dataplane {
@@ -92,8 +94,7 @@ Result<json> Dataplane::rules(const std::string& nic) const {
 Result<json> Dataplane::conntrack(const std::string& nic, std::size_t limit) {
     std::lock_guard lock(mu_);
     // A listing buffer is allocated per request: bounded, whatever the client asks.
-    constexpr std::size_t kMaxListed = 100'000;
-    limit = std::min(limit, kMaxListed);
+    limit = std::min<std::size_t>(limit, method::kMaxConntrackListed);
     std::uint16_t zone = 0;
     if (!nic.empty()) {
         auto z = zones_.find(nic);

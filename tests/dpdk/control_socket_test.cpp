@@ -209,6 +209,19 @@ TEST_F(ControlSocket, IdleClientsAreClosedWithTheReason) {
     EXPECT_EQ(r.status, 0) << r.err;
 }
 
+TEST_F(ControlSocket, ConntrackListingLimitIsCheckedNotClamped) {
+    start(1);
+    for (const Json& bad : {Json(-1), Json(1.7), Json(100001), Json("5"), Json(1ULL << 63)}) {
+        auto r =
+            jsonl::call(run_.socket(), "firewall.conntrack", Json{{"nic", "g/a"}, {"limit", bad}});
+        ASSERT_FALSE(r) << bad.dump();
+        EXPECT_THAT(r.error().to_string(), HasSubstr("limit: found " + bad.dump()));
+    }
+    auto ok = jsonl::call(run_.socket(), "firewall.conntrack", Json{{"nic", "g/a"}, {"limit", 5}});
+    EXPECT_TRUE(ok) << ok.error().to_string();
+    EXPECT_TRUE(alive());
+}
+
 TEST_F(ControlSocket, ReloadRefusesARelativePath) {
     start();
     auto r = jsonl::call(run_.socket(), "config.reload", Json{{"path", "vfgate.yaml"}});

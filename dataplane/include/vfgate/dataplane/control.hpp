@@ -15,5 +15,7 @@ inline constexpr const char* kRules = "firewall.rules";
 // Connection tables: counts per worker; with params {"nic": NAME} and/or {"limit": N}, also
 // up to N connections (default 1000 when a NIC is named).
 inline constexpr const char* kConntrack = "firewall.conntrack";
+// The most connections one firewall.conntrack reply lists; a larger "limit" is refused.
+inline constexpr unsigned kMaxConntrackListed = 100'000;
 
 }  // namespace vfgate::dataplane::method
