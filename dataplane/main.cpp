@@ -71,7 +71,7 @@ void serve(Dataplane& dp, vfgate::jsonl::Server& server) {
             // Strict: a negative, fractional or huge limit is an error, not silently clamped.
             if (!l->is_number_unsigned() || l->get<std::uint64_t>() > m::kMaxConntrackListed) {
                 return vfgate::fail(vfgate::ErrorKind::kInvalidArgument,
-                                    "limit: found " + l->dump() +
+                                    "firewall.conntrack: bad params: limit: found " + l->dump() +
                                         "; expected an integer from 0 to " +
                                         std::to_string(m::kMaxConntrackListed));
             }

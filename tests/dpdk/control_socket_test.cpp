@@ -215,7 +215,7 @@ TEST_F(ControlSocket, ConntrackListingLimitIsCheckedNotClamped) {
         auto r =
             jsonl::call(run_.socket(), "firewall.conntrack", Json{{"nic", "g/a"}, {"limit", bad}});
         ASSERT_FALSE(r) << bad.dump();
-        EXPECT_THAT(r.error().to_string(), HasSubstr("limit: found " + bad.dump()));
+        EXPECT_THAT(r.error().to_string(), HasSubstr("bad params: limit: found " + bad.dump()));
     }
     auto ok = jsonl::call(run_.socket(), "firewall.conntrack", Json{{"nic", "g/a"}, {"limit", 5}});
     EXPECT_TRUE(ok) << ok.error().to_string();
