@@ -72,7 +72,8 @@ std::vector<std::vector<unsigned char>> read_pcap(const std::string& path) {
 
 void setup_port(std::uint16_t port, rte_mempool* pool) {
     if (!rte_eth_dev_is_valid_port(port)) die("no port " + std::to_string(port));
-    rte_eth_conf conf{};
+    // Zeroed as DPDK documents it: a zero RSS/VMDq pool count means "not used".
+    rte_eth_conf conf{};  // NOLINT(bugprone-invalid-enum-default-initialization)
     if (rte_eth_dev_configure(port, 1, 1, &conf) != 0 ||
         rte_eth_rx_queue_setup(port, 0, 1024, rte_eth_dev_socket_id(port), nullptr, pool) != 0 ||
         rte_eth_tx_queue_setup(port, 0, 1024, rte_eth_dev_socket_id(port), nullptr) != 0 ||

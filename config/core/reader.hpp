@@ -91,7 +91,7 @@ inline void read_int(Reader& r, const Fields& f, std::string_view key, std::int6
 inline void read_int(Reader& r, const Fields& f, std::string_view key,
                      std::optional<std::int64_t>& out) {
     with(f, key, [&](const DocNode& n, const std::string& p) {
-        if (auto v = r.integer(n, p)) out = *v;
+        if (auto v = r.integer(n, p)) out = v;
     });
 }
 

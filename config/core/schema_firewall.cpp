@@ -21,7 +21,7 @@ std::optional<std::int64_t> port_number(std::string_view s) {
 void read_ports(Reader& r, const Fields& f, std::string_view key, std::vector<PortRange>& out) {
     constexpr std::string_view kWhat = "a port, a range \"a-b\"";
     each_one_or_list(r, f, key, kWhat, [&](const DocNode& item, const std::string& ip) {
-        std::string_view s = item.kind == Kind::kScalar ? item.text : "";
+        std::string_view s = item.kind == Kind::kScalar ? std::string_view(item.text) : "";
         auto dash = s.find('-', 1);
         auto lo = port_number(s.substr(0, dash));
         auto hi = dash == std::string_view::npos ? lo : port_number(s.substr(dash + 1));

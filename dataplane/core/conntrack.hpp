@@ -175,7 +175,7 @@ inline bool passes(CtState s, const FlowKey& k) noexcept {
     if (s != CtState::kTcpClosed && s != CtState::kTcpClosing) return true;
     // After RST or both FINs, only the tail of the old connection (ACKs, FINs) passes; a new
     // SYN opens a new connection and meets the rules.
-    return !(is_tracked_tcp(k) && (k.tcp_flags & (kSyn | kAck)) == kSyn);
+    return !is_tracked_tcp(k) || (k.tcp_flags & (kSyn | kAck)) != kSyn;
 }
 
 }  // namespace vfgate::dataplane

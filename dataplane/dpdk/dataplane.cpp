@@ -57,6 +57,7 @@ Result<void> Dataplane::start(const config::Config& cfg, std::string config_path
         }
     }
     std::vector<char*> argv;
+    argv.reserve(eal.args.size());
     for (auto& a : eal.args) argv.push_back(a.data());
     if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
         const int err = rte_errno;  // 0 where EAL fails without setting it

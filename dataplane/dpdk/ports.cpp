@@ -132,7 +132,8 @@ Result<OpenPort> open_port(const PortSpec& spec, unsigned workers, rte_mempool* 
                           std::to_string(info.max_tx_queues) +
                           " (for net_af_packet, add qpairs=N to its devargs)"));
     }
-    rte_eth_conf conf{};
+    // Zeroed as DPDK documents it: a zero RSS/VMDq pool count means "not used".
+    rte_eth_conf conf{};  // NOLINT(bugprone-invalid-enum-default-initialization)
     std::array<std::uint8_t, 40> key = kSymmetricRssKey;
     if (spec.rx_queues > 1) {
         std::uint64_t hf =

@@ -230,6 +230,7 @@ Result<Plan> plan(const Desired& desired, const Observed& observed, const PlanOp
     }
     if (!missing.empty()) {
         std::vector<std::string> have;
+        have.reserve(observed.pfs.size());
         for (const ObservedPf& p : observed.pfs) {
             have.push_back(p.pci + (p.netdev.empty() ? "" : " (" + p.netdev + ")"));
         }

@@ -63,7 +63,9 @@ Result<Link> get_link(nl_sock* sk, const std::string& netdev) {
         (void)nl_msg_parse(m, on_object, arg);
         return NL_OK;
     };
-    if (int err = nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, on_valid, &found); err < 0) {
+    if (int err = nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, on_valid,
+                                      static_cast<void*>(&found));
+        err < 0) {
         return tl::unexpected(nl_error(err, "RTM_GETLINK " + netdev));
     }
     const int err = nl_recvmsgs_default(sk);
