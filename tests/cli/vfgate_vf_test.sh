@@ -6,38 +6,7 @@ set -u
 vf=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-
-# check DESCRIPTION EXPECTED_STATUS COMMAND...: runs it, keeps stdout/stderr in $out/$err.
-check() {
-    local what=$1 want=$2
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    out=$(cat "$tmp/out")
-    err=$(cat "$tmp/err")
-    n=$((n + 1))
-    if [ "$got" = "$want" ]; then
-        echo "ok $n - $what"
-    else
-        echo "not ok $n - $what: exit $got, expected $want"
-        sed 's/^/# /' "$tmp/out" "$tmp/err"
-        failed=$((failed + 1))
-    fi
-}
-
-# expect DESCRIPTION TEXT PATTERN: PATTERN (grep -E) must match a line of TEXT.
-expect() {
-    n=$((n + 1))
-    if grep -qE -- "$3" <<<"$2"; then
-        echo "ok $n - $1"
-    else
-        echo "not ok $n - $1: no line matches '$3' in:"
-        sed 's/^/# /' <<<"$2"
-        failed=$((failed + 1))
-    fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # A host without SR-IOV PFs. timeout turns a hang into exit 124.
 mkdir -p "$tmp/sys/bus/pci/devices" "$tmp/proc"

@@ -139,7 +139,7 @@ class Planner {
         if (!missing.empty()) {
             std::string have;
             for (int c : facts_.cpus) have += (have.empty() ? "" : ", ") + std::to_string(c);
-            error(ErrorKind::kInvalidArgument,
+            error(ErrorKind::kUnsupported,
                   "cpu_pinning: CPU " + missing + " not on this host; expected CPUs among " + have);
         }
     }
@@ -180,19 +180,9 @@ class Planner {
             const std::string id = qemu_escape(n.name);
             const std::string nic = "nics " + n.name;
             switch (n.type) {
-                case NicType::kVhostUser: {
-                    const std::string sock = config::vhost_socket_path(cfg_, g_, n);
-                    // The dataplane serves the socket; QEMU reconnects when the dataplane restarts.
-                    p.argv.insert(
-                        p.argv.end(),
-                        {"-chardev",
-                         "socket,id=chr-" + id + ",path=" + qemu_escape(sock) +
-                             ",reconnect-ms=1000",
-                         "-netdev", "vhost-user,id=net-" + id + ",chardev=chr-" + id, "-device",
-                         "virtio-net-pci,netdev=net-" + id + ",mac=" + vfgate::to_string(n.mac) +
-                             ",id=" + id});
+                case NicType::kVhostUser:
+                    vhost_user(p.argv, id, config::vhost_socket_path(cfg_, g_, n), n.mac);
                     break;
-                }
                 case NicType::kVf: {
                     auto it = facts_.vfs.find(n.name);
                     if (it == facts_.vfs.end()) {
@@ -214,6 +204,18 @@ class Planner {
         }
     }
 
+    // The dataplane serves the socket; QEMU reconnects when the dataplane restarts.
+    static void vhost_user(std::vector<std::string>& a, const std::string& id,
+                           const std::string& sock, const MacAddr& mac) {
+        const std::string chr = "chr-" + id;
+        const std::string net = "net-" + id;
+        a.insert(
+            a.end(),
+            {"-chardev", "socket,id=" + chr + ",path=" + qemu_escape(sock) + ",reconnect-ms=1000",
+             "-netdev", "vhost-user,id=" + net + ",chardev=" + chr, "-device",
+             "virtio-net-pci,netdev=" + net + ",mac=" + to_string(mac) + ",id=" + id});
+    }
+
     void vf(const std::string& nic, const VfDevice& d) {
         const std::string what = nic + ": VF " + d.pci;
         if (d.driver != "vfio-pci") {
@@ -232,9 +234,12 @@ class Planner {
                 driver == "pcieport") {
                 continue;
             }
-            error(ErrorKind::kConflict,
-                  what + " shares IOMMU group " + std::to_string(*d.iommu_group) + " with " + pci +
-                      ", bound to " + driver + "; expected every device of the group on vfio-pci");
+            std::string msg = what + " shares IOMMU group ";
+            msg += std::to_string(*d.iommu_group);
+            msg += " with " + pci;
+            msg += ", bound to " + driver;
+            msg += "; expected every device of the group on vfio-pci";
+            error(ErrorKind::kConflict, msg);
         }
     }
 

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Guests end to end: the dataplane and two QEMU guests (scripts/guest-image, TCG here) that
+# vfgate-vm starts on vhost-user ports, and an uplink host in a namespace. Traffic crosses the
+# firewall as the rules say; a guest whose QEMU is killed comes back on its own and carries
+# traffic again without the dataplane or the other guest restarting; stop powers a guest down.
+#
+#   guests_test.sh VFGATE_DATAPLANE VFGATECTL VFGATE_VM SOURCE_ROOT
+set -u
+dataplane=$1 ctl=$2 vm=$3 src=$4
+. "$src/tests/system/tap.sh"
+. "$src/scripts/lib/topology.sh"
+work=$(mktemp -d /tmp/vfgate-guests-XXXXXX)
+chmod 755 "$work"
+sock=$work/dp.sock
+runs=$work/guests
+dp_pid=
+cleanup() {
+    for g in g1 g2; do "$vm" --run-dir "$runs" kill "$g" >/dev/null 2>&1; done
+    [ -n "$dp_pid" ] && kill "$dp_pid" 2>/dev/null && wait "$dp_pid" 2>/dev/null
+    topo_down
+    [ -z "${KEEP:-}" ] && rm -rf "$work"
+}
+trap cleanup EXIT
+bail() { not_ok "$1" "${2:-}"; tap_done; exit 1; }
+
+image=$("$src/scripts/guest-image") || bail "the guest image builds" ""
+ok "the guest image builds ($image)"
+
+topo_host vfgg-up vfgg-up0 02:77:00:00:00:01 10.77.0.1/24
+boot() {  # boot NAME ADDRESS
+    echo "{kernel: $image/vmlinux, initrd: $image/initrd.gz, cmdline: \"console=ttyS0 quiet panic=-1 cryptomgr.notests vfgate.hostname=$1 vfgate.ip=eth0,$2/24\"}"
+}
+cat >"$work/vfgate.yaml" <<YAML
+version: 1
+dataplane:
+  hugepages: false
+  memory_mb: 256
+  control_socket: $sock
+  uplinks:
+    - {name: up0, device: "net_af_packet0,iface=vfgg-up0"}
+guests:
+  - name: g1
+    memory_mb: 256
+    cpu_pinning: [0]
+    accel: tcg
+    restart: on-failure
+    boot: $(boot g1 10.77.0.11)
+    nics:
+      - name: eth0
+        type: vhost-user
+        mac: "52:54:00:77:00:11"
+        addresses: [10.77.0.11/24]
+        firewall:
+          ingress:
+            - {id: ping, action: allow, proto: icmp, icmp_type: 8}
+            - {id: echo, action: allow, proto: tcp, dst_port: 7}
+  - name: g2
+    memory_mb: 256
+    accel: tcg
+    boot: $(boot g2 10.77.0.12)
+    nics:
+      - name: eth0
+        type: vhost-user
+        mac: "52:54:00:77:00:12"
+        addresses: [10.77.0.12/24]
+        firewall:
+          ingress:
+            - {id: ping, action: allow, proto: icmp, icmp_type: 8}
+            - {id: echo-from-g1, action: allow, proto: tcp, src: 10.77.0.11/32, dst_port: 7}
+YAML
+"$dataplane" --config "$work/vfgate.yaml" >"$work/dataplane.log" 2>&1 &
+dp_pid=$!
+topo_wait_dataplane "$ctl" "$sock" "$dp_pid" || bail "dataplane up" "$(cat "$work/dataplane.log")"
+ok "dataplane up"
+
+field() {  # field GUEST KEY: from vfgate-vm status --json
+    "$vm" --run-dir "$runs" status "$1" --json |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)[0][sys.argv[1]])' "$2"
+}
+wait_up() {  # wait_up GUEST N: until the console has said VFGATE_GUEST_UP N times (240 s)
+    local i
+    for i in $(seq 480); do
+        [ "$(grep -c VFGATE_GUEST_UP "$runs/$1/console.log" 2>/dev/null)" -ge "$2" ] && return 0
+        sleep 0.5
+    done
+    return 1
+}
+for g in g1 g2; do
+    if out=$("$vm" --run-dir "$runs" start "$g" -f "$work/vfgate.yaml" --timeout 240 2>&1); then
+        ok "vfgate-vm start $g returns once it runs"
+    else
+        bail "vfgate-vm start $g" "$out"
+    fi
+done
+for g in g1 g2; do
+    check "$g's addresses come up (console)" wait_up "$g" 1
+done
+check "status: both running under TCG" bash -c "[ \"\$('$vm' --run-dir '$runs' status --json | python3 -c 'import json,sys; print(\" \".join(s[\"state\"]+\"/\"+s[\"accel\"] for s in json.load(sys.stdin)))')\" = 'running/tcg running/tcg' ]"
+
+pid1=$(field g1 pid) pid2=$(field g2 pid)
+tid=$(grep -l "^CPU 0/TCG" /proc/"$pid1"/task/*/comm 2>/dev/null | head -1 | cut -d/ -f5)
+aff=$( [ -n "$tid" ] && taskset -cp "$tid" | sed 's/.*: //')
+check "g1's vCPU thread ($tid) is pinned to CPU 0" [ "$aff" = 0 ]
+
+echo_to() {  # echo_to NS ADDRESS: a line through the guest's TCP echo service (port 7)
+    in_ns "$1" python3 - "$2" <<'PY'
+import socket, sys
+s = socket.create_connection((sys.argv[1], 7), timeout=5)
+s.sendall(b"vfgate-echo\n")
+assert s.recv(64) == b"vfgate-echo\n"
+PY
+}
+ping_from_uplink() { in_ns vfgg-up ping -c 1 -W 3 "$1" >/dev/null; }
+retry() { local i; for i in $(seq 20); do "$@" && return 0; sleep 1; done; return 1; }
+check "uplink host pings g1" retry ping_from_uplink 10.77.0.11
+check "uplink host pings g2" retry ping_from_uplink 10.77.0.12
+check "uplink host reaches g1's echo port (allowed)" echo_to vfgg-up 10.77.0.11
+check_fails "uplink host does not reach g2's echo port (only g1 may)" echo_to vfgg-up 10.77.0.12
+rules=$("$ctl" dataplane -s "$sock" --json rules g2/eth0)
+check "g2's ingress default counted the refused connection" python3 -c '
+import json, sys
+[n] = json.loads(sys.argv[1])
+assert n["ingress"]["default_hits"] >= 1, n["ingress"]
+' "$rules"
+
+# g1 to g2, from g1's console: the guest image gives a shell on it.
+console_run() {  # console_run GUEST COMMAND: runs it in the guest, prints its output
+    python3 - "$runs/$1/serial.sock" "$2" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(1)
+s.sendall(("\n" + sys.argv[2] + "; echo VFGATE_RC=$?\n").encode())
+out, end = b"", time.time() + 30
+while time.time() < end and b"VFGATE_RC=" not in out.split(b"echo VFGATE_RC")[-1]:
+    try:
+        out += s.recv(4096)
+    except socket.timeout:
+        pass
+sys.stdout.write(out.decode(errors="replace"))
+PY
+}
+g1_to_g2=$(console_run g1 "echo vfgate-echo | nc -w 5 10.77.0.12 7")
+if grep -q "^vfgate-echo" <<<"$(tr -d '\r' <<<"$g1_to_g2")"; then
+    ok "g1 reaches g2's echo port (allowed from g1), through both firewalls"
+else
+    not_ok "g1 reaches g2's echo port (allowed from g1), through both firewalls" "$g1_to_g2"
+fi
+rules=$("$ctl" dataplane -s "$sock" --json rules g2/eth0)
+check "g2's rule echo-from-g1 counted it" python3 -c '
+import json, sys
+[n] = json.loads(sys.argv[1])
+hits = {r["id"]: r["hits"] for r in n["ingress"]["rules"]}
+assert hits["echo-from-g1"] >= 1, hits
+' "$rules"
+
+# kill -9 of g1's QEMU: its supervisor restarts it (on-failure); the dataplane and g2 stay.
+kill -9 "$pid1"
+restarted() { [ "$(field g1 restarts)" -ge 1 ] && [ "$(field g1 state)" = running ] && [ "$(field g1 pid)" != "$pid1" ]; }
+check "g1 restarts after kill -9 of its QEMU" retry restarted
+check "g1's addresses come up again" wait_up g1 2
+check "g1 carries traffic again on its vhost-user port" retry ping_from_uplink 10.77.0.11
+check "g1's echo port answers again" retry echo_to vfgg-up 10.77.0.11
+check "the dataplane did not restart" kill -0 "$dp_pid"
+check "g2 did not restart" bash -c "[ \"$(field g2 pid)\" = '$pid2' ] && [ \"$(field g2 restarts)\" = 0 ]"
+
+# A supervisor that goes away leaves its QEMU running; the next start adopts it.
+qemu1=$(field g1 pid) sup1=$(field g1 supervisor_pid)
+kill -TERM "$sup1"
+gone() {  # gone PID: exited (a zombie counts: where PID 1 does not reap, orphans stay zombies)
+    ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
+}
+sleep 1
+check "g1's QEMU outlives its supervisor" bash -c "$(declare -f gone); gone $sup1 && kill -0 $qemu1"
+out=$("$vm" --run-dir "$runs" start g1 -f "$work/vfgate.yaml" 2>&1)
+check "start adopts the running QEMU instead of starting a second one" bash -c "[ '$(field g1 pid)' = '$qemu1' ] && [ '$(field g1 supervisor_pid)' != '$sup1' ]" "$out"
+check "... which still carries traffic" retry ping_from_uplink 10.77.0.11
+check "... and says so in its log" grep -q "adopting QEMU pid $qemu1" "$runs/g1/supervisor.log"
+
+# stop: system_powerdown, and the guest powers itself off.
+out=$("$vm" --run-dir "$runs" stop g2 --timeout 60 2>&1)
+check "vfgate-vm stop g2 powers it down" grep -q "powered off" <<<"$out"
+check "g2's console shows its shutdown" grep -q VFGATE_GUEST_POWERDOWN "$runs/g2/console.log"
+check "g2 is stopped and stays so" bash -c "sleep 3; [ \"\$('$vm' --run-dir '$runs' status g2 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"state\"])')\" = stopped ]"
+check_fails "g2's QEMU is gone" kill -0 "$pid2"
+check "g1 still runs" bash -c "[ \"$(field g1 state)\" = running ]"
+
+# g2's QMP socket served by something else: refused. Left stale (nothing listens): removed.
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); time.sleep(60)' "$runs/g2/qmp.sock" &
+squatter=$!
+sleep 0.5
+check_fails "start refuses a QMP socket another process serves" "$vm" --run-dir "$runs" start g2 -f "$work/vfgate.yaml"
+out=$("$vm" --run-dir "$runs" start g2 -f "$work/vfgate.yaml" 2>&1)
+check "... naming it" grep -q "qmp.sock is served by a process that is not this guest's QEMU" <<<"$out"
+kill "$squatter"; wait "$squatter" 2>/dev/null
+check "a stale QMP socket (nothing listens) is cleared and the guest starts" bash -c "[ -S '$runs/g2/qmp.sock' ] && '$vm' --run-dir '$runs' start g2 -f '$work/vfgate.yaml'"
+check "kill stops g2 at once, without a restart" bash -c "'$vm' --run-dir '$runs' kill g2 && sleep 2 && '$vm' --run-dir '$runs' status g2 | grep -q stopped"
+
+# Refusals: a guest that runs already; an unknown guest.
+check_fails "start refuses a guest that already runs" "$vm" --run-dir "$runs" start g1 -f "$work/vfgate.yaml"
+out=$("$vm" --run-dir "$runs" start g1 -f "$work/vfgate.yaml" 2>&1)
+check "... saying so" grep -q "already running" <<<"$out"
+"$vm" --run-dir "$runs" argv nope -f "$work/vfgate.yaml" >/dev/null 2>&1
+check "an unknown guest is a failure (exit 1)" [ $? = 1 ]
+
+tap_done
