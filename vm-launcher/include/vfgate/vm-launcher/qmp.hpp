@@ -1,0 +1,137 @@
+#pragma once
+// A QMP (QEMU Machine Protocol) client: how vm-launcher's supervisor and vfgated drive a guest's
+// QEMU through the unix socket it opens with `-qmp unix:PATH,server=on,wait=off`.
+//
+// Blocking, on one control thread; not thread-safe. Every call that reads has a deadline.
+//
+// The process at the socket may be a hung or misbehaving QEMU, or not QEMU at all; nothing it
+// sends can crash, hang or exhaust the caller. Reads poll with the call's deadline; a message
+// (one JSON object per line, "\r\n"-terminated) is at most kQmpMaxMessage bytes and nests at
+// most kQmpMaxDepth arrays and objects; each command carries an "id" and only the reply with
+// that id is taken as its answer; events are queued up to kQmpMaxQueuedEvents (the oldest are
+// dropped beyond); writes never raise SIGPIPE.
+//
+// Errors name the socket ("QMP /run/vfgate/guests/g1/qmp.sock: ...") and have these kinds:
+//   kNotFound     no socket at the path, or a stale one (nothing listens: QEMU is not running)
+//   kConflict     connected but no greeting in time: another client holds QEMU's only QMP
+//                 connection (QEMU serves one client at a time), or the listener is not QEMU
+//   kSystem       a system call failed (errno set); no reply or event within the deadline;
+//                 QEMU closed the connection
+//   kUnsupported  QEMU refused the command (CommandNotFound, KVMMissingCap, DeviceNotActive)
+//   kNotFound     QEMU refused the command with DeviceNotFound
+//   kInvalidArgument  QEMU refused the command with GenericError (bad arguments, wrong state);
+//                 or the caller's arguments are not a JSON object
+//   kInternal     the peer broke the protocol: not JSON, not QMP, over a limit
+// A QEMU refusal reads "QMP PATH: COMMAND: CLASS: DESC", e.g.
+//   QMP /run/g1/qmp.sock: frobnicate: CommandNotFound: The command frobnicate has not been found
+// After the stream is lost (closed, broken protocol, a write that timed out) every later call
+// fails at once with the same reason. A reply that comes after its command timed out is
+// recognized by its id and dropped; the session stays usable.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <vfgate/common/error.hpp>
+#include <vfgate/common/jsonl.hpp>
+
+namespace vfgate::vm {
+
+// Longest QMP message read. QEMU's largest replies (query-qmp-schema, ~200 KiB; a
+// query-memory-devices of a big guest) are far below.
+inline constexpr std::size_t kQmpMaxMessage = 16u << 20;
+// Deepest nesting of arrays and objects read; QMP replies nest < 10.
+inline constexpr std::size_t kQmpMaxDepth = jsonl::kMaxDepth;
+// Events kept for events()/wait_event(); beyond, the oldest are dropped and counted.
+inline constexpr std::size_t kQmpMaxQueuedEvents = 1000;
+
+class QmpClient {
+  public:
+    // Connects, reads the greeting ({"QMP": {"version": ...}}) and negotiates
+    // (qmp_capabilities), all within `timeout`.
+    static Result<QmpClient> connect(const std::string& socket_path,
+                                     std::chrono::milliseconds timeout);
+
+    // Runs one command (`arguments`: a JSON object, or null for none) and returns its "return"
+    // value, or an error with QEMU's error class and "desc". Events that arrive meanwhile are
+    // queued.
+    Result<nlohmann::json> execute(const std::string& command,
+                                   const nlohmann::json& arguments = nullptr,
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+    // The first event named `name` ("SHUTDOWN", "STOP", ...): a queued one, else the next one
+    // to arrive within `timeout`. It is removed from the queue; other events stay queued. The
+    // whole event is returned: {"event": ..., "data": ..., "timestamp": ...}.
+    Result<nlohmann::json> wait_event(const std::string& name, std::chrono::milliseconds timeout);
+
+    // The queued events, oldest first; the queue is emptied. Reads nothing from the socket.
+    std::vector<nlohmann::json> take_events();
+    // Events dropped because the queue was full (kQmpMaxQueuedEvents).
+    std::uint64_t events_dropped() const { return events_dropped_; }
+
+    // QEMU's greeting: {"QMP": {"version": {"qemu": {"major": 10, ...}, ...}, ...}}.
+    const nlohmann::json& greeting() const { return greeting_; }
+    const std::string& socket_path() const { return path_; }
+
+    QmpClient(QmpClient&& other) noexcept;
+    QmpClient& operator=(QmpClient&& other) noexcept;
+    QmpClient(const QmpClient&) = delete;
+    QmpClient& operator=(const QmpClient&) = delete;
+    ~QmpClient();  // closes the socket (QEMU then accepts its next client)
+
+  private:
+    using Deadline = std::chrono::steady_clock::time_point;
+
+    QmpClient(int fd, std::string path);
+
+    // An error of this session: "QMP PATH: what".
+    Error error(ErrorKind kind, std::string what, int sys_errno = 0) const;
+    // `reason` (from the socket or the protocol) while doing `what`: "QMP PATH: what: reason".
+    Error at(const std::string& what, const Error& reason) const;
+    // Records the session as lost (later calls fail with `reason`) and returns `reason`.
+    Error lose(Error reason);
+    Result<void> send_line(const std::string& line, Deadline deadline);
+    // The next message, a JSON object; nullopt when none came before the deadline.
+    Result<std::optional<nlohmann::json>> read_message(Deadline deadline);
+    Result<nlohmann::json> read_greeting(Deadline deadline, std::chrono::milliseconds timeout);
+    // Whether `reply` answers the command `id`; false for a late reply to an earlier command;
+    // an error (the session is lost) for an id never sent.
+    Result<bool> check_reply_id(const nlohmann::json& reply, std::int64_t id);
+    void queue_event(nlohmann::json event);
+
+    int fd_ = -1;
+    std::string path_;
+    nlohmann::json greeting_;
+    jsonl::LineBuffer lines_{kQmpMaxMessage};
+    std::deque<nlohmann::json> events_;
+    std::uint64_t events_dropped_ = 0;
+    std::int64_t next_id_ = 1;
+    std::optional<Error> lost_;  // set once the stream is unusable
+};
+
+// Typed helpers on top of execute().
+
+// query-status: "running", "paused", "prelaunch", "shutdown", ...
+struct QmpStatus {
+    std::string status;
+    bool running = false;
+};
+Result<QmpStatus> query_status(QmpClient& qmp);
+
+// query-cpus-fast: one entry per vCPU with the host thread (TID) that runs it, for pinning.
+struct VcpuThread {
+    int cpu_index = 0;
+    int thread_id = 0;
+};
+Result<std::vector<VcpuThread>> query_vcpu_threads(QmpClient& qmp);
+
+// "kvm" when KVM is enabled, else "tcg" (query-kvm).
+Result<std::string> query_accel(QmpClient& qmp);
+
+}  // namespace vfgate::vm
