@@ -351,6 +351,29 @@ TEST_F(QmpPeerTest, AnEventFloodNeitherHoldsTheCallNorGrowsTheQueue) {
     EXPECT_EQ(c.take_events().size(), kQmpMaxQueuedEvents);
 }
 
+TEST_F(QmpPeerTest, AFloodOfBigEventsIsBoundedInBytes) {
+    // Events of 64 KiB: reading one costs the client more than writing it costs the peer, so the
+    // socket never runs dry; the call must still end at its deadline.
+    std::atomic<bool> stop = false;
+    auto c = session([&stop](int fd) {
+        const std::string event =
+            Json{{"event", "BIG"}, {"data", std::string(64u << 10, 'x')}}.dump() + "\r\n";
+        while (!stop && send_all(fd, event)) {
+        }
+    });
+    auto t0 = Clock::now();
+    auto r = c.execute("query-status", nullptr, milliseconds(1000));
+    auto took = since(t0);
+    stop = true;
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().to_string(), prefix() + "query-status: no reply within 1000 ms");
+    EXPECT_LT(took, milliseconds(3000));
+    EXPECT_GT(c.events_dropped(), 0u);
+    auto events = c.take_events();
+    EXPECT_FALSE(events.empty());
+    EXPECT_LE(events.size(), kQmpMaxQueuedEventBytes / (64u << 10));
+}
+
 TEST_F(QmpPeerTest, WaitEventTimesOutNamingTheEvent) {
     auto c = session(wait_for_close);
     auto t0 = Clock::now();

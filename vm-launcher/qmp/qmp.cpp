@@ -84,6 +84,7 @@ QmpClient::QmpClient(QmpClient&& other) noexcept
       greeting_(std::move(other.greeting_)),
       lines_(std::move(other.lines_)),
       events_(std::move(other.events_)),
+      queued_bytes_(other.queued_bytes_),
       events_dropped_(other.events_dropped_),
       next_id_(other.next_id_),
       lost_(std::move(other.lost_)) {
@@ -98,6 +99,7 @@ QmpClient& QmpClient::operator=(QmpClient&& other) noexcept {
         greeting_ = std::move(other.greeting_);
         lines_ = std::move(other.lines_);
         events_ = std::move(other.events_);
+        queued_bytes_ = other.queued_bytes_;
         events_dropped_ = other.events_dropped_;
         next_id_ = other.next_id_;
         lost_ = std::move(other.lost_);
@@ -179,14 +181,15 @@ Result<Json> QmpClient::read_greeting(Deadline deadline, milliseconds timeout) {
                                             " (busy: another client holds QEMU's single QMP "
                                             "connection; or not QEMU)"));
     }
-    auto qmp = (*m)->find("QMP");
-    if (qmp == (*m)->end() || !qmp->is_object() || !qmp->contains("version")) {
+    Json& greeting = (*m)->json;
+    auto qmp = greeting.find("QMP");
+    if (qmp == greeting.end() || !qmp->is_object() || !qmp->contains("version")) {
         return tl::unexpected(
             at("greeting",
-               Error(ErrorKind::kInternal,
-                     "not QMP: expected {\"QMP\": {\"version\": ...}}, got " + excerpt_json(**m))));
+               Error(ErrorKind::kInternal, "not QMP: expected {\"QMP\": {\"version\": ...}}, got " +
+                                               excerpt_json(greeting))));
     }
-    return std::move(**m);
+    return std::move(greeting);
 }
 
 Result<void> QmpClient::send_line(const std::string& line, Deadline deadline) {
@@ -211,7 +214,7 @@ Result<void> QmpClient::send_line(const std::string& line, Deadline deadline) {
     return {};
 }
 
-Result<std::optional<Json>> QmpClient::read_message(Deadline deadline) {
+Result<std::optional<QmpClient::Message>> QmpClient::read_message(Deadline deadline) {
     std::array<char, 64u << 10> buf{};
     for (;;) {
         if (lines_.overflowed()) {
@@ -231,14 +234,14 @@ Result<std::optional<Json>> QmpClient::read_message(Deadline deadline) {
                 return tl::unexpected(lose(
                     Error(ErrorKind::kInternal, "not QMP: not a JSON object: " + excerpt(*line))));
             }
-            return std::optional<Json>(std::move(*j));
+            return Message{std::move(*j), line->size()};
         }
         // Checked before each read, not only by poll: a peer that never stops sending must not
         // hold the call past its deadline.
-        if (Clock::now() >= deadline) return std::optional<Json>();
+        if (Clock::now() >= deadline) return std::optional<Message>();
         const int ready = wait_for(fd_, POLLIN, deadline);
         if (ready < 0) return tl::unexpected(lose(Error::from_errno(-ready, "poll")));
-        if (ready == 0) return std::optional<Json>();
+        if (ready == 0) return std::optional<Message>();
         ssize_t n = ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         if (n == 0 || (n < 0 && errno == ECONNRESET)) {
@@ -264,11 +267,14 @@ Result<bool> QmpClient::check_reply_id(const Json& reply, std::int64_t id) {
     return got == id;  // an earlier id: the late reply to a command that timed out
 }
 
-void QmpClient::queue_event(Json event) {
-    if (events_.size() >= kQmpMaxQueuedEvents) {
+void QmpClient::queue_event(Message event) {
+    while (!events_.empty() && (events_.size() >= kQmpMaxQueuedEvents ||
+                                queued_bytes_ + event.bytes > kQmpMaxQueuedEventBytes)) {
+        queued_bytes_ -= events_.front().bytes;
         events_.pop_front();
         ++events_dropped_;
     }
+    queued_bytes_ += event.bytes;
     events_.push_back(std::move(event));
 }
 
@@ -293,9 +299,9 @@ Result<Json> QmpClient::execute(const std::string& command, const Json& argument
             return tl::unexpected(
                 error(ErrorKind::kSystem, command + ": no reply within " + ms_text(timeout)));
         }
-        Json& msg = **m;
+        Json& msg = (*m)->json;
         if (is_event(msg)) {
-            queue_event(std::move(msg));
+            queue_event(std::move(**m));
             continue;
         }
         if (!is_reply(msg)) {
@@ -315,8 +321,9 @@ Result<Json> QmpClient::execute(const std::string& command, const Json& argument
 
 Result<Json> QmpClient::wait_event(const std::string& name, milliseconds timeout) {
     for (auto it = events_.begin(); it != events_.end(); ++it) {
-        if ((*it)["event"] == name) {
-            Json e = std::move(*it);
+        if (it->json["event"] == name) {
+            Json e = std::move(it->json);
+            queued_bytes_ -= it->bytes;
             events_.erase(it);
             return e;
         }
@@ -331,10 +338,10 @@ Result<Json> QmpClient::wait_event(const std::string& name, milliseconds timeout
             return tl::unexpected(
                 error(ErrorKind::kSystem, what + ": not received within " + ms_text(timeout)));
         }
-        Json& msg = **m;
+        Json& msg = (*m)->json;
         if (is_event(msg)) {
             if (msg["event"] == name) return std::move(msg);
-            queue_event(std::move(msg));
+            queue_event(std::move(**m));
             continue;
         }
         // No command is waiting: only a late reply to one that timed out may come.
@@ -348,9 +355,11 @@ Result<Json> QmpClient::wait_event(const std::string& name, milliseconds timeout
 }
 
 std::vector<Json> QmpClient::take_events() {
-    std::vector<Json> out(std::make_move_iterator(events_.begin()),
-                          std::make_move_iterator(events_.end()));
+    std::vector<Json> out;
+    out.reserve(events_.size());
+    for (auto& e : events_) out.push_back(std::move(e.json));
     events_.clear();
+    queued_bytes_ = 0;
     return out;
 }
 

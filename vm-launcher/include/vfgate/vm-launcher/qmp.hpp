@@ -5,28 +5,33 @@
 // Blocking, on one control thread; not thread-safe. Every call that reads has a deadline.
 //
 // The process at the socket may be a hung or misbehaving QEMU, or not QEMU at all; nothing it
-// sends can crash, hang or exhaust the caller. Reads poll with the call's deadline; a message
-// (one JSON object per line, "\r\n"-terminated) is at most kQmpMaxMessage bytes and nests at
-// most kQmpMaxDepth arrays and objects; each command carries an "id" and only the reply with
-// that id is taken as its answer; events are queued up to kQmpMaxQueuedEvents (the oldest are
-// dropped beyond); writes never raise SIGPIPE.
+// sends can crash, hang or exhaust the caller:
+//   - every read polls with the call's deadline, also while the peer keeps sending;
+//   - a message (one JSON object per line, ending in "\r\n") is at most kQmpMaxMessage bytes
+//     and nests at most kQmpMaxDepth arrays and objects;
+//   - each command carries an "id"; only the reply with that id answers it;
+//   - queued events are bounded (kQmpMaxQueuedEvents, kQmpMaxQueuedEventBytes);
+//   - writes never raise SIGPIPE.
 //
-// Errors name the socket ("QMP /run/vfgate/guests/g1/qmp.sock: ...") and have these kinds:
-//   kNotFound     no socket at the path, or a stale one (nothing listens: QEMU is not running)
-//   kConflict     connected but no greeting in time: another client holds QEMU's only QMP
-//                 connection (QEMU serves one client at a time), or the listener is not QEMU
-//   kSystem       a system call failed (errno set); no reply or event within the deadline;
-//                 QEMU closed the connection
-//   kUnsupported  QEMU refused the command (CommandNotFound, KVMMissingCap, DeviceNotActive)
-//   kNotFound     QEMU refused the command with DeviceNotFound
+// Errors read "QMP PATH: [COMMAND: ]what", e.g.
+//   QMP /run/vfgate/guests/g1/qmp.sock: connection refused (stale socket: is QEMU running?)
+//   QMP /run/vfgate/guests/g1/qmp.sock: frobnicate: CommandNotFound: The command frobnicate has
+//   not been found
+// and have these kinds:
+//   kNotFound         no socket at the path, or a stale one (nothing listens: QEMU is gone);
+//                     QEMU refused the command with DeviceNotFound
+//   kConflict         connected but not greeted in time: busy (another client holds QEMU's
+//                     single QMP connection; QEMU serves one at a time), or not QEMU
+//   kSystem           a system call failed (errno set); no reply or event by the deadline;
+//                     QEMU closed the connection
+//   kUnsupported      QEMU refused the command: CommandNotFound, KVMMissingCap, DeviceNotActive
 //   kInvalidArgument  QEMU refused the command with GenericError (bad arguments, wrong state);
-//                 or the caller's arguments are not a JSON object
-//   kInternal     the peer broke the protocol: not JSON, not QMP, over a limit
-// A QEMU refusal reads "QMP PATH: COMMAND: CLASS: DESC", e.g.
-//   QMP /run/g1/qmp.sock: frobnicate: CommandNotFound: The command frobnicate has not been found
-// After the stream is lost (closed, broken protocol, a write that timed out) every later call
-// fails at once with the same reason. A reply that comes after its command timed out is
-// recognized by its id and dropped; the session stays usable.
+//                     the caller's arguments are not a JSON object
+//   kInternal         the peer broke the protocol: not JSON, not QMP, over a limit, a reply
+//                     with an id never sent
+// Once the stream is lost (closed, protocol broken, half a command written) every later call
+// fails at once with the same reason. A reply that comes after its command timed out is known
+// by its id and dropped: the session stays usable.
 
 #include <chrono>
 #include <cstddef>
@@ -43,13 +48,15 @@
 
 namespace vfgate::vm {
 
-// Longest QMP message read. QEMU's largest replies (query-qmp-schema, ~200 KiB; a
-// query-memory-devices of a big guest) are far below.
+// Longest QMP message read. QEMU's largest replies are far below: query-qmp-schema is 236 KB
+// (QEMU 10.0, -machine none).
 inline constexpr std::size_t kQmpMaxMessage = 16u << 20;
 // Deepest nesting of arrays and objects read; QMP replies nest < 10.
 inline constexpr std::size_t kQmpMaxDepth = jsonl::kMaxDepth;
-// Events kept for events()/wait_event(); beyond, the oldest are dropped and counted.
+// Events kept for take_events()/wait_event(), in number and in bytes of their text; beyond
+// either, the oldest are dropped and counted (a flood of big events must not grow the queue).
 inline constexpr std::size_t kQmpMaxQueuedEvents = 1000;
+inline constexpr std::size_t kQmpMaxQueuedEventBytes = 16u << 20;
 
 class QmpClient {
   public:
@@ -72,7 +79,7 @@ class QmpClient {
 
     // The queued events, oldest first; the queue is emptied. Reads nothing from the socket.
     std::vector<nlohmann::json> take_events();
-    // Events dropped because the queue was full (kQmpMaxQueuedEvents).
+    // Events dropped because the queue was full (kQmpMaxQueuedEvents, kQmpMaxQueuedEventBytes).
     std::uint64_t events_dropped() const { return events_dropped_; }
 
     // QEMU's greeting: {"QMP": {"version": {"qemu": {"major": 10, ...}, ...}, ...}}.
@@ -97,19 +104,24 @@ class QmpClient {
     // Records the session as lost (later calls fail with `reason`) and returns `reason`.
     Error lose(Error reason);
     Result<void> send_line(const std::string& line, Deadline deadline);
+    struct Message {
+        nlohmann::json json;
+        std::size_t bytes = 0;  // length of its line
+    };
     // The next message, a JSON object; nullopt when none came before the deadline.
-    Result<std::optional<nlohmann::json>> read_message(Deadline deadline);
+    Result<std::optional<Message>> read_message(Deadline deadline);
     Result<nlohmann::json> read_greeting(Deadline deadline, std::chrono::milliseconds timeout);
     // Whether `reply` answers the command `id`; false for a late reply to an earlier command;
     // an error (the session is lost) for an id never sent.
     Result<bool> check_reply_id(const nlohmann::json& reply, std::int64_t id);
-    void queue_event(nlohmann::json event);
+    void queue_event(Message event);
 
     int fd_ = -1;
     std::string path_;
     nlohmann::json greeting_;
     jsonl::LineBuffer lines_{kQmpMaxMessage};
-    std::deque<nlohmann::json> events_;
+    std::deque<Message> events_;  // oldest first
+    std::size_t queued_bytes_ = 0;
     std::uint64_t events_dropped_ = 0;
     std::int64_t next_id_ = 1;
     std::optional<Error> lost_;  // set once the stream is unusable
