@@ -384,6 +384,43 @@ TEST_F(QmpPeerTest, WaitEventTimesOutNamingTheEvent) {
     EXPECT_GE(since(t0), milliseconds(200));
 }
 
+TEST_F(QmpPeerTest, TypedQueriesCheckTheShapeOfTheReply) {
+    auto c = session([](int fd) {
+        const Json replies[] = {
+            Json{{"status", 5}, {"running", true}},  // query-status: status not a string
+            Json::array({{{"cpu-index", 0}, {"thread-id", 4321}},
+                         {{"cpu-index", 1}, {"thread-id", 1ull << 32}}}),  // beyond int
+            Json{{"present", true}},  // query-kvm without "enabled"
+            Json::array(
+                {{{"cpu-index", 0}, {"thread-id", 4321}}, {{"cpu-index", 1}, {"thread-id", 4322}}}),
+        };
+        for (const Json& reply : replies) {
+            auto cmd = read_command(fd);
+            if (!cmd) return;
+            send_all(fd, Json{{"return", reply}, {"id", (*cmd)["id"]}}.dump() + "\r\n");
+        }
+        wait_for_close(fd);
+    });
+    auto status = query_status(c);
+    ASSERT_FALSE(status);
+    EXPECT_EQ(status.error().kind(), ErrorKind::kInternal);
+    EXPECT_EQ(status.error().to_string(),
+              prefix() + "query-status: unexpected reply: {\"running\":true,\"status\":5}");
+    auto threads = query_vcpu_threads(c);
+    ASSERT_FALSE(threads);
+    EXPECT_EQ(
+        threads.error().to_string(),
+        prefix() + "query-cpus-fast: unexpected reply: {\"cpu-index\":1,\"thread-id\":4294967296}");
+    auto accel = query_accel(c);
+    ASSERT_FALSE(accel);
+    EXPECT_THAT(accel.error().to_string(), HasSubstr(prefix() + "query-kvm: unexpected reply: "));
+    threads = query_vcpu_threads(c);
+    ASSERT_TRUE(threads) << threads.error().to_string();
+    ASSERT_EQ(threads->size(), 2u);
+    EXPECT_EQ((*threads)[1].cpu_index, 1);
+    EXPECT_EQ((*threads)[1].thread_id, 4322);
+}
+
 TEST_F(QmpPeerTest, ArgumentsMustBeAnObject) {
     auto c = session(wait_for_close);
     auto r = c.execute("stop", Json::array({1, 2}));

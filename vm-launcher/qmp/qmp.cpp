@@ -179,7 +179,8 @@ Result<Json> QmpClient::read_greeting(Deadline deadline, milliseconds timeout) {
         return tl::unexpected(
             error(ErrorKind::kConflict, "no greeting within " + ms_text(timeout) +
                                             " (busy: another client holds QEMU's single QMP "
-                                            "connection; or not QEMU)"));
+                                            "connection; or QEMU is still starting or hung; or "
+                                            "not QEMU)"));
     }
     Json& greeting = (*m)->json;
     auto qmp = greeting.find("QMP");
@@ -314,8 +315,9 @@ Result<Json> QmpClient::execute(const std::string& command, const Json& argument
         if (auto r = msg.find("return"); r != msg.end()) return std::move(*r);
         const Json& e = msg["error"];
         const std::string error_class = string_field(e, "class");
-        return tl::unexpected(error(kind_of_class(error_class),
-                                    command + ": " + error_class + ": " + string_field(e, "desc")));
+        std::string what = command;
+        what.append(": ").append(error_class).append(": ").append(string_field(e, "desc"));
+        return tl::unexpected(error(kind_of_class(error_class), std::move(what)));
     }
 }
 
@@ -361,54 +363,6 @@ std::vector<Json> QmpClient::take_events() {
     events_.clear();
     queued_bytes_ = 0;
     return out;
-}
-
-namespace {
-
-Error unexpected_reply(const QmpClient& qmp, const std::string& command, const Json& reply) {
-    return Error(ErrorKind::kInternal, command + ": unexpected reply: " + excerpt_json(reply))
-        .context("QMP " + qmp.socket_path());
-}
-
-}  // namespace
-
-Result<QmpStatus> query_status(QmpClient& qmp) {
-    auto r = qmp.execute("query-status");
-    if (!r) return tl::unexpected(std::move(r.error()));
-    auto status = r->find("status");
-    auto running = r->find("running");
-    if (!r->is_object() || status == r->end() || !status->is_string() || running == r->end() ||
-        !running->is_boolean()) {
-        return tl::unexpected(unexpected_reply(qmp, "query-status", *r));
-    }
-    return QmpStatus{status->get<std::string>(), running->get<bool>()};
-}
-
-Result<std::vector<VcpuThread>> query_vcpu_threads(QmpClient& qmp) {
-    auto r = qmp.execute("query-cpus-fast");
-    if (!r) return tl::unexpected(std::move(r.error()));
-    if (!r->is_array()) return tl::unexpected(unexpected_reply(qmp, "query-cpus-fast", *r));
-    std::vector<VcpuThread> out;
-    for (const Json& cpu : *r) {
-        auto index = cpu.is_object() ? cpu.find("cpu-index") : cpu.end();
-        auto thread = cpu.is_object() ? cpu.find("thread-id") : cpu.end();
-        if (!cpu.is_object() || index == cpu.end() || !index->is_number_integer() ||
-            thread == cpu.end() || !thread->is_number_integer()) {
-            return tl::unexpected(unexpected_reply(qmp, "query-cpus-fast", cpu));
-        }
-        out.push_back(VcpuThread{index->get<int>(), thread->get<int>()});
-    }
-    return out;
-}
-
-Result<std::string> query_accel(QmpClient& qmp) {
-    auto r = qmp.execute("query-kvm");
-    if (!r) return tl::unexpected(std::move(r.error()));
-    auto enabled = r->is_object() ? r->find("enabled") : r->end();
-    if (!r->is_object() || enabled == r->end() || !enabled->is_boolean()) {
-        return tl::unexpected(unexpected_reply(qmp, "query-kvm", *r));
-    }
-    return std::string(enabled->get<bool>() ? "kvm" : "tcg");
 }
 
 }  // namespace vfgate::vm
