@@ -107,10 +107,19 @@ class QmpQemuTest : public testing::Test {
         }
     }
 
+    // Connects to the QEMU just started. It binds its socket before it listens on it: in between
+    // (seen once in 300 starts) the socket refuses, as a stale one does; so retry that.
     QmpClient connect() {
-        auto c = QmpClient::connect(sock_, seconds(10));
-        if (!c) throw std::runtime_error(c.error().to_string());
-        return std::move(*c);
+        const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+        for (;;) {
+            auto c = QmpClient::connect(sock_, seconds(10));
+            if (c) return std::move(*c);
+            if (c.error().kind() != ErrorKind::kNotFound ||
+                std::chrono::steady_clock::now() >= deadline) {
+                throw std::runtime_error(c.error().to_string());
+            }
+            std::this_thread::sleep_for(milliseconds(10));
+        }
     }
 
     std::string prefix() const { return "QMP " + sock_ + ": "; }
