@@ -216,7 +216,6 @@ Result<void> QmpClient::send_line(const std::string& line, Deadline deadline) {
 }
 
 Result<std::optional<QmpClient::Message>> QmpClient::read_message(Deadline deadline) {
-    std::array<char, 64u << 10> buf{};
     for (;;) {
         if (lines_.overflowed()) {
             return tl::unexpected(lose(Error(
@@ -243,6 +242,7 @@ Result<std::optional<QmpClient::Message>> QmpClient::read_message(Deadline deadl
         const int ready = wait_for(fd_, POLLIN, deadline);
         if (ready < 0) return tl::unexpected(lose(Error::from_errno(-ready, "poll")));
         if (ready == 0) return std::optional<Message>();
+        std::array<char, 64u << 10> buf{};  // here, not above: filled only when there is input
         ssize_t n = ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         if (n == 0 || (n < 0 && errno == ECONNRESET)) {
