@@ -10,6 +10,8 @@
 #include <vfgate/config/load.hpp>
 #include <vfgate/vfmgr/plan.hpp>
 
+#include "../common/golden.hpp"
+
 namespace vfgate::vfmgr {
 namespace {
 
@@ -89,16 +91,7 @@ std::string render(const Plan& p) {
 }
 
 void expect_golden(const std::string& name, const std::string& text) {
-    const std::string path = kGoldenDir + name + ".txt";
-    if (std::getenv("VFGATE_UPDATE_GOLDEN") != nullptr) {
-        std::ofstream(path) << text;
-        return;
-    }
-    std::ifstream in(path);
-    ASSERT_TRUE(in) << "no golden file " << path << " (VFGATE_UPDATE_GOLDEN=1 writes it)";
-    std::stringstream want;
-    want << in.rdbuf();
-    EXPECT_EQ(text, want.str()) << "golden " << path;
+    vfgate::testing::expect_golden(kGoldenDir + name + ".txt", text);
 }
 
 TEST(VfPlan, FreshPfIsBroughtUpThenVfsCreatedConfiguredAndBound) {

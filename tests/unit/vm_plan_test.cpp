@@ -11,6 +11,8 @@
 #include <vfgate/config/load.hpp>
 #include <vfgate/vm-launcher/plan.hpp>
 
+#include "../common/golden.hpp"
+
 namespace vfgate::vm {
 namespace {
 
@@ -96,17 +98,8 @@ std::string lines(const std::vector<std::string>& argv) {
     return out;
 }
 
-void expect_golden(const std::string& name, const std::string& actual) {
-    const std::string path = kGoldenDir + name + ".txt";
-    if (std::getenv("VFGATE_UPDATE_GOLDEN") != nullptr) {
-        std::ofstream(path) << actual;
-        return;
-    }
-    std::ifstream in(path);
-    ASSERT_TRUE(in) << "no golden file " << path << " (VFGATE_UPDATE_GOLDEN=1 writes it)";
-    std::stringstream want;
-    want << in.rdbuf();
-    EXPECT_EQ(actual, want.str()) << "golden " << path;
+void expect_golden(const std::string& name, const std::string& text) {
+    vfgate::testing::expect_golden(kGoldenDir + name + ".txt", text);
 }
 
 Result<GuestPlan> plan(const std::string& text, const std::string& guest, const HostFacts& f) {
