@@ -80,7 +80,8 @@ field() {  # field GUEST KEY: from vfgate-vm status --json
 wait_up() {  # wait_up GUEST N: until the console has said VFGATE_GUEST_UP N times (240 s)
     local i
     for i in $(seq 480); do
-        [ "$(grep -c VFGATE_GUEST_UP "$runs/$1/console.log" 2>/dev/null)" -ge "$2" ] && return 0
+        [ "$(cat "$runs/$1/console.log.1" "$runs/$1/console.log" 2>/dev/null |
+            grep -c VFGATE_GUEST_UP)" -ge "$2" ] && return 0
         sleep 0.5
     done
     return 1
@@ -126,20 +127,36 @@ assert n["ingress"]["default_hits"] >= 1, n["ingress"]
 # g1 to g2, from g1's console: the guest image gives a shell on it.
 console_run() {  # console_run GUEST COMMAND: runs it in the guest, prints its output
     python3 - "$runs/$1/serial.sock" "$2" <<'PY'
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(1)
-s.sendall(("\n" + sys.argv[2] + "; echo VFGATE_RC=$?\n").encode())
-out, end = b"", time.time() + 30
-while time.time() < end and b"VFGATE_RC=" not in out.split(b"echo VFGATE_RC")[-1]:
-    try:
-        out += s.recv(4096)
-    except socket.timeout:
-        pass
+import re, socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(0.5)
+out = b""
+def until(pattern, seconds, resend=None):
+    global out
+    end, last = time.time() + seconds, 0.0
+    while time.time() < end:
+        if resend and time.time() - last > 2:
+            s.sendall(resend); last = time.time()
+        try:
+            got = s.recv(65536)
+        except socket.timeout:
+            got = b""
+        if b"\x1b[6n" in got:  # the shell asks where the cursor is, as a terminal we answer
+            s.sendall(b"\x1b[1;1R")
+        out += got
+        if re.search(pattern, out):
+            return True
+    return False
+# The shell answers first (it may still be starting), then the command runs; "echo X" in the
+# tty's echo of our input is not the answer, so the pattern wants X without "echo " before it.
+until(rb"(?<!echo )VFGATE_READY\r\n", 60, b"\necho VFGATE_READY\n")
+out = b""
+s.sendall((sys.argv[2] + "; echo VFGATE_RC=$?\n").encode())
+until(rb"(?<!echo )VFGATE_RC=\d+", 90)
 sys.stdout.write(out.decode(errors="replace"))
 PY
 }
 g1_to_g2=$(console_run g1 "echo vfgate-echo | nc -w 5 10.77.0.12 7")
-if grep -q "^vfgate-echo" <<<"$(tr -d '\r' <<<"$g1_to_g2")"; then
+if tr -d '\r' <<<"$g1_to_g2" | grep -v "nc -w" | grep -q "vfgate-echo$"; then
     ok "g1 reaches g2's echo port (allowed from g1), through both firewalls"
 else
     not_ok "g1 reaches g2's echo port (allowed from g1), through both firewalls" "$g1_to_g2"
@@ -151,6 +168,15 @@ import json, sys
 hits = {r["id"]: r["hits"] for r in n["ingress"]["rules"]}
 assert hits["echo-from-g1"] >= 1, hits
 ' "$rules"
+
+# The console log is capped: beyond 1 MiB it moves to console.log.1 and starts again.
+console_run g1 "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 1100000; echo" >/dev/null
+rotated() {
+    [ "$(stat -c %s "$runs/g1/console.log.1" 2>/dev/null || echo 0)" -gt 1048576 ] &&
+        [ "$(stat -c %s "$runs/g1/console.log")" -lt 1048576 ]
+}
+check "g1's console log is rotated past 1 MiB" retry rotated
+check "... and the end of the output is kept (in one of the two)" bash -c "tail -c 100 '$runs/g1/console.log.1' '$runs/g1/console.log' | grep -q VFGATE_RC=0"
 
 # kill -9 of g1's QEMU: its supervisor restarts it (on-failure); the dataplane and g2 stay.
 kill -9 "$pid1"
