@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The host end of VLAN 100 on the testbed's tap, where the kernel has no 802.1Q devices:
 answers ARP for 10.0.100.1 and ICMP echo to it, tagged with VLAN 100 only when asked tagged,
-and logs the VLAN of every frame from the VFs' MACs ("frame SRC vlan N|none").
+and logs the VLAN of every frame from the MACs it watches ("frame SRC vlan N|none").
+
+    responder.py LOG MAC...     (tests/testbed/vm_launcher uses it too, through a symlink)
 
 The kernel moves a received 802.1Q tag out of the frame into packet metadata, so the tag is
 read from PACKET_AUXDATA (as libpcap does), not from the bytes."""
@@ -11,7 +13,7 @@ import sys
 
 IFACE, HOST_IP, VID = "tbtap0", socket.inet_aton("10.0.100.1"), 100
 SOL_PACKET, PACKET_AUXDATA, TP_STATUS_VLAN_VALID = 263, 8, 0x10
-WATCH = {bytes.fromhex(m) for m in ("020000000010", "020000000011")}
+WATCH = {bytes.fromhex(m.replace(":", "")) for m in sys.argv[2:]}
 
 
 def checksum(b):

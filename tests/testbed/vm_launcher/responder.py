@@ -1,0 +1,1 @@
+../vf_manager/responder.py
