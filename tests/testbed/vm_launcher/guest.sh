@@ -34,9 +34,12 @@ s.sendall(("\n" + sys.argv[2] + "; echo VFGATE_RC=$?\n").encode())
 out, end, rc = b"", time.time() + int(sys.argv[3]), None
 while time.time() < end and rc is None:
     try:
-        out += s.recv(4096)
+        got = s.recv(4096)
     except socket.timeout:
-        pass
+        got = b""
+    if b"\x1b[6n" in got:  # busybox's line editing asks where the cursor is: answer as a terminal
+        s.sendall(b"\x1b[1;1R")
+    out += got
     rc = re.search(rb"^VFGATE_RC=(\d+)\r?$", out, re.M)
 sys.stdout.write(out.decode(errors="replace").replace("\r", ""))
 sys.exit(int(rc.group(1)) if rc else 1)
