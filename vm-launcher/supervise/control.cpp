@@ -1,0 +1,263 @@
+// Starting, stopping and observing guests from outside their supervisor (supervise.hpp).
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <vfgate/common/file.hpp>
+#include <vfgate/vm-launcher/qmp.hpp>
+#include <vfgate/vm-launcher/restart.hpp>
+#include <vfgate/vm-launcher/supervise.hpp>
+
+#include "../host/process.hpp"
+#include "run_dir.hpp"
+
+namespace vfgate::vm {
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using namespace rundir;
+
+namespace {
+
+Json plan_json(const GuestPlan& p) {
+    Json unattached = Json::array();
+    for (const auto& u : p.unattached) unattached.push_back({{"nic", u.nic}, {"reason", u.reason}});
+    return {{"guest", p.guest},
+            {"argv", p.argv},
+            {"accel", p.accel == config::Accel::kKvm ? "kvm" : "tcg"},
+            {"cpu_pinning", p.cpu_pinning},
+            {"restart", config::to_string(p.restart)},
+            {"unattached", unattached},
+            {"qmp", p.paths.qmp}};
+}
+
+// The supervisor holds an exclusive lock on its pidfile while it lives.
+
+bool socket_served(const std::string& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+}
+
+std::string map_qmp_state(const std::string& s) {
+    if (s == "running") return "running";
+    if (s == "shutdown") return "shutdown";
+    if (s == "internal-error" || s == "guest-panicked" || s == "io-error") return "crashed";
+    return "paused";  // paused, prelaunch, suspended, inmigrate, ...
+}
+
+Result<RunPaths> existing(const std::string& run_root, const std::string& guest) {
+    RunPaths p = run_paths(run_root, guest);
+    if (!fs::exists(p.dir + "/" + kPlanFile)) {
+        return fail(ErrorKind::kNotFound,
+                    "no guest '" + guest + "' under " + run_root + " (not started by vfgate-vm)");
+    }
+    return p;
+}
+
+// Waits up to `t` for the supervisor to finish (it records how the guest ended).
+void wait_supervisor(const RunPaths& p, std::chrono::milliseconds t) {
+    const auto until = Clock::now() + t;
+    while (supervisor_pid(p) != 0 && Clock::now() < until) std::this_thread::sleep_for(50ms);
+}
+
+}  // namespace
+
+Result<GuestStatus> status(const std::string& run_root, const std::string& guest) {
+    auto p = existing(run_root, guest);
+    if (!p) return tl::unexpected(p.error());
+    auto plan = read_json(p->dir + "/" + kPlanFile);
+    if (!plan) return tl::unexpected(plan.error());
+    Json state = read_json(p->state).value_or(Json::object());
+
+    GuestStatus s;
+    s.guest = guest;
+    s.restart_policy = plan->value("restart", "");
+    s.cpu_pinning = plan->value("cpu_pinning", std::vector<int>{});
+    for (const auto& u : plan->value("unattached", Json::array())) {
+        s.unattached.push_back({u.value("nic", ""), u.value("reason", "")});
+    }
+    s.supervisor_pid = supervisor_pid(*p);
+    s.restarts = state.value("restarts", 0);
+    s.accel = state.value("accel", plan->value("accel", ""));
+    s.message = state.value("message", "");
+    s.last_exit = state.value("last_exit", "");
+    s.state = state.value("state", "stopped");
+    s.pid = qemu_pid(*p);
+    if (s.pid != 0) {
+        s.uptime_s = std::max<std::int64_t>(0, now_s() - state.value("started_at", now_s()));
+        if (auto qmp = QmpClient::connect(p->qmp, 2s)) {
+            if (auto st = query_status(*qmp)) s.state = map_qmp_state(st->status);
+            if (auto accel = query_accel(*qmp)) s.accel = *accel;
+        } else if (s.state != "starting") {
+            s.message = "QMP: " + qmp.error().to_string();
+        }
+    } else if (s.state == "running" || s.state == "starting" ||
+               (s.state == "restarting" && s.supervisor_pid == 0)) {
+        s.state = "crashed";
+        s.message = "QEMU is gone" + std::string(s.supervisor_pid == 0
+                                                     ? " and no supervisor runs"
+                                                     : "; its supervisor is about to act");
+    }
+    return s;
+}
+
+std::vector<std::string> list(const std::string& run_root) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(run_root, ec)) {
+        if (fs::exists(e.path() / kPlanFile)) names.push_back(e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+Result<GuestStatus> start(const GuestPlan& plan, const StartOptions& opts) {
+    const RunPaths& p = plan.paths;
+    std::error_code ec;
+    fs::create_directories(p.dir, ec);
+    if (ec) return tl::unexpected(Error::from_errno(ec.value(), "create " + p.dir));
+    if (const int pid = supervisor_pid(p); pid != 0) {
+        return fail(ErrorKind::kConflict,
+                    "guest " + plan.guest + " is already running (supervisor pid " +
+                        std::to_string(pid) + "); `vfgate-vm stop " + plan.guest + "` first");
+    }
+    const bool adopt = qemu_pid(p) != 0;
+    if (!adopt) {
+        for (const auto& s : {p.qmp, p.serial}) {
+            if (fs::exists(s) && socket_served(s)) {
+                return fail(ErrorKind::kConflict,
+                            s + " is served by a process that is not this guest's QEMU; "
+                                "refusing to start a second guest on it");
+            }
+        }
+    }
+    ::unlink((p.dir + "/" + kStopMarker).c_str());
+    write_json(p.dir + "/" + kPlanFile, plan_json(plan));
+    // "starting" until the supervisor says otherwise; an adopted guest keeps its history.
+    Json initial = Json{{"guest", plan.guest}, {"restarts", 0}};
+    if (adopt) initial = read_json(p.state).value_or(initial);
+    initial["state"] = "starting";
+    write_json(p.state, initial);
+    log_line(p, adopt ? "start: a supervisor to adopt the running QEMU" : "start");
+    auto sup = proc::spawn({opts.supervisor_exe, "supervise", p.dir}, {p.log, true});
+    if (!sup) return tl::unexpected(sup.error());
+    const pid_t sup_pid = *sup;
+
+    const auto until = Clock::now() + opts.timeout;
+    for (;;) {
+        std::this_thread::sleep_for(100ms);
+        int wstatus = 0;
+        const bool sup_gone = ::waitpid(sup_pid, &wstatus, WNOHANG) == sup_pid;
+        Json st = read_json(p.state).value_or(Json::object());
+        const std::string state = st.value("state", "");
+        if (state == "running") return status(fs::path(p.dir).parent_path().string(), plan.guest);
+        if (sup_gone || (state != "starting" && !state.empty())) {
+            return fail(ErrorKind::kSystem,
+                        "guest " + plan.guest + " did not start: " +
+                            st.value("message", std::string("the supervisor exited")) +
+                            tail_of(p.log, 3));
+        }
+        if (Clock::now() > until) {
+            ::kill(sup_pid, SIGKILL);
+            if (const int q = qemu_pid(p); q != 0) ::kill(q, SIGKILL);
+            return fail(ErrorKind::kSystem,
+                        "guest " + plan.guest + " did not run within " +
+                            std::to_string(opts.timeout.count()) +
+                            " s; stopped it:" + tail_of(p.dir + "/qemu.log", 5));
+        }
+    }
+}
+
+Result<GuestStatus> stop(const std::string& run_root, const std::string& guest,
+                         std::chrono::seconds timeout, const Say& say) {
+    auto p = existing(run_root, guest);
+    if (!p) return tl::unexpected(p.error());
+    auto tell = [&](const std::string& what) {
+        log_line(*p, "stop: " + what);
+        say(what);
+    };
+    std::ofstream(p->dir + "/" + kStopMarker) << "stop\n";
+    const int pid = qemu_pid(*p);
+    if (pid == 0) {
+        tell("QEMU is not running");
+        wait_supervisor(*p, 2s);
+        ::unlink((p->dir + "/" + kStopMarker).c_str());
+        return status(run_root, guest);
+    }
+    auto watch = proc::Watch::open(pid);
+    if (!watch) return tl::unexpected(watch.error());
+    const auto t0 = Clock::now();
+    auto qmp = QmpClient::connect(p->qmp, 5s);
+    if (qmp && qmp->execute("system_powerdown")) {
+        tell("system_powerdown sent; waiting up to " + std::to_string(timeout.count()) +
+             " s for the guest to power off");
+        if (watch->wait_exit(timeout)) {
+            tell("the guest powered off after " +
+                 std::to_string(
+                     std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - t0).count()) +
+                 " s");
+        }
+    } else {
+        tell("QMP unusable (" +
+             (qmp ? std::string("system_powerdown failed") : qmp.error().to_string()) + ")");
+    }
+    if (!watch->wait_exit(0ms)) {
+        if (qmp && qmp->execute("quit")) tell("no power-off in time: quit sent to QEMU");
+        if (!watch->wait_exit(5s)) {
+            tell("QEMU still runs: SIGKILL");
+            ::kill(pid, SIGKILL);
+            watch->wait_exit(5s);
+        }
+    }
+    wait_supervisor(*p, 5s);
+    return status(run_root, guest);
+}
+
+Result<GuestStatus> kill(const std::string& run_root, const std::string& guest, const Say& say) {
+    auto p = existing(run_root, guest);
+    if (!p) return tl::unexpected(p.error());
+    std::ofstream(p->dir + "/" + kStopMarker) << "kill\n";
+    if (const int pid = qemu_pid(*p); pid != 0) {
+        log_line(*p, "kill: SIGKILL to QEMU pid " + std::to_string(pid));
+        say("SIGKILL to QEMU pid " + std::to_string(pid));
+        if (auto w = proc::Watch::open(pid)) {
+            ::kill(pid, SIGKILL);
+            w->wait_exit(5s);
+        }
+    } else {
+        say("QEMU is not running");
+    }
+    wait_supervisor(*p, 5s);
+    return status(run_root, guest);
+}
+
+}  // namespace vfgate::vm
