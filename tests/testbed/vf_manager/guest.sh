@@ -14,13 +14,7 @@ check() { # DESCRIPTION COMMAND...
 }
 has() { grep -q -E -- "$2" "$1"; }  # FILE REGEX
 
-modprobe igb; modprobe igbvf; modprobe vfio-pci
-for i in 1 2 3 4 5 6 7 8 9 10; do
-    PF=$(ls /sys/bus/pci/drivers/igb/*/net 2>/dev/null | head -1)
-    [ -n "$PF" ] && break
-    sleep 0.5
-done
-PCI=$(basename "$(readlink -f "/sys/class/net/$PF/device")")
+. /share/pf.sh
 echo "# PF $PF at $PCI"
 
 "$VF" list --json > /tmp/list.json 2>&1

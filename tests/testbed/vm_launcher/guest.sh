@@ -50,13 +50,7 @@ keep_logs() { # the nested guests' files, for the run directory (VFGATE_TESTBED_
 }
 trap keep_logs EXIT
 
-modprobe igb; modprobe igbvf; modprobe vfio-pci
-for i in 1 2 3 4 5 6 7 8 9 10; do
-    PF=$(ls /sys/bus/pci/drivers/igb/*/net 2>/dev/null | head -1)
-    [ -n "$PF" ] && break
-    sleep 0.5
-done
-PCI=$(basename "$(readlink -f "/sys/class/net/$PF/device")")
+. /share/pf.sh
 echo "# PF $PF at $PCI; $(qemu-system-x86_64 --version | head -1)"
 
 # The smallest guest that boots fast under TCG in TCG: 128 MiB, the uncompressed kernel (PVH).
