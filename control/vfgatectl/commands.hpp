@@ -3,6 +3,8 @@
 // process exit status: 0 success, 1 the operation failed or the input is invalid, 2 usage.
 
 #include <functional>
+#include <memory>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -12,6 +14,16 @@ enum Exit : int { kOk = 0, kFailed = 1, kUsage = 2 };
 
 // Registers `validate` and `describe`; `run` is set to the chosen command's action.
 void add_config_commands(CLI::App& app, std::function<int()>& run);
+
+// Where vfgated is: -s SOCKET, or the run directory of -c FILE's config (app-wide options).
+struct DaemonTarget {
+    std::string socket;
+    std::string config;
+};
+
+// Registers `plan`, `apply`, `status`, `guests`, `vfs` and `logs` (vfgated's clients).
+void add_daemon_commands(CLI::App& app, const std::shared_ptr<DaemonTarget>& target,
+                         std::function<int()>& run);
 
 // Registers `dataplane status|ports|stats|fdb|reload`.
 void add_dataplane_commands(CLI::App& app, std::function<int()>& run);

@@ -13,6 +13,13 @@ int main(int argc, char** argv) {
     std::function<int()> run;
     add_config_commands(app, run);
     add_dataplane_commands(app, run);
+    auto target = std::make_shared<DaemonTarget>();
+    app.add_option("-c,--config", target->config,
+                   "find vfgated from this config (its run directory's vfgated.sock)");
+    app.add_option("-s,--socket", target->socket,
+                   "vfgated's socket (default "
+                   "/run/vfgate/vfgated.sock)");
+    add_daemon_commands(app, target, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

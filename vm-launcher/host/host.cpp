@@ -16,7 +16,7 @@
 #include <vfgate/vfmgr/host.hpp>
 #include <vfgate/vm-launcher/host.hpp>
 
-#include "process.hpp"
+#include <vfgate/common/process.hpp>
 
 namespace vfgate::vm {
 namespace fs = std::filesystem;

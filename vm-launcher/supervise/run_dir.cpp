@@ -13,7 +13,7 @@
 
 #include <vfgate/common/file.hpp>
 
-#include "../host/process.hpp"
+#include <vfgate/common/process.hpp>
 
 namespace vfgate::vm::rundir {
 namespace fs = std::filesystem;

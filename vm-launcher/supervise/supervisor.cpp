@@ -30,7 +30,7 @@
 #include <vfgate/vm-launcher/restart.hpp>
 #include <vfgate/vm-launcher/supervise.hpp>
 
-#include "../host/process.hpp"
+#include <vfgate/common/process.hpp>
 #include "run_dir.hpp"
 
 namespace vfgate::vm {

@@ -1,5 +1,3 @@
-#include "process.hpp"
-
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -12,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>  // environ
 
-namespace vfgate::vm::proc {
+#include <vfgate/common/process.hpp>
+
+namespace vfgate::proc {
 
 Result<pid_t> spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
     if (argv.empty()) return fail(ErrorKind::kInternal, "spawn: empty argv");
@@ -122,4 +122,4 @@ std::vector<std::string> cmdline(pid_t pid) {
     return out;
 }
 
-}  // namespace vfgate::vm::proc
+}  // namespace vfgate::proc

@@ -1,6 +1,7 @@
 #pragma once
-// Processes for vm-launcher: spawning with posix_spawn (never a shell), waiting with a deadline
-// through a pidfd, which also works for a process that is not our child (an adopted QEMU).
+// Processes for vfgate's control processes (vfgated, vm-launcher): spawning with posix_spawn (never
+// a shell), waiting with a deadline through a pidfd, which also works for a process that is not our
+// child (an adopted QEMU).
 #include <chrono>
 #include <optional>
 #include <string>
@@ -9,7 +10,7 @@
 
 #include <vfgate/common/error.hpp>
 
-namespace vfgate::vm::proc {
+namespace vfgate::proc {
 
 struct SpawnOptions {
     std::string output;  // file for stdout and stderr (appended); empty: /dev/null
@@ -53,4 +54,4 @@ std::optional<pid_t> read_pidfile(const std::string& path);
 // The process's argv (from /proc/PID/cmdline); empty when it is gone.
 std::vector<std::string> cmdline(pid_t pid);
 
-}  // namespace vfgate::vm::proc
+}  // namespace vfgate::proc

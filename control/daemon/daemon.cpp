@@ -1,0 +1,278 @@
+// vfgated's jobs: applies and dataplane recoveries on the apply thread (daemon.hpp).
+
+#include "daemon.hpp"
+
+#include <csignal>
+#include <ctime>
+
+#include <spdlog/spdlog.h>
+
+#include <vfgate/common/file.hpp>
+#include <vfgate/config/load.hpp>
+
+namespace vfgate::control {
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::size_t kMaxConfigBytes = 64u << 20;
+constexpr std::size_t kRecordsKept = 16;
+
+std::int64_t now_s() { return static_cast<std::int64_t>(::time(nullptr)); }
+
+}  // namespace
+
+Daemon::Daemon(DaemonOptions opts, Desired initial, Paths paths, Tools tools)
+    : opts_(std::move(opts)),
+      paths_(std::move(paths)),
+      tools_(std::move(tools)),
+      dataplane_(paths_, tools_),
+      started_at_(now_s()),
+      current_(std::move(initial)) {}
+
+Daemon::~Daemon() { shutdown(); }
+
+Result<Desired> Daemon::parse(const std::string& yaml, const std::string& source) const {
+    auto loaded = config::load_string(yaml, source);
+    if (!loaded.ok()) {
+        std::string all;
+        for (const auto& d : loaded.errors) all += (all.empty() ? "" : "\n") + d.to_string();
+        return fail(ErrorKind::kInvalidArgument,
+                    std::to_string(loaded.errors.size()) + " error(s), nothing changed:\n" + all);
+    }
+    const std::string dir = config::run_dir(*loaded.config);
+    if (dir != paths_.run_dir) {
+        return fail(ErrorKind::kInvalidArgument,
+                    source + ": its run directory is " + dir + " (dataplane.control_socket), " +
+                        "this vfgated's is " + paths_.run_dir +
+                        "; nothing changed (a new run directory needs vfgated restarted on it)");
+    }
+    return Desired{*loaded.config, yaml, source};
+}
+
+Result<Desired> Daemon::read_config_file() const {
+    auto text = read_regular_file(opts_.config_path, kMaxConfigBytes);
+    if (!text) return tl::unexpected(std::move(text.error()).context(opts_.config_path));
+    return parse(*text, opts_.config_path);
+}
+
+Result<std::uint64_t> Daemon::queue_apply(Desired d) {
+    std::lock_guard lock(mu_);
+    for (const Job& j : queue_) {
+        if (j.kind == Job::Kind::kApply) {
+            return fail(ErrorKind::kConflict, "apply " + std::to_string(j.id) +
+                                                  " is already waiting; try again after it");
+        }
+    }
+    const std::uint64_t id = next_id_++;
+    ApplyRecord r;
+    r.id = id;
+    r.source = d.source;
+    records_.push_back(r);
+    while (records_.size() > kRecordsKept) records_.pop_front();
+    queue_.push_back(Job{Job::Kind::kApply, id, std::move(d)});
+    wake_.notify_all();
+    return id;
+}
+
+ApplyRecord* Daemon::find_record(std::uint64_t id) {
+    for (auto& r : records_) {
+        if (r.id == id) return &r;
+    }
+    return nullptr;
+}
+
+std::optional<ApplyRecord> Daemon::record(std::uint64_t id) const {
+    std::lock_guard lock(mu_);
+    for (const auto& r : records_) {
+        if (r.id == id) return r;
+    }
+    return std::nullopt;
+}
+
+void Daemon::say(std::uint64_t id, const std::string& line) {
+    spdlog::info("apply {}: {}", id, line);
+    std::lock_guard lock(mu_);
+    if (ApplyRecord* r = find_record(id)) r->lines.push_back(line);
+}
+
+void Daemon::start() {
+    Desired first;
+    {
+        std::lock_guard lock(mu_);
+        first = current_;
+        first.source = "start-up: " + current_.source;
+    }
+    static_cast<void>(queue_apply(std::move(first)));
+    thread_ = std::thread([this] { worker(); });
+}
+
+bool Daemon::first_apply_done() const {
+    std::lock_guard lock(mu_);
+    return first_done_;
+}
+
+void Daemon::worker() {
+    for (;;) {
+        Job job;
+        {
+            std::unique_lock lock(mu_);
+            wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (stopping_) return;
+            job = std::move(queue_.front());
+            queue_.pop_front();
+            busy_ = true;
+        }
+        if (job.kind == Job::Kind::kApply) {
+            run_apply(job);
+        } else {
+            run_recover();
+        }
+        std::lock_guard lock(mu_);
+        busy_ = false;
+    }
+}
+
+void Daemon::run_apply(const Job& job) {
+    const Desired& d = *job.desired;
+    const std::uint64_t id = job.id;
+    auto tell = [&](const std::string& line) { say(id, line); };
+    auto finish = [&](bool ok, const std::string& step, const std::string& error) {
+        std::lock_guard lock(mu_);
+        if (ApplyRecord* r = find_record(id)) {
+            r->finished = now_s();
+            r->ok = ok;
+            r->failed_step = step;
+            r->error = error;
+        }
+        ++applies_;
+        if (!ok) ++apply_failures_;
+        if (ok) current_ = d;
+        first_done_ = true;
+        if (ok || step.empty()) return;
+        spdlog::error("apply {} failed at \"{}\": {}", id, step, error);
+    };
+    {
+        std::lock_guard lock(mu_);
+        if (ApplyRecord* r = find_record(id)) r->started = now_s();
+    }
+    spdlog::info("apply {}: {}", id, d.source);
+    HostContext ctx{paths_, tools_, &dataplane_, opts_.force};
+    auto observed = observe(d.config, ctx, tell);
+    if (!observed) {
+        finish(false, "observe", observed.error().to_string());
+        return;
+    }
+    auto plan = reconcile(d.config, *observed, {paths_.guest_root, opts_.force});
+    if (!plan) {
+        finish(false, "plan", plan.error().to_string());
+        return;
+    }
+    {
+        std::lock_guard lock(mu_);
+        if (ApplyRecord* r = find_record(id)) r->steps = plan->steps.size();
+    }
+    if (plan->empty()) tell("nothing to do: the host is as declared");
+    for (std::size_t i = 0; i < plan->steps.size(); ++i) {
+        const Step& s = plan->steps[i];
+        const std::string head =
+            std::to_string(i + 1) + "/" + std::to_string(plan->steps.size()) + " " + describe(s);
+        tell(head);
+        bool stop = false;
+        {
+            std::lock_guard lock(mu_);
+            stop = stopping_;
+        }
+        if (stop) {
+            finish(false, describe(s), "vfgated is stopping; the rest was not applied");
+            return;
+        }
+        if (auto r = run_step(s, d, ctx, tell); !r) {
+            tell("failed: " + r.error().to_string());
+            finish(false, describe(s), r.error().to_string());
+            return;
+        }
+        std::lock_guard lock(mu_);
+        if (ApplyRecord* r = find_record(id)) r->steps_done = i + 1;
+    }
+    tell("applied: " + std::to_string(plan->steps.size()) + " step(s)");
+    finish(true, "", "");
+}
+
+void Daemon::run_recover() {
+    Desired d;
+    {
+        std::lock_guard lock(mu_);
+        d = current_;
+    }
+    if (!d.config.dataplane) return;
+    auto tell = [](const std::string& line) { spdlog::info("recover: {}", line); };
+    auto pid = dataplane_.start(d.yaml, tell);
+    std::lock_guard lock(mu_);
+    if (pid) {
+        ++dataplane_restarts_;
+        dataplane_down_ = false;
+        recover_failures_ = 0;
+        spdlog::info("the dataplane runs again (pid {}) with the current config", *pid);
+        return;
+    }
+    ++recover_failures_;
+    const auto backoff = std::chrono::seconds(1 << std::min(recover_failures_, 5));
+    recover_at_ = std::chrono::steady_clock::now() + backoff;
+    spdlog::error("restarting the dataplane failed ({} in a row), next try in {} s: {}",
+                  recover_failures_, backoff.count(), pid.error().to_string());
+}
+
+void Daemon::tick() {
+    if (auto how = dataplane_.exited()) {
+        spdlog::error("the dataplane died ({}); restarting it with the current config", *how);
+        std::lock_guard lock(mu_);
+        last_dataplane_exit_ = *how;
+        dataplane_down_ = true;
+        recover_at_ = std::chrono::steady_clock::now();
+    }
+    std::lock_guard lock(mu_);
+    if (!dataplane_down_ || busy_ || !queue_.empty() || stopping_) return;
+    if (std::chrono::steady_clock::now() < recover_at_) return;
+    queue_.push_back(Job{Job::Kind::kRecover, 0, std::nullopt});
+    wake_.notify_all();
+}
+
+bool Daemon::on_signal(int signo) {
+    if (signo == SIGHUP) {
+        spdlog::info("SIGHUP: re-reading {}", opts_.config_path);
+        auto d = read_config_file();
+        if (!d) {
+            spdlog::error("SIGHUP: {}", d.error().to_string());
+            std::lock_guard lock(mu_);
+            ApplyRecord r;
+            r.id = next_id_++;
+            r.source = "SIGHUP: " + opts_.config_path;
+            r.started = r.finished = now_s();
+            r.error = d.error().to_string();
+            r.failed_step = "validate";
+            records_.push_back(r);
+            ++applies_;
+            ++apply_failures_;
+            return false;
+        }
+        d->source = "SIGHUP: " + opts_.config_path;
+        if (auto q = queue_apply(std::move(*d)); !q) {
+            spdlog::error("SIGHUP: {}", q.error().to_string());
+        }
+        return false;
+    }
+    spdlog::info("signal {}: stopping vfgated; the dataplane and guests keep running", signo);
+    return true;
+}
+
+void Daemon::shutdown() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+        wake_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace vfgate::control

@@ -1,0 +1,109 @@
+#pragma once
+// vfgated: keeps the host in the state its config declares (docs/control.md).
+//
+// Threads: the main thread serves the control socket (JSON lines, common/jsonl_server.hpp),
+// handles signals and notices a dead dataplane (a 200 ms tick); one apply thread carries out
+// queued jobs (an apply, a dataplane recovery) one at a time, so that a long apply (a guest
+// booting) never stops the socket from answering. `mu_` guards everything both touch.
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <vfgate/common/jsonl_server.hpp>
+
+#include "host.hpp"
+
+namespace vfgate::control {
+
+struct DaemonOptions {
+    std::string config_path;
+    std::string metrics;  // ADDR:PORT of /metrics; empty: none
+    bool force = false;   // let vf-manager touch PFs the host depends on
+};
+
+// One apply as `vfgatectl apply` and `status` show it.
+struct ApplyRecord {
+    std::uint64_t id = 0;
+    std::string source;
+    std::int64_t started = 0, finished = 0;  // Unix time; finished 0: running
+    bool ok = false;
+    std::string error;        // why it failed
+    std::string failed_step;  // the step it failed at
+    std::vector<std::string> lines;
+    std::size_t steps = 0, steps_done = 0;
+};
+
+class Daemon {
+  public:
+    Daemon(DaemonOptions opts, Desired initial, Paths paths, Tools tools);
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+    ~Daemon();
+
+    void register_methods(jsonl::Server& server);
+    // Queues the first apply (adopting what runs) and starts the apply thread.
+    void start();
+    // Called on the main thread for each event on the stop fd: a signal (SIGHUP: re-read the
+    // file) or the tick. True: stop serving (SIGTERM, SIGINT).
+    bool on_signal(int signo);
+    void tick();
+    // Waits for the running step to end, then stops the apply thread. The dataplane and guests
+    // keep running.
+    void shutdown();
+    // Whether the first apply has finished (for readiness).
+    bool first_apply_done() const;
+    std::optional<ApplyRecord> record(std::uint64_t id) const;
+
+  private:
+    struct Job {
+        enum class Kind { kApply, kRecover } kind = Kind::kApply;
+        std::uint64_t id = 0;
+        std::optional<Desired> desired;
+    };
+    void worker();
+    void run_apply(const Job& job);
+    void run_recover();
+    Result<Desired> parse(const std::string& yaml, const std::string& source) const;
+    Result<Desired> read_config_file() const;
+    Result<std::uint64_t> queue_apply(Desired d);
+    ApplyRecord* find_record(std::uint64_t id);
+    void say(std::uint64_t id, const std::string& line);
+
+    Result<jsonl::Json> plan_method(const jsonl::Json& params);
+    Result<jsonl::Json> apply_method(const jsonl::Json& params);
+    Result<jsonl::Json> progress_method(const jsonl::Json& params) const;
+    Result<jsonl::Json> status_method();
+    Result<jsonl::Json> guests_method();
+    Result<jsonl::Json> vfs_method();
+    Result<jsonl::Json> logs_method(const jsonl::Json& params) const;
+    Result<jsonl::Json> dataplane_method(const jsonl::Json& params) const;
+
+    DaemonOptions opts_;
+    Paths paths_;
+    Tools tools_;
+    DataplaneProc dataplane_;
+    std::int64_t started_at_ = 0;
+
+    mutable std::mutex mu_;
+    std::condition_variable wake_;
+    Desired current_;  // the last desired state applied (or being applied at start)
+    std::deque<Job> queue_;
+    bool busy_ = false;        // the apply thread runs a job
+    bool stopping_ = false;    // shutdown asked
+    bool first_done_ = false;  // the first apply finished
+    std::uint64_t next_id_ = 1;
+    std::deque<ApplyRecord> records_;  // the last few applies, oldest first
+    std::uint64_t applies_ = 0, apply_failures_ = 0, dataplane_restarts_ = 0;
+    // The dataplane died and is not running again yet; the next recovery attempt is due then.
+    bool dataplane_down_ = false;
+    std::chrono::steady_clock::time_point recover_at_{};
+    int recover_failures_ = 0;
+    std::string last_dataplane_exit_;
+    std::thread thread_;
+};
+
+}  // namespace vfgate::control
