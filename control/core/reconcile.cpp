@@ -26,14 +26,16 @@ bool has_vf_nic(const config::Guest& g) {
                        [](const config::Nic& n) { return n.type == config::NicType::kVf; });
 }
 
-// The first argument that differs, to say why a command line changed.
+// The first argument that differs, with the option it belongs to: "-m 256M -> 512M".
 std::string first_difference(const std::vector<std::string>& was,
                              const std::vector<std::string>& now) {
     const std::size_t n = std::min(was.size(), now.size());
     for (std::size_t i = 0; i < n; ++i) {
-        if (was[i] != now[i]) return "argument " + std::to_string(i) + ": " + now[i];
+        if (was[i] == now[i]) continue;
+        const bool option_before = i > 0 && now[i - 1].starts_with("-") && !now[i].starts_with("-");
+        return (option_before ? now[i - 1] + " " : "") + was[i] + " -> " + now[i];
     }
-    return "argument count " + std::to_string(was.size()) + " -> " + std::to_string(now.size());
+    return std::to_string(was.size()) + " -> " + std::to_string(now.size()) + " arguments";
 }
 
 void plan_dataplane(const config::Config& desired, const DataplaneSeen& seen, Plan& plan) {
