@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# vfgated end to end: from one config file, the daemon brings up the dataplane and two TCG guests
+# (scripts/guest-image) on vhost-user ports, with an uplink host in a namespace; then plan and
+# apply of changes (a rule applied live, a guest removed and added) without restarting unaffected
+# guests; the dataplane killed and brought back within a second or two; vfgated killed and
+# restarted, adopting everything; bad files, a second daemon and an unprivileged client refused.
+#
+#   vfgated_test.sh VFGATED VFGATECTL SOURCE_ROOT
+set -u
+daemon=$1 ctl=$2 src=$3
+. "$src/tests/system/tap.sh"
+. "$src/scripts/lib/topology.sh"
+work=$(mktemp -d /tmp/vfgate-vfgated-XXXXXX)
+chmod 755 "$work"
+cfg=$work/vfgate.yaml
+runs=$work/guests
+cleanup() {
+    [ -f "$work/vfgated.pid" ] && kill -9 "$(cat "$work/vfgated.pid")" 2>/dev/null
+    for g in "$runs"/*/; do
+        [ -f "$g/supervisor.pid" ] && kill -9 "$(cat "$g/supervisor.pid")" 2>/dev/null
+        [ -f "$g/qemu.pid" ] && kill -9 "$(cat "$g/qemu.pid")" 2>/dev/null
+    done
+    [ -f "$work/vfgated/dataplane.pid" ] && kill -9 "$(cat "$work/vfgated/dataplane.pid")" 2>/dev/null
+    topo_down
+    [ -z "${KEEP:-}" ] && rm -rf "$work"
+}
+trap cleanup EXIT
+bail() { not_ok "$1" "${2:-}"; tap_done; exit 1; }
+ctl() { "$ctl" -c "$cfg" "$@"; }
+js() {  # js PYTHON-EXPRESSION: evaluated on `vfgatectl status --json` as s
+    "$ctl" -s "$work/vfgated.sock" status --json | python3 -c "import json, sys; s = json.load(sys.stdin); print($1)"
+}
+retry() { local i; for i in $(seq 40); do "$@" && return 0; sleep 0.5; done; return 1; }
+
+image=$("$src/scripts/guest-image") || bail "the guest image builds"
+topo_host vfgd-up vfgd-up0 02:78:00:00:00:01 10.78.0.1/24
+
+guest() {  # guest NAME ADDRESS MAC RULES
+    cat <<YAML
+  - name: $1
+    memory_mb: 256
+    accel: tcg
+    boot: {kernel: $image/vmlinux, initrd: $image/initrd.gz, cmdline: "console=ttyS0 quiet panic=-1 cryptomgr.notests vfgate.hostname=$1 vfgate.ip=eth0,$2/24"}
+    nics:
+      - name: eth0
+        type: vhost-user
+        mac: "$3"
+        addresses: [$2/24]
+        firewall: {ingress: [$4]}
+YAML
+}
+write_config() {  # write_config FILE G1_RULES [with-g2]
+    {
+        cat <<YAML
+version: 1
+dataplane:
+  hugepages: false
+  memory_mb: 256
+  control_socket: $work/dataplane.sock
+  uplinks:
+    - {name: up0, device: "net_af_packet0,iface=vfgd-up0"}
+guests:
+YAML
+        guest g1 10.78.0.11 52:54:00:78:00:11 "$2"
+        [ "${3:-}" = with-g2 ] && guest g2 10.78.0.12 52:54:00:78:00:12 "{id: ping, action: allow, proto: icmp}"
+    } >"$1"
+}
+ping_rule="{id: ping, action: allow, proto: icmp}"
+echo_rule="{id: echo, action: allow, proto: tcp, dst_port: 7}"
+write_config "$cfg" "$ping_rule" with-g2
+
+# --- a reboot-like start: nothing runs; vfgated brings the host up from the file -------------
+out=$("$daemon" --config "$cfg" 2>&1) || bail "vfgated starts and returns once its first apply is done" "$out$(cat "$work/vfgated/vfgated.log" 2>/dev/null)"
+ok "vfgated starts and returns once its first apply is done"
+check "the first apply succeeded" [ "$(js 's["applies"]["last"]["ok"]')" = True ]
+check "the socket is vfgated.sock in the config's run directory, mode 0660" bash -c "[ \"\$(stat -c %a '$work/vfgated.sock')\" = 660 ]"
+dp=$(js 's["dataplane"]["pid"]')
+g1=$(js '[g["pid"] for g in s["guests"] if g["guest"] == "g1"][0]')
+g2=$(js '[g["pid"] for g in s["guests"] if g["guest"] == "g2"][0]')
+check "status --json has the dataplane's and each guest's QEMU pid" bash -c "kill -0 $dp && kill -0 $g1 && kill -0 $g2"
+check "plan: nothing to do, exit 0" ctl plan
+
+wait_up() {  # wait_up GUEST: the guest's console said it is up
+    grep -q VFGATE_GUEST_UP "$runs/$1/console.log" 2>/dev/null
+}
+check "g1 boots" retry wait_up g1
+check "g2 boots" retry wait_up g2
+ping_from_uplink() { in_ns vfgd-up ping -c 1 -W 2 "$1" >/dev/null; }
+echo_to() {
+    in_ns vfgd-up python3 - "$1" <<'PY'
+import socket, sys
+s = socket.create_connection((sys.argv[1], 7), timeout=3)
+s.sendall(b"vfgate-echo\n")
+assert s.recv(64) == b"vfgate-echo\n"
+PY
+}
+check "traffic through the firewall: the uplink host pings g1" retry ping_from_uplink 10.78.0.11
+check "the uplink host pings g2" retry ping_from_uplink 10.78.0.12
+check_fails "g1's echo port is closed by its rules" echo_to 10.78.0.11
+
+# --- a live rule change: plan says so (exit 3), apply does it; no guest restarts --------------
+write_config "$work/rules.yaml" "$ping_rule, $echo_rule" with-g2
+out=$(ctl plan -f "$work/rules.yaml"); rc=$?
+check "plan -f shows the rule change as a live reload, exit 3" bash -c "[ $rc = 3 ] && grep -q 'reload dataplane: live: rules of g1/eth0 changed' <<<'$out'" "$out"
+out=$(ctl plan -f "$work/rules.yaml" --json)
+check "plan --json lists the step" python3 -c 'import json,sys; j=json.loads(sys.argv[1]); assert j["changes"] and j["steps"][0]["action"] == "reload-dataplane", j' "$out"
+out=$(ctl apply -f "$work/rules.yaml" 2>&1)
+check "apply -f prints each step and succeeds" grep -q "dataplane reloaded" <<<"$out"
+check "the new rule has its effect: g1's echo port answers" retry echo_to 10.78.0.11
+check "no guest restarted and the dataplane did not" bash -c "[ '$(js '[g["pid"] for g in s["guests"]]')' = '[$g1, $g2]' ] && [ '$(js 's["dataplane"]["pid"]')' = $dp ]"
+cp "$work/rules.yaml" "$cfg"
+
+# --- a guest removed, then added back; g1 stays --------------------------------------------
+write_config "$work/one.yaml" "$ping_rule, $echo_rule"
+out=$(ctl apply -f "$work/one.yaml" 2>&1)
+check "apply without g2 stops it and removes its port" bash -c "grep -q 'stop guest g2: no longer in the config' <<<'$out' && grep -q 'port g2/eth0 removed' <<<'$out'" "$out"
+check "g2's QEMU is gone" bash -c "! kill -0 $g2 2>/dev/null || grep -q '^State:.*Z' /proc/$g2/status"
+check "the dataplane has no g2 port" bash -c "! '$ctl' dataplane -s '$work/dataplane.sock' ports | grep -q g2/eth0"
+out=$(ctl apply -f "$cfg" 2>&1)
+check "apply with g2 again starts it" grep -q "start guest g2: new guest" <<<"$out"
+check "g2 carries traffic again" retry ping_from_uplink 10.78.0.12
+check "g1 was never restarted" bash -c "[ '$(js '[g["pid"] for g in s["guests"] if g["guest"] == "g1"][0]')' = $g1 ]"
+g2=$(js '[g["pid"] for g in s["guests"] if g["guest"] == "g2"][0]')
+
+# --- the dataplane dies: noticed and restarted with the current config; guests stay --------
+kill -9 "$dp"
+t0=$(date +%s%N)
+back() { local p; p=$(js 's["dataplane"]["pid"] if s["dataplane"]["running"] else 0'); [ "$p" != 0 ] && [ "$p" != "$dp" ]; }
+if retry back; then
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    ok "kill -9 of the dataplane: a new one answers after $ms ms"
+else
+    not_ok "kill -9 of the dataplane: a new one answers" "$(tail -5 "$work/vfgated/vfgated.log" 2>/dev/null)"
+fi
+check "vfgated logged the death within a second" bash -c "grep -q 'the dataplane died' '$work/vfgated/vfgated.log'"
+check "the guests kept running" bash -c "[ '$(js '[g["pid"] for g in s["guests"]]')' = '[$g1, $g2]' ]"
+check "g1's vhost-user port reconnected: traffic passes" retry ping_from_uplink 10.78.0.11
+check "... and the rules are the current ones (echo allowed)" retry echo_to 10.78.0.11
+check "status counts the restart" bash -c "[ '$(js 's["dataplane"]["restarts"]')' = 1 ]"
+dp=$(js 's["dataplane"]["pid"]')
+
+# --- vfgated dies: a new one adopts the dataplane and the guests, restarting nothing ---------
+kill -9 "$(cat "$work/vfgated.pid")"
+sleep 0.3
+check "a stale socket and pidfile remain after kill -9" test -S "$work/vfgated.sock"
+out=$("$daemon" --config "$cfg" 2>&1)
+check "a new vfgated starts over the stale socket and pidfile" test $? = 0
+check "it adopted everything: same dataplane and QEMU pids" bash -c "[ '$(js 's["dataplane"]["pid"]')' = $dp ] && [ '$(js '[g["pid"] for g in s["guests"]]')' = '[$g1, $g2]' ]"
+check "its first apply had nothing to do" bash -c "grep -q 'nothing to do' '$work/vfgated/vfgated.log'"
+out=$("$daemon" --config "$cfg" --foreground 2>&1); rc=$?
+check "a second vfgated on the same run directory refuses to start" bash -c "[ $rc = 1 ] && grep -q 'another vfgated' <<<'$out'" "$out"
+
+# --- bad input changes nothing ---------------------------------------------------------------
+gen=$(js 's["dataplane"]["generation"]')
+printf 'version: 1\ndataplane:\n  worker_cores: [1]\n  bogus: 1\n' >"$work/bad.yaml"
+out=$(ctl apply -f "$work/bad.yaml" 2>&1); rc=$?
+check "apply of an invalid file fails (exit 1) with its located errors" bash -c "[ $rc = 1 ] && grep -q 'bad.yaml:4' <<<'$out'" "$out"
+cp "$cfg" "$work/good.yaml"
+cp "$work/bad.yaml" "$cfg"
+kill -HUP "$(cat "$work/vfgated.pid")"
+rejected() { [ "$(js 's["applies"]["last"]["failed_step"]')" = validate ]; }
+check "SIGHUP with an invalid file: status says why" retry rejected
+check "... and nothing changed" bash -c "[ '$(js 's["dataplane"]["generation"]')' = $gen ] && [ '$(js '[g["pid"] for g in s["guests"]]')' = '[$g1, $g2]' ]"
+cp "$work/good.yaml" "$cfg"
+out=$(ctl logs g1 -n 200)
+check "logs GUEST shows its console" grep -q VFGATE_GUEST_UP <<<"$out"
+setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" -s "$work/vfgated.sock" status >"$work/denied" 2>&1; rc=$?
+check "a client without permission on the socket gets a clear error" bash -c "[ $rc = 1 ] && grep -q 'permission denied' '$work/denied'"
+
+tap_done
