@@ -93,7 +93,7 @@ TEST(Examples, SummaryAndDescribe) {
 }
 
 TEST(Examples, ValidateIsCleanOnLoadedConfig) {
-    for (const char* name : {"demo.yaml", "nfv-host.yaml"}) {
+    for (const char* name : {"demo.yaml", "nfv-host.yaml", "appliance.yaml"}) {
         EXPECT_TRUE(validate(must_load(name)).empty()) << name;
     }
 }
