@@ -13,10 +13,9 @@
 #include <unistd.h>
 
 #include <vfgate/common/file.hpp>
+#include <vfgate/common/process.hpp>
 #include <vfgate/vfmgr/host.hpp>
 #include <vfgate/vm-launcher/host.hpp>
-
-#include <vfgate/common/process.hpp>
 
 namespace vfgate::vm {
 namespace fs = std::filesystem;

@@ -26,11 +26,11 @@
 #include <nlohmann/json.hpp>
 
 #include <vfgate/common/file.hpp>
+#include <vfgate/common/process.hpp>
 #include <vfgate/vm-launcher/qmp.hpp>
 #include <vfgate/vm-launcher/restart.hpp>
 #include <vfgate/vm-launcher/supervise.hpp>
 
-#include <vfgate/common/process.hpp>
 #include "run_dir.hpp"
 
 namespace vfgate::vm {

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <vfgate/common/file.hpp>
-
 #include <vfgate/common/process.hpp>
 
 namespace vfgate::vm::rundir {
