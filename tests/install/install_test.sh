@@ -28,6 +28,9 @@ check "no @VAR@ left unsubstituted" 1 grep -rn '@[A-Z_]*@' "$unit" "$root$CONFIG
 
 check "ExecStart: the installed vfgated on the installed config" 0 \
     grep -qxF "ExecStart=$SBINDIR/vfgated --foreground --config $CONFIG" "$unit"
+check "the installed vfgated answers --help" 0 "$root$SBINDIR/vfgated" --help
+expect "with the unit's --foreground" "$out" '^ +--foreground '
+expect "and --config" "$out" '^ +-c,--config '
 check "KillMode=process: a restart leaves the dataplane and guests running" 0 \
     grep -qx 'KillMode=process' "$unit"
 check "no RuntimeDirectory=: it would be removed under the running dataplane" 1 \
