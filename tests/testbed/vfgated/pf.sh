@@ -1,0 +1,1 @@
+../vf_manager/pf.sh
