@@ -137,6 +137,7 @@ Result<Json> Daemon::status_method() {
         }
     }
     auto guests = guests_method();
+    auto vfs = vfs_method();
     return Json{
         {"vfgated", {{"pid", ::getpid()}, {"started", started_at_}, {"version", VFGATE_VERSION}}},
         {"config", opts_.config_path},

@@ -167,6 +167,12 @@ int status(const DaemonTarget& t, const Args& a) {
                           : "failed at \"" + num(last, "failed_step") + "\": " + num(last, "error"))
                   << "\n";
     }
+    for (const auto& pf : (*r)["vfs"]) {
+        std::size_t assigned = 0;
+        for (const auto& v : pf["vfs"]) assigned += v.value("guest", "").empty() ? 0 : 1;
+        std::cout << "PF " << num(pf, "pci") << " (" << num(pf, "netdev") << "): "
+                  << num(pf, "num_vfs") << " VFs, " << assigned << " assigned\n";
+    }
     std::cout << "\n";
     print_guests((*r)["guests"]);
     return kOk;

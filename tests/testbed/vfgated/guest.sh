@@ -72,7 +72,7 @@ ctl plan -f /tmp/trust.yaml > /tmp/plan.out 2>&1
 rc=$?
 sed 's/^/# /' /tmp/plan.out
 check "plan -f: a VF attribute change is one VF action, exit 3" \
-    sh -c "[ $rc = 3 ] && grep -q 'vf 0: trust off -> on' /tmp/plan.out && ! grep -q 'guest g' /tmp/plan.out"
+    sh -c "[ $rc = 3 ] && grep -q 'vf 0: trust off -> on' /tmp/plan.out && ! grep -q 'stop guest g' /tmp/plan.out"
 ctl apply -f /tmp/trust.yaml > /tmp/apply.out 2>&1
 rc=$?
 sed 's/^/# /' /tmp/apply.out
