@@ -184,7 +184,10 @@ void read_config(Reader& r, const DocNode& root, Config& cfg) {
         if (auto i = r.integer(*v, "version")) cfg.version = *i;
     }
     with(*f, "host", [&](const DocNode& v, const std::string& p) {
-        if (auto hf = r.mapping(v, p, {"name"})) read_text(r, *hf, "name", cfg.host_name);
+        if (auto hf = r.mapping(v, p, {"name", "metrics"})) {
+            read_text(r, *hf, "name", cfg.host_name);
+            read_text(r, *hf, "metrics", cfg.metrics_listen);
+        }
     });
     with(*f, "dataplane",
          [&](const DocNode& v, const std::string& p) { cfg.dataplane = read_dataplane(r, v, p); });

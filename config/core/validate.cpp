@@ -246,6 +246,18 @@ void check_guest_vm(Issues& out, const Config& cfg, const Guest& g, const std::s
     }
 }
 
+// "IPV4:PORT", the port 1-65535.
+bool valid_listen_address(const std::string& s) {
+    const auto colon = s.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == s.size()) return false;
+    const auto ip = parse_ip(s.substr(0, colon));
+    if (!ip || ip->family != IpFamily::kV4) return false;
+    const std::string port = s.substr(colon + 1);
+    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
+    const int n = std::stoi(port);
+    return n >= 1 && n <= 65535 && !(port.size() > 1 && port[0] == '0');
+}
+
 }  // namespace
 
 std::vector<Issue> validate(const Config& cfg) {
@@ -255,6 +267,11 @@ std::vector<Issue> validate(const Config& cfg) {
         out.add("host.name", "found " + quoted(cfg.host_name) +
                                  "; expected a host name (letters, digits, '-' and '.', "
                                  "at most 253 characters)");
+    }
+    if (!cfg.metrics_listen.empty() && cfg.metrics_listen != "none" &&
+        !valid_listen_address(cfg.metrics_listen)) {
+        out.add("host.metrics", "found " + quoted(cfg.metrics_listen) +
+                                    "; expected IPV4:PORT (127.0.0.1:9477) or none");
     }
     FirstSeen<std::string> devices;  // DPDK devices: uplinks and type dpdk NICs
     if (cfg.dataplane) check_dataplane(out, *cfg.dataplane, devices);

@@ -30,7 +30,10 @@ Daemon::Daemon(DaemonOptions opts, Desired initial, Paths paths, Tools tools)
       started_at_(now_s()),
       current_(std::move(initial)) {}
 
-Daemon::~Daemon() { shutdown(); }
+Daemon::~Daemon() {
+    shutdown();
+    metrics_.reset();
+}
 
 Result<Desired> Daemon::parse(const std::string& yaml, const std::string& source) const {
     auto loaded = config::load_string(yaml, source);
@@ -146,6 +149,7 @@ void Daemon::run_apply(const Job& job) {
             r->error = error;
         }
         ++applies_;
+        last_apply_at_ = now_s();
         if (!ok) ++apply_failures_;
         if (ok) current_ = d;
         first_done_ = true;

@@ -16,12 +16,13 @@
 #include <vfgate/common/jsonl_server.hpp>
 
 #include "host.hpp"
+#include "metrics/metrics.hpp"
 
 namespace vfgate::control {
 
 struct DaemonOptions {
     std::string config_path;
-    std::string metrics;  // ADDR:PORT of /metrics; empty: none
+    std::string metrics;  // ADDR:PORT of /metrics (--metrics); empty: the config's host.metrics
     bool force = false;   // let vf-manager touch PFs the host depends on
 };
 
@@ -45,6 +46,10 @@ class Daemon {
     ~Daemon();
 
     void register_methods(jsonl::Server& server);
+    // Serves /metrics (--metrics, else the config's host.metrics, else the default; "none":
+    // not at all). An address given that can't be bound is an error; the default one busy is
+    // only a warning.
+    Result<void> serve_metrics();
     // Queues the first apply (adopting what runs) and starts the apply thread.
     void start();
     // Called on the main thread for each event on the stop fd: a signal (SIGHUP: re-read the
@@ -72,6 +77,9 @@ class Daemon {
     Result<std::uint64_t> queue_apply(Desired d);
     ApplyRecord* find_record(std::uint64_t id);
     void say(std::uint64_t id, const std::string& line);
+
+    // One scrape's worth, gathered on the exposer's thread.
+    MetricsSample sample();
 
     Result<jsonl::Json> plan_method(const jsonl::Json& params);
     Result<jsonl::Json> apply_method(const jsonl::Json& params);
@@ -103,7 +111,9 @@ class Daemon {
     std::chrono::steady_clock::time_point recover_at_{};
     int recover_failures_ = 0;
     std::string last_dataplane_exit_;
+    std::int64_t last_apply_at_ = 0;
     std::thread thread_;
+    std::unique_ptr<Metrics> metrics_;  // last: stopped first, before what its source reads
 };
 
 }  // namespace vfgate::control

@@ -195,6 +195,10 @@ int main(int argc, char** argv) {
 
     Daemon daemon(opts, Desired{*loaded.config, *text, opts.config_path}, paths, find_tools());
     daemon.register_methods(server);
+    if (auto m = daemon.serve_metrics(); !m) {
+        spdlog::error("{}", m.error().to_string());
+        return kFailed;
+    }
     daemon.start();
     spdlog::info("vfgated {} serving {} for {}", VFGATE_VERSION, paths.socket, opts.config_path);
     bool ready = false;

@@ -28,6 +28,7 @@ inline constexpr int kDefaultMtu = 1500;
 inline constexpr const char* kDefaultVfDriver = "vfio-pci";
 inline constexpr int kDefaultVcpus = 1;
 inline constexpr int kDefaultGuestMemoryMb = 1024;
+inline constexpr const char* kDefaultMetricsListen = "127.0.0.1:9477";
 inline constexpr std::int64_t kDefaultConntrackCapacity = std::int64_t{1} << 20;
 
 enum class EswitchMode { kLegacy, kSwitchdev };
@@ -167,6 +168,9 @@ struct Dataplane {
 struct Config {
     std::int64_t version = kVersion;
     std::string host_name;               // empty: the system's host name
+    // Where vfgated serves Prometheus /metrics, "IPV4:PORT" or "none" (an addition to
+    // config-v1); empty: kDefaultMetricsListen.
+    std::string metrics_listen;
     std::optional<Dataplane> dataplane;  // absent: no software switch on this host
     std::vector<Pf> pfs;
     std::vector<Guest> guests;
