@@ -38,8 +38,14 @@ class Dataplane {
     // Brings everything up and launches the workers. On failure, what was set up is torn down.
     Result<void> start(const config::Config& cfg, std::string config_path,
                        const std::string& log_level);
-    // Re-reads the config file (or `path` if given) and applies the difference live.
+    // Re-reads the config file (or `path` if given, which it then runs), validates it and
+    // applies it as reload(next) does.
     Result<ReloadResult> reload(const std::string& path = "");
+    // Applies the difference between the running config and `next` (validated) live, as
+    // plan_reload (vfgate/dataplane/reload_plan.hpp) finds it; a change that needs a restart
+    // is refused whole. On failure nothing changed, or the previous state was restored (the
+    // error says which). The config path status reports stays.
+    Result<ReloadResult> reload(const config::Config& next);
     // Stops the workers, flushes and closes every port, releases EAL. Idempotent.
     void stop();
 
@@ -55,6 +61,7 @@ class Dataplane {
     const config::Config& config() const { return cfg_; }
 
   private:
+    Result<ReloadResult> reload_locked(const config::Config& next);  // mu_ held
     Result<void> bring_up(const PortPlan& plan);
     Result<std::unique_ptr<Snapshot>> make_snapshot(const config::Config& cfg);
     // Checks what a snapshot of `cfg` needs beyond validation (addresses per NIC), compiles
