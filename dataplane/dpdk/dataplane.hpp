@@ -11,11 +11,11 @@
 #include <memory>
 #include <mutex>
 
-#include <nlohmann/json.hpp>
 #include <rte_rcu_qsbr.h>
 
 #include <vfgate/common/error.hpp>
 #include <vfgate/config/config.hpp>
+#include <vfgate/dataplane/control.hpp>
 
 #include "ports.hpp"
 #include "snapshot.hpp"
@@ -23,10 +23,8 @@
 
 namespace vfgate::dataplane {
 
-struct ReloadResult {
-    std::vector<std::string> added, removed, updated;  // port names
-    std::uint64_t generation = 0;
-};
+// What a reload did: ports added, removed and updated, and the generation published.
+using ReloadResult = ReloadReply;
 
 class Dataplane {
   public:
@@ -49,14 +47,15 @@ class Dataplane {
     // Stops the workers, flushes and closes every port, releases EAL. Idempotent.
     void stop();
 
-    nlohmann::json status() const;
-    nlohmann::json ports() const;
-    nlohmann::json stats() const;
-    nlohmann::json fdb() const;
+    // The control socket's replies (vfgate/dataplane/control.hpp).
+    StatusReply status() const;
+    PortsReply ports() const;
+    StatsReply stats() const;
+    FdbReply fdb() const;
     // Firewall rules with their hit counters, per guest NIC (all, or the one named).
-    Result<nlohmann::json> rules(const std::string& nic) const;
+    Result<RulesReply> rules(const std::string& nic) const;
     // Connection tracking: counts per worker, and up to `limit` entries (of one NIC, if named).
-    Result<nlohmann::json> conntrack(const std::string& nic, std::size_t limit);
+    Result<ConntrackReply> conntrack(const std::string& nic, std::size_t limit);
 
     const config::Config& config() const { return cfg_; }
 
