@@ -28,13 +28,6 @@ namespace {
 using vfgate::dataplane::Dataplane;
 using vfgate::jsonl::Json;
 
-Json reload_json(const vfgate::dataplane::ReloadResult& r) {
-    return Json{{"added", r.added},
-                {"removed", r.removed},
-                {"updated", r.updated},
-                {"generation", r.generation}};
-}
-
 // A path given to config.reload: absolute (ours is not the caller's working directory), whole
 // (a NUL would cut it short), and readable by the caller itself: the dataplane runs as root
 // and must not load, for a peer with group access to the socket, a file that peer can't read.
@@ -54,33 +47,26 @@ vfgate::Result<void> reload_path_allowed(const std::string& path, const vfgate::
     return vfgate::jsonl::peer_can_read(peer, path);
 }
 
+// Each handler reads its params into the request struct and answers with the reply struct
+// (vfgate/dataplane/control.hpp); a param of the wrong type throws, and the server says so.
 void serve(Dataplane& dp, vfgate::jsonl::Server& server) {
     using Result = vfgate::Result<Json>;
     namespace m = vfgate::dataplane::method;
+    namespace dp_ = vfgate::dataplane;
     server.handle(m::kStatus, [&](const Json&) -> Result { return dp.status(); });
     server.handle(m::kPorts, [&](const Json&) -> Result { return dp.ports(); });
     server.handle(m::kStats, [&](const Json&) -> Result { return dp.stats(); });
     server.handle(m::kFdb, [&](const Json&) -> Result { return dp.fdb(); });
     server.handle(m::kRules, [&](const Json& params) -> Result {
-        return dp.rules(params.value("nic", std::string()));
+        return dp.rules(params.get<dp_::RulesRequest>().nic);
     });
     server.handle(m::kConntrack, [&](const Json& params) -> Result {
-        const std::string nic = params.value("nic", std::string());
-        std::size_t limit = nic.empty() ? 0 : 1000;
-        if (auto l = params.find("limit"); l != params.end()) {
-            // Strict: a negative, fractional or huge limit is an error, not silently clamped.
-            if (!l->is_number_unsigned() || l->get<std::uint64_t>() > m::kMaxConntrackListed) {
-                return vfgate::fail(vfgate::ErrorKind::kInvalidArgument,
-                                    "firewall.conntrack: bad params: limit: found " + l->dump() +
-                                        "; expected an integer from 0 to " +
-                                        std::to_string(m::kMaxConntrackListed));
-            }
-            limit = l->get<std::size_t>();
-        }
-        return dp.conntrack(nic, limit);
+        auto req = dp_::parse_conntrack_request(params);
+        if (!req) return tl::unexpected(req.error());
+        return dp.conntrack(req->nic, req->listed());
     });
     server.handle(m::kReload, [&](const Json& params, const vfgate::jsonl::Peer& peer) -> Result {
-        const std::string path = params.value("path", std::string());
+        const std::string path = params.get<dp_::ReloadRequest>().path;
         if (auto ok = reload_path_allowed(path, peer); !ok) {
             spdlog::error("config.reload: {}", ok.error().to_string());
             return tl::unexpected(ok.error());
@@ -90,7 +76,7 @@ void serve(Dataplane& dp, vfgate::jsonl::Server& server) {
             spdlog::error("config.reload: {}", r.error().to_string());
             return tl::unexpected(r.error());
         }
-        return reload_json(*r);
+        return *r;
     });
 }
 

@@ -74,6 +74,7 @@ void plan_dataplane(const config::Config& desired, const DataplaneSeen& seen, Pl
     for (const auto& p : rp.removed) details.push_back("port " + p + " removed");
     for (const auto& p : rp.updated) details.push_back("port " + p + " changed");
     for (const auto& p : rp.firewalls_changed) details.push_back("rules of " + p + " changed");
+    for (const auto& p : rp.addresses_changed) details.push_back("addresses of " + p + " changed");
     if (rp.conntrack_timeouts_changed) details.emplace_back("conntrack timeouts changed");
     step(StepKind::kDataplaneReload, "live: " + joined(details), details);
 }

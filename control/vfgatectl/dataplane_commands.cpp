@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <type_traits>
 
 #include <vfgate/common/jsonl.hpp>
 #include <vfgate/common/table.hpp>
@@ -24,141 +26,149 @@ struct Target {
     bool json = false;
 };
 
-std::string text(const Json& v) {
-    if (v.is_null()) return "-";
-    if (v.is_string()) return v.get<std::string>();
-    if (v.is_number_float()) {
-        char buf[32];
-        static_cast<void>(std::snprintf(buf, sizeof buf, "%.1f", v.get<double>()));
-        return buf;
-    }
-    return v.dump();
+// How a value shows in a table: as the JSON reply has it, with "-" for what is absent (or
+// null) and one decimal for fractions.
+std::string text(const std::string& s) { return s; }
+std::string text(bool b) { return b ? "true" : "false"; }
+std::string text(double v) {
+    char buf[32];
+    static_cast<void>(std::snprintf(buf, sizeof buf, "%.1f", v));
+    return buf;
+}
+template <class T>
+requires std::is_integral_v<T> std::string text(T v) { return std::to_string(v); }
+template <class T>
+std::string text(const std::optional<T>& v) {
+    return v ? text(*v) : "-";
+}
+std::string vlan_text(std::uint16_t vlan) { return vlan == 0 ? "-" : std::to_string(vlan); }
+
+// Key by key, in the order of the JSON object (alphabetical).
+void print_status(const dataplane::StatusReply& s) {
+    std::string cores;
+    for (unsigned c : s.worker_cores) cores += (cores.empty() ? "" : ",") + std::to_string(c);
+    std::cout << "config: " << s.config << "\n";
+    if (!s.control_socket.empty()) std::cout << "control_socket: " << s.control_socket << "\n";
+    std::cout << "file_prefix: " << s.file_prefix << "\n"
+              << "generation: " << s.generation << "\n"
+              << "host: " << s.host << "\n"
+              << "hugepages: " << text(s.hugepages) << "\n"
+              << "main_core: " << s.main_core << "\n"
+              << "mbufs: "
+              << (s.mbufs ? "available " + text(s.mbufs->available) + ", in_use " +
+                                text(s.mbufs->in_use) + ", size " + text(s.mbufs->size)
+                          : std::string("-"))
+              << "\n"
+              << "pid: " << s.pid << "\n"
+              << "ports: " << s.ports << "\n"
+              << "running: " << text(s.running) << "\n"
+              << "uptime_s: " << s.uptime_s << "\n"
+              << "worker_cores: [" << cores << "]\n";
 }
 
-void print_status(const Json& s) {
-    for (const auto& [k, v] : s.items()) {
-        if (v.is_object()) {
-            std::string parts;
-            for (const auto& [k2, v2] : v.items()) {
-                parts += (parts.empty() ? "" : ", ") + k2 + " " + text(v2);
-            }
-            std::cout << k << ": " << parts << "\n";
-        } else {
-            std::cout << k << ": " << text(v) << "\n";
-        }
-    }
-}
-
-void print_ports(const Json& ports) {
+void print_ports(const dataplane::PortsReply& ports) {
     Table t({"NAME", "ROLE", "DPDK", "DRIVER", "LINK", "MAC", "VLAN", "UPLINK", "RXQ", "MTU"});
     for (const auto& p : ports) {
-        t.add({text(p["name"]), text(p["role"]), text(p.value("dpdk_port", Json())),
-               text(p.value("driver", Json())), text(p.value("link", Json())),
-               text(p.value("mac", Json())), text(p.value("vlan", Json())),
-               text(p.value("uplink", Json())), text(p.value("rx_queues", Json())),
-               text(p.value("mtu", Json()))});
+        t.add({p.name, p.role, text(p.dpdk_port), text(p.driver), text(p.link), text(p.mac),
+               p.mac ? vlan_text(p.vlan) : "-", text(p.uplink), text(p.rx_queues), text(p.mtu)});
     }
     t.print(std::cout);
 }
 
-void print_stats(const Json& s) {
+void print_stats(const dataplane::StatsReply& s) {
     Table t({"PORT", "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "DROPS", "DROP_REASONS"});
-    for (const auto& p : s["ports"]) {
+    for (const auto& p : s.ports) {
         std::string why;
-        for (const auto& [reason, n] : p["drops"].items()) {
-            if (n.get<std::uint64_t>() != 0) {
-                why += (why.empty() ? "" : ",") + reason + "=" + text(n);
-            }
+        for (const auto& [reason, n] : p.drops) {
+            if (n != 0) why += (why.empty() ? "" : ",") + reason + "=" + text(n);
         }
-        t.add({text(p["name"]), text(p["rx_packets"]), text(p["rx_bytes"]), text(p["tx_packets"]),
-               text(p["tx_bytes"]), text(p["drops_total"]), why.empty() ? "-" : why});
+        t.add({p.name, text(p.rx_packets), text(p.rx_bytes), text(p.tx_packets), text(p.tx_bytes),
+               text(p.drops_total), why.empty() ? "-" : why});
     }
     t.print(std::cout);
     std::cout << "\n";
     // IN + COPIES = OUT + DROPS: every frame a worker took in, or a flood copied, was sent or
     // counted as a drop.
     Table w({"WORKER", "CORE", "IN", "COPIES", "OUT", "DROPS", "BUSY_%", "CYCLES/PKT"});
-    for (const auto& x : s["workers"]) {
-        w.add({text(x["index"]), text(x["core"]), text(x["packets_in"]), text(x["copies"]),
-               text(x["packets_out"]), text(x["drops"]), text(x["busy_percent"]),
-               text(x["cycles_per_packet"])});
+    for (const auto& x : s.workers) {
+        w.add({text(x.index), text(x.core), text(x.packets_in), text(x.copies), text(x.packets_out),
+               text(x.drops), text(x.busy_percent), text(x.cycles_per_packet)});
     }
     w.print(std::cout);
 }
 
-void print_fdb(const Json& fdb) {
+void print_fdb(const dataplane::FdbReply& fdb) {
     Table t({"UPLINK", "VLAN", "MAC", "PORT"});
-    for (const auto& e : fdb) {
-        t.add({text(e["uplink"]), text(e["vlan"]), text(e["mac"]), text(e["port"])});
-    }
+    for (const auto& e : fdb) t.add({e.uplink, vlan_text(e.vlan), e.mac, e.port});
     t.print(std::cout);
 }
 
-void print_rules(const Json& nics) {
+void print_rules(const dataplane::RulesReply& nics) {
     Table t({"NIC", "DIR", "RULE", "ACTION", "HITS"});
     for (const auto& n : nics) {
-        for (const char* dir : {"ingress", "egress"}) {
-            const Json& d = n[dir];
-            for (const auto& r : d["rules"]) {
-                t.add({text(n["nic"]), dir, text(r["id"]), text(r["action"]), text(r["hits"])});
-            }
-            t.add({text(n["nic"]), dir, "(default)", text(d["default"]), text(d["default_hits"])});
-            if (n["stateful"].get<bool>()) {
-                t.add({text(n["nic"]), dir, "(established)", "allow", text(d["established"])});
-            }
+        for (const auto& [dir, d] :
+             {std::pair<const char*, const dataplane::DirectionRules&>{"ingress", n.ingress},
+              {"egress", n.egress}}) {
+            for (const auto& r : d.rules) t.add({n.nic, dir, r.id, r.action, text(r.hits)});
+            t.add({n.nic, dir, "(default)", d.default_action, text(d.default_hits)});
+            if (n.stateful) t.add({n.nic, dir, "(established)", "allow", text(d.established)});
         }
     }
     t.print(std::cout);
 }
 
-void print_conntrack(const Json& c) {
+void print_conntrack(const dataplane::ConntrackReply& c) {
     Table w(
         {"WORKER", "ENTRIES", "DENIED", "CAPACITY", "CREATED", "EXPIRED", "REVOKED", "TABLE_FULL"});
-    for (const auto& x : c["workers"]) {
-        w.add({text(x["index"]), text(x["entries"]), text(x["denied"]), text(x["capacity"]),
-               text(x["created"]), text(x["expired"]), text(x["revoked"]), text(x["table_full"])});
+    for (const auto& x : c.workers) {
+        w.add({text(x.index), text(x.entries), text(x.denied), text(x.capacity), text(x.created),
+               text(x.expired), text(x.revoked), text(x.table_full)});
     }
     w.print(std::cout);
-    if (!c.contains("connections")) return;
+    if (!c.connections) return;
     std::cout << "\n";
-    if (c["connections"].empty()) {
-        std::cout << text(c["matched"]) << " connection(s) match\n";
+    const std::uint64_t matched = c.matched.value_or(0);
+    if (c.connections->empty()) {
+        std::cout << matched << " connection(s) match\n";
         return;
     }
     Table t({"NIC", "DIR", "PROTO", "SOURCE", "DESTINATION", "STATE", "EXPIRES_S", "PKTS_ORIG",
              "PKTS_REPLY"});
-    auto endpoint = [](const Json& x, const char* addr, const char* port) {
-        std::string a = text(x[addr]);
+    auto endpoint = [](const dataplane::Connection& x, std::string a,
+                       const std::optional<std::uint16_t>& port) {
         if (a.find(':') != std::string::npos) a = "[" + a + "]";
-        if (x.contains(port)) return a + ":" + text(x[port]);
-        if (x.contains("icmp_id")) return a + " id " + text(x["icmp_id"]);
+        if (port) return a + ":" + text(*port);
+        if (x.icmp_id) return a + " id " + text(*x.icmp_id);
         return a;
     };
-    for (const auto& x : c["connections"]) {
-        t.add({text(x["nic"]), text(x["direction"]), text(x["proto"]), endpoint(x, "src", "sport"),
-               endpoint(x, "dst", "dport"), text(x["state"]), text(x["expires_in_s"]),
-               text(x["packets"]["original"]), text(x["packets"]["reply"])});
+    for (const auto& x : *c.connections) {
+        t.add({x.nic, x.direction, x.proto, endpoint(x, x.src, x.sport),
+               endpoint(x, x.dst, x.dport), x.state, text(x.expires_in_s), text(x.packets_original),
+               text(x.packets_reply)});
     }
     t.print(std::cout);
-    const auto shown = c["connections"].size();
-    if (c["matched"].get<std::size_t>() > shown) {
-        std::cout << "(" << shown << " of " << text(c["matched"]) << " shown; raise --limit)\n";
+    const auto shown = c.connections->size();
+    if (matched > shown) {
+        std::cout << "(" << shown << " of " << matched << " shown; raise --limit)\n";
     }
 }
 
-void print_reload(const Json& r) {
-    auto list = [](const Json& a) {
+void print_reload(const dataplane::ReloadReply& r) {
+    auto list = [](const std::vector<std::string>& a) {
         std::string s;
-        for (const auto& x : a) s += (s.empty() ? "" : ", ") + x.get<std::string>();
+        for (const auto& x : a) s += (s.empty() ? "" : ", ") + x;
         return s.empty() ? std::string("none") : s;
     };
-    std::cout << "reloaded: generation " << r["generation"] << "\n"
-              << "  added:   " << list(r["added"]) << "\n"
-              << "  removed: " << list(r["removed"]) << "\n"
-              << "  updated: " << list(r["updated"]) << "\n";
+    std::cout << "reloaded: generation " << r.generation << "\n"
+              << "  added:   " << list(r.added) << "\n"
+              << "  removed: " << list(r.removed) << "\n"
+              << "  updated: " << list(r.updated) << "\n";
 }
 
-int call(const Target& t, const char* method, const Json& params, void (*print)(const Json&)) {
+// Calls `method` and prints its reply: as JSON (as it came) with --json, else read into the
+// method's reply struct and shown by `print`.
+template <class Reply>
+int call(const Target& t, const char* method, const Json& params, void (*print)(const Reply&)) {
     std::string socket = t.socket;
     if (!t.config.empty()) {
         auto cfg = config::load_file(t.config);
@@ -176,10 +186,26 @@ int call(const Target& t, const char* method, const Json& params, void (*print)(
     }
     if (t.json) {
         std::cout << r->dump(2) << "\n";
-    } else {
-        print(*r);
+        return kOk;
     }
+    Reply reply;
+    try {
+        r->get_to(reply);
+    } catch (const Json::exception& e) {
+        std::cerr << "vfgatectl: " << method << ": unexpected reply: " << e.what() << "\n";
+        return kFailed;
+    }
+    print(reply);
     return kOk;
+}
+
+// A subcommand without params.
+template <class Reply>
+void add_query(CLI::App* dp, const std::shared_ptr<Target>& t, std::function<int()>& run,
+               const char* method, const char* help, void (*print)(const Reply&)) {
+    dp->add_subcommand(method, help)->callback([t, &run, method, print] {
+        run = [t, method, print] { return call(*t, method, Json::object(), print); };
+    });
 }
 
 }  // namespace
@@ -195,33 +221,22 @@ void add_dataplane_commands(CLI::App& app, std::function<int()>& run) {
     dp->add_flag("--json", t->json, "print the reply as JSON");
     dp->fallthrough();
 
-    struct Cmd {
-        const char* name;
-        const char* help;
-        void (*print)(const Json&);
-    };
-    static const Cmd kCmds[] = {
-        {dataplane::method::kStatus, "Process, cores, memory and snapshot generation",
-         print_status},
-        {dataplane::method::kPorts, "Ports: role, driver, link, MAC, VLAN, uplink", print_ports},
-        {dataplane::method::kStats, "Counters per port (drops by reason) and per worker",
-         print_stats},
-        {dataplane::method::kFdb, "The forwarding table: which MAC is on which port, per VLAN",
-         print_fdb},
-    };
-    for (const auto& c : kCmds) {
-        auto* sub = dp->add_subcommand(c.name, c.help);
-        sub->callback(
-            [t, &run, &c] { run = [t, &c] { return call(*t, c.name, Json::object(), c.print); }; });
-    }
+    add_query(dp, t, run, dataplane::method::kStatus,
+              "Process, cores, memory and snapshot generation", print_status);
+    add_query(dp, t, run, dataplane::method::kPorts, "Ports: role, driver, link, MAC, VLAN, uplink",
+              print_ports);
+    add_query(dp, t, run, dataplane::method::kStats,
+              "Counters per port (drops by reason) and per worker", print_stats);
+    add_query(dp, t, run, dataplane::method::kFdb,
+              "The forwarding table: which MAC is on which port, per VLAN", print_fdb);
     auto nic = std::make_shared<std::string>();
     auto* rules = dp->add_subcommand(
         "rules", "Firewall rules with their hit counters, per guest NIC and direction");
     rules->add_option("NIC", *nic, "only this guest NIC (guest/nic)");
     rules->callback([t, nic, &run] {
         run = [t, nic] {
-            Json params = nic->empty() ? Json::object() : Json{{"nic", *nic}};
-            return call(*t, dataplane::method::kRules, params, print_rules);
+            return call(*t, dataplane::method::kRules, Json(dataplane::RulesRequest{*nic}),
+                        print_rules);
         };
     });
     auto limit = std::make_shared<std::size_t>(100);
@@ -235,10 +250,8 @@ void add_dataplane_commands(CLI::App& app, std::function<int()>& run) {
     ct->add_flag("--count", *count_only, "only the counts, no listing");
     ct->callback([t, nic, limit, count_only, &run] {
         run = [t, nic, limit, count_only] {
-            Json params = Json::object();
-            if (!nic->empty()) params["nic"] = *nic;
-            params["limit"] = *count_only ? 0 : *limit;
-            return call(*t, dataplane::method::kConntrack, params, print_conntrack);
+            dataplane::ConntrackRequest req{.nic = *nic, .limit = *count_only ? 0 : *limit};
+            return call(*t, dataplane::method::kConntrack, Json(req), print_conntrack);
         };
     });
     auto path = std::make_shared<std::string>();
@@ -247,7 +260,7 @@ void add_dataplane_commands(CLI::App& app, std::function<int()>& run) {
     reload->add_option("FILE", *path, "a config file to switch to (default: the one it runs)");
     reload->callback([t, path, &run] {
         run = [t, path]() -> int {
-            Json params = Json::object();
+            dataplane::ReloadRequest req;
             if (!path->empty()) {
                 // The dataplane runs elsewhere: a relative path means ours, so send it whole.
                 std::error_code ec;
@@ -256,9 +269,9 @@ void add_dataplane_commands(CLI::App& app, std::function<int()>& run) {
                     std::cerr << "vfgatectl: reload: " << *path << ": " << ec.message() << "\n";
                     return kFailed;
                 }
-                params["path"] = full.lexically_normal().string();
+                req.path = full.lexically_normal().string();
             }
-            return call(*t, dataplane::method::kReload, params, print_reload);
+            return call(*t, dataplane::method::kReload, Json(req), print_reload);
         };
     });
 }

@@ -11,11 +11,11 @@
 #include <memory>
 #include <mutex>
 
-#include <nlohmann/json.hpp>
 #include <rte_rcu_qsbr.h>
 
 #include <vfgate/common/error.hpp>
 #include <vfgate/config/config.hpp>
+#include <vfgate/dataplane/control.hpp>
 
 #include "ports.hpp"
 #include "snapshot.hpp"
@@ -23,10 +23,8 @@
 
 namespace vfgate::dataplane {
 
-struct ReloadResult {
-    std::vector<std::string> added, removed, updated;  // port names
-    std::uint64_t generation = 0;
-};
+// What a reload did: ports added, removed and updated, and the generation published.
+using ReloadResult = ReloadReply;
 
 class Dataplane {
   public:
@@ -38,23 +36,31 @@ class Dataplane {
     // Brings everything up and launches the workers. On failure, what was set up is torn down.
     Result<void> start(const config::Config& cfg, std::string config_path,
                        const std::string& log_level);
-    // Re-reads the config file (or `path` if given) and applies the difference live.
+    // Re-reads the config file (or `path` if given, which it then runs), validates it and
+    // applies it as reload(next) does.
     Result<ReloadResult> reload(const std::string& path = "");
+    // Applies the difference between the running config and `next` (validated) live, as
+    // plan_reload (vfgate/dataplane/reload_plan.hpp) finds it; a change that needs a restart
+    // is refused whole. On failure nothing changed, or the previous state was restored (the
+    // error says which). The config path status reports stays.
+    Result<ReloadResult> reload(const config::Config& next);
     // Stops the workers, flushes and closes every port, releases EAL. Idempotent.
     void stop();
 
-    nlohmann::json status() const;
-    nlohmann::json ports() const;
-    nlohmann::json stats() const;
-    nlohmann::json fdb() const;
+    // The control socket's replies (vfgate/dataplane/control.hpp).
+    StatusReply status() const;
+    PortsReply ports() const;
+    StatsReply stats() const;
+    FdbReply fdb() const;
     // Firewall rules with their hit counters, per guest NIC (all, or the one named).
-    Result<nlohmann::json> rules(const std::string& nic) const;
+    Result<RulesReply> rules(const std::string& nic) const;
     // Connection tracking: counts per worker, and up to `limit` entries (of one NIC, if named).
-    Result<nlohmann::json> conntrack(const std::string& nic, std::size_t limit);
+    Result<ConntrackReply> conntrack(const std::string& nic, std::size_t limit);
 
     const config::Config& config() const { return cfg_; }
 
   private:
+    Result<ReloadResult> reload_locked(const config::Config& next);  // mu_ held
     Result<void> bring_up(const PortPlan& plan);
     Result<std::unique_ptr<Snapshot>> make_snapshot(const config::Config& cfg);
     // Checks what a snapshot of `cfg` needs beyond validation (addresses per NIC), compiles

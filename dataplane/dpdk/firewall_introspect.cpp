@@ -12,19 +12,16 @@
 namespace vfgate::dataplane {
 namespace {
 
-using json = nlohmann::json;
-
-json direction_json(const RuleSet& rs) {
-    json rules = json::array();
+DirectionRules direction_rules(const RuleSet& rs) {
+    DirectionRules d;
     for (std::size_t i = 0; i < rs.rules(); ++i) {
-        rules.push_back(json{{"id", rs.id(i)},
-                             {"action", config::to_string(rs.rule_action(i))},
-                             {"hits", rs.total(i)}});
+        d.rules.push_back(RuleHits{
+            .id = rs.id(i), .action = config::to_string(rs.rule_action(i)), .hits = rs.total(i)});
     }
-    return json{{"rules", rules},
-                {"default", config::to_string(rs.fallback())},
-                {"default_hits", rs.total(rs.default_slot())},
-                {"established", rs.total(rs.established_slot())}};
+    d.default_action = config::to_string(rs.fallback());
+    d.default_hits = rs.total(rs.default_slot());
+    d.established = rs.total(rs.established_slot());
+    return d;
 }
 
 std::string address(std::uint8_t family, const std::array<std::uint8_t, 16>& bytes) {
@@ -34,7 +31,7 @@ std::string address(std::uint8_t family, const std::array<std::uint8_t, 16>& byt
     return to_string(ip);
 }
 
-json connection_json(const CtEntry& e, const std::string& nic, std::uint32_t now, double tick_s) {
+Connection connection(const CtEntry& e, const std::string& nic, std::uint32_t now, double tick_s) {
     const ConnKey& k = e.key;
     const bool swapped = (e.flags & CtEntry::kOrigSwapped) != 0;
     const auto src = swapped ? k.addr_b() : k.addr_a();
@@ -42,44 +39,46 @@ json connection_json(const CtEntry& e, const std::string& nic, std::uint32_t now
     const std::uint16_t sport = swapped ? k.port_b : k.port_a;
     const std::uint16_t dport = swapped ? k.port_a : k.port_b;
     const bool egress = (e.flags & CtEntry::kEgress) != 0;
-    json c{{"nic", nic},
-           {"family", k.family},
-           {"proto", config::proto_name(k.proto)},
-           {"src", address(k.family, src)},
-           {"dst", address(k.family, dst)},
-           {"state", to_string(e.state)},
-           {"expires_in_s",
-            ct_expired(e.expires, now)
-                ? 0
-                : static_cast<std::uint64_t>(static_cast<double>(e.expires - now) * tick_s)},
-           {"packets", json{{"original", e.packets[0]}, {"reply", e.packets[1]}}},
-           {"direction", egress ? "egress" : "ingress"},
-           {"rule", e.rule}};
+    Connection c;
+    c.nic = nic;
+    c.family = k.family;
+    c.proto = config::proto_name(k.proto);
+    c.src = address(k.family, src);
+    c.dst = address(k.family, dst);
+    c.state = to_string(e.state);
+    c.expires_in_s =
+        ct_expired(e.expires, now)
+            ? 0
+            : static_cast<std::uint64_t>(static_cast<double>(e.expires - now) * tick_s);
+    c.packets_original = e.packets[0];
+    c.packets_reply = e.packets[1];
+    c.direction = egress ? "egress" : "ingress";
+    c.rule = e.rule;
     if (k.proto == kIpProtoTcp || k.proto == kIpProtoUdp) {
-        c["sport"] = sport;
-        c["dport"] = dport;
+        c.sport = sport;
+        c.dport = dport;
     } else if (k.proto == kIpProtoIcmp || k.proto == kIpProtoIcmpv6) {
-        c["icmp_id"] = sport;
+        c.icmp_id = sport;
     }
     return c;
 }
 
 }  // namespace
 
-Result<json> Dataplane::rules(const std::string& nic) const {
+Result<RulesReply> Dataplane::rules(const std::string& nic) const {
     std::lock_guard lock(mu_);
     const Snapshot* s = current_.load(std::memory_order_acquire);
-    json out = json::array();
+    RulesReply out;
     std::vector<std::string> names;
     for (const PortInfo& p : s->table.ports()) {
         const auto& fw = s->firewall[index(s->table.by_name(p.name))];
         if (!fw) continue;
         names.push_back(p.name);
         if (!nic.empty() && p.name != nic) continue;
-        out.push_back(json{{"nic", p.name},
-                           {"stateful", fw->stateful},
-                           {"ingress", direction_json(fw->dir[kIngress])},
-                           {"egress", direction_json(fw->dir[kEgress])}});
+        out.push_back(NicRules{.nic = p.name,
+                               .stateful = fw->stateful,
+                               .ingress = direction_rules(fw->dir[kIngress]),
+                               .egress = direction_rules(fw->dir[kEgress])});
     }
     if (!nic.empty() && out.empty()) {
         std::string known;
@@ -91,7 +90,7 @@ Result<json> Dataplane::rules(const std::string& nic) const {
     return out;
 }
 
-Result<json> Dataplane::conntrack(const std::string& nic, std::size_t limit) {
+Result<ConntrackReply> Dataplane::conntrack(const std::string& nic, std::size_t limit) {
     std::lock_guard lock(mu_);
     // A listing buffer is allocated per request: bounded, whatever the client asks.
     limit = std::min<std::size_t>(limit, method::kMaxConntrackListed);
@@ -109,21 +108,22 @@ Result<json> Dataplane::conntrack(const std::string& nic, std::size_t limit) {
     const std::uint64_t hz = rte_get_tsc_hz();
     const double tick_s =
         static_cast<double>(std::uint64_t{1} << ct_tick_shift(hz)) / static_cast<double>(hz);
-    json workers = json::array();
-    json listed = json::array();
-    std::uint64_t total = 0, matched = 0;
+    ConntrackReply out;
+    std::vector<Connection> listed;
+    std::uint64_t matched = 0;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         Worker& w = *workers_[i];
         const std::uint32_t size = w.ct.size.load(std::memory_order_relaxed);
-        total += size;
-        workers.push_back(json{{"index", w.index},
-                               {"entries", size},
-                               {"denied", w.ct.denied.load(std::memory_order_relaxed)},
-                               {"capacity", conntrack_.empty() ? 0 : conntrack_[i]->capacity()},
-                               {"created", w.ct.created.get()},
-                               {"expired", w.ct.expired.get()},
-                               {"revoked", w.ct.revoked.get()},
-                               {"table_full", w.ct.full.get()}});
+        out.entries += size;
+        out.workers.push_back(
+            CtWorkerCounts{.index = w.index,
+                           .entries = size,
+                           .denied = w.ct.denied.load(std::memory_order_relaxed),
+                           .capacity = conntrack_.empty() ? 0 : conntrack_[i]->capacity(),
+                           .created = w.ct.created.get(),
+                           .expired = w.ct.expired.get(),
+                           .revoked = w.ct.revoked.get(),
+                           .table_full = w.ct.full.get()});
         if (conntrack_.empty() || (limit == 0 && nic.empty())) continue;
         // The worker walks its own table (a chunk per pass) and copies what matches.
         CtDump& d = w.dump;
@@ -150,14 +150,13 @@ Result<json> Dataplane::conntrack(const std::string& nic, std::size_t limit) {
         for (std::uint32_t c = 0; c < d.copied; ++c) {
             auto it = names.find(d.out[c].key.zone);
             listed.push_back(
-                connection_json(d.out[c], it == names.end() ? "?" : it->second, d.now, tick_s));
+                connection(d.out[c], it == names.end() ? "?" : it->second, d.now, tick_s));
         }
         d.state.store(CtDump::kIdle, std::memory_order_release);
     }
-    json out{{"workers", workers}, {"entries", total}};
     if (!nic.empty() || limit != 0) {
-        out["matched"] = matched;
-        out["connections"] = listed;
+        out.matched = matched;
+        out.connections = std::move(listed);
     }
     return out;
 }

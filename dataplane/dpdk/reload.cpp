@@ -16,29 +16,12 @@
 #include <spdlog/spdlog.h>
 
 #include <vfgate/config/load.hpp>
+#include <vfgate/dataplane/reload_plan.hpp>
 
 #include "dataplane.hpp"
 
 namespace vfgate::dataplane {
 namespace {
-
-std::vector<std::string> restart_only_changes(const config::Dataplane& a,
-                                              const config::Dataplane& b) {
-    std::vector<std::string> keys;
-    auto check = [&](bool same, const char* key) {
-        if (!same) keys.push_back(std::string("dataplane.") + key);
-    };
-    check(a.main_core == b.main_core, "main_core");
-    check(a.worker_cores == b.worker_cores, "worker_cores");
-    check(a.memory_mb == b.memory_mb, "memory_mb");
-    check(a.hugepages == b.hugepages, "hugepages");
-    check(a.control_socket == b.control_socket, "control_socket");
-    check(a.eal_args == b.eal_args, "eal_args");
-    check(a.uplinks == b.uplinks, "uplinks");
-    check(a.mbufs == b.mbufs, "mbufs");
-    check(a.conntrack.capacity == b.conntrack.capacity, "conntrack.capacity");
-    return keys;
-}
 
 config::Config without_ports(config::Config cfg, const std::set<std::string>& names) {
     for (auto& g : cfg.guests) {
@@ -104,23 +87,36 @@ Result<ReloadResult> Dataplane::reload(const std::string& path) {
     const std::string file = path.empty() ? config_path_ : path;
     auto loaded = config::load_file(file);
     if (!loaded.ok()) return fail(ErrorKind::kInvalidArgument, rejected(file, loaded.errors));
-    config::Config next = *loaded.config;
-    if (!next.dataplane) {
+    if (!loaded.config->dataplane) {
         return fail(ErrorKind::kInvalidArgument,
                     file + ": has no dataplane section; nothing changed");
     }
-    auto restart = restart_only_changes(*cfg_.dataplane, *next.dataplane);
-    if (!restart.empty()) {
+    auto result = reload_locked(*loaded.config);
+    if (result) config_path_ = file;
+    return result;
+}
+
+Result<ReloadResult> Dataplane::reload(const config::Config& next) {
+    std::lock_guard lock(mu_);
+    if (!next.dataplane) {
+        return fail(ErrorKind::kInvalidArgument,
+                    "the config has no dataplane section; nothing changed");
+    }
+    return reload_locked(next);
+}
+
+Result<ReloadResult> Dataplane::reload_locked(const config::Config& next) {
+    const ReloadPlan diff = plan_reload(cfg_, next);
+    if (diff.needs_restart()) {
         std::string keys;
-        for (const auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
+        for (const auto& k : diff.restart_keys) keys += (keys.empty() ? "" : ", ") + k;
         return fail(ErrorKind::kUnsupported,
                     "changed " + keys + ": these need a restart of the dataplane; nothing changed");
     }
     auto plan = plan_ports(next, pci_of_netdev);
     if (!plan) return tl::unexpected(std::move(plan.error()).context("nothing changed"));
-    auto next_table = SwitchTable::build(next);
-    if (!next_table) {
-        return tl::unexpected(std::move(next_table.error()).context("nothing changed"));
+    if (auto table = SwitchTable::build(next); !table) {
+        return tl::unexpected(std::move(table.error()).context("nothing changed"));
     }
     // Rules compile here, before anything changes: a rule set rte_acl can't build rejects the
     // reload whole.
@@ -140,18 +136,11 @@ Result<ReloadResult> Dataplane::reload(const std::string& path) {
     for (const auto& s : plan->ports) {
         if (find(s.name) == nullptr || leaving.contains(s.name)) arriving.push_back(s);
     }
-    const Snapshot* before = current_.load(std::memory_order_acquire);
-    for (const PortInfo& info : before->table.ports()) {
-        if (leaving.contains(info.name)) continue;
-        PortIdx now = next_table->by_name(info.name);
-        if (now == kNoPort) continue;
-        const PortInfo& n = next_table->port(now);
-        // Domain ids are renumbered freely: compare what they stand for (uplink, VLAN).
-        bool same_uplink = info.role == PortRole::kUplink ||
-                           before->table.port(info.uplink).name == next_table->port(n.uplink).name;
-        if (n.mac != info.mac || n.vlan != info.vlan || !same_uplink) {
-            result.updated.push_back(info.name);
-        }
+    // Updated in place: what the plan says changed (MAC, VLAN, uplink) of a port that stays
+    // open. The PortSpec diff above decides what reopens: it compares devices as the host
+    // resolves them, which the pure plan can't.
+    for (const auto& name : diff.updated) {
+        if (!leaving.contains(name)) result.updated.push_back(name);
     }
 
     if (!leaving.empty()) {
@@ -183,20 +172,15 @@ Result<ReloadResult> Dataplane::reload(const std::string& path) {
     // No worker counts into a replaced firewall any more: carry its last hits over.
     for (const auto& [fresh, replaced] : to_settle_) fresh->settle(*replaced);
     to_settle_.clear();
-    for (const auto& name : leaving) {
-        if (std::find(opened.begin(), opened.end(), name) == opened.end()) {
-            result.removed.push_back(name);
-        }
-    }
+    // Ports that come and go are the plan's; those reopened (their device changed) count as
+    // updated. Removed ones are listed by name, as they left.
+    result.added = diff.added;
+    result.removed = diff.removed;
+    std::sort(result.removed.begin(), result.removed.end());
     for (const auto& name : opened) {
-        if (leaving.contains(name)) {
-            result.updated.push_back(name);
-        } else {
-            result.added.push_back(name);
-        }
+        if (leaving.contains(name)) result.updated.push_back(name);
     }
-    cfg_ = std::move(next);
-    config_path_ = file;
+    cfg_ = next;
     result.generation = generation_;
     spdlog::info("reload: generation {}: {} added, {} removed, {} updated", generation_,
                  result.added.size(), result.removed.size(), result.updated.size());

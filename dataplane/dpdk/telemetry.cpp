@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string>
 
+#include <nlohmann/json.hpp>
 #include <rte_telemetry.h>
 
 #include "dataplane.hpp"
@@ -41,7 +42,7 @@ void add_flat(rte_tel_data* d, const json& obj, const std::string& prefix) {
 int status(const char*, const char*, rte_tel_data* d) {
     const Dataplane* dp = g_dataplane.load(std::memory_order_acquire);
     if (dp == nullptr) return -EAGAIN;
-    json s = dp->status();
+    const json s = dp->status();
     rte_tel_data_start_dict(d);
     for (const char* key : {"host", "pid", "generation", "ports", "uptime_s", "file_prefix"}) {
         add_flat(d, json{{key, s[key]}}, "");
@@ -53,9 +54,7 @@ int ports(const char*, const char*, rte_tel_data* d) {
     const Dataplane* dp = g_dataplane.load(std::memory_order_acquire);
     if (dp == nullptr) return -EAGAIN;
     rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
-    for (const auto& p : dp->ports()) {
-        rte_tel_data_add_array_string(d, p["name"].get<std::string>().c_str());
-    }
+    for (const auto& p : dp->ports()) rte_tel_data_add_array_string(d, p.name.c_str());
     return 0;
 }
 

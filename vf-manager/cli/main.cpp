@@ -14,6 +14,7 @@
 #include <vfgate/config/load.hpp>
 #include <vfgate/vfmgr/host.hpp>
 #include <vfgate/vfmgr/plan.hpp>
+#include <vfgate/vfmgr/reconcile.hpp>
 
 namespace {
 
@@ -23,30 +24,13 @@ using namespace vfgate::vfmgr;
 constexpr int kOk = 0, kFailed = 1, kUsage = 2;
 
 struct Options {
-    HostPaths paths;
-    std::string state = kDefaultStateFile;
+    ReconcileOptions host;
     std::string file;
     std::string guest;
     bool json = false;
-    bool force = false;
 };
 
-Result<Observed> observe(const Options& opt) {
-    auto pfs = read_pfs(opt.paths, read_host_net(opt.paths));
-    if (!pfs) return tl::unexpected(pfs.error());
-    auto assignments = read_state(opt.state);
-    if (!assignments) return tl::unexpected(assignments.error());
-    Observed o;
-    o.assignments = std::move(*assignments);
-    o.pfs = std::move(*pfs);
-    for (ObservedPf& pf : o.pfs) {
-        if (auto m = read_eswitch_mode(pf.pci); m) pf.eswitch_mode = *m;  // else: no devlink
-        if (auto r = read_vf_attrs(pf); !r) {
-            std::cerr << "vfgate-vf: warning: " << pf.pci << ": " << r.error().to_string() << "\n";
-        }
-    }
-    return o;
-}
+void say(const std::string& line) { std::cout << line << "\n"; }
 
 std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
 
@@ -76,7 +60,7 @@ std::string guest_of(const Observed& o, const ObservedPf& pf, const ObservedVf& 
 
 int list(const Options& opt) {
     const bool json = opt.json;
-    auto o = observe(opt);
+    auto o = observe(opt.host, opt.host.warn);
     if (!o) {
         std::cerr << "vfgate-vf: " << o.error().to_string() << "\n";
         return kFailed;
@@ -142,26 +126,38 @@ int list(const Options& opt) {
     return kOk;
 }
 
-Result<Plan> make_plan(const Options& opt, bool release) {
-    auto o = observe(opt);
-    if (!o) return tl::unexpected(o.error());
-    if (release) return plan_release(opt.guest, *o);
-    config::LoadResult cfg = config::load_file(opt.file);
-    if (!cfg.ok()) {
-        std::string all;
-        for (const auto& e : cfg.errors) all += (all.empty() ? "" : "\n") + e.to_string();
-        return fail(ErrorKind::kInvalidArgument, all);
-    }
-    return plan(desired_from_config(*cfg.config), *o, {.force = opt.force});
-}
-
+// Every line of the error, so that each pending action of a failed verify is one line.
 int report(const Error& e) {
-    std::cerr << "vfgate-vf: " << e.to_string() << "\n";
+    const std::string text = e.to_string();
+    std::size_t at = 0;
+    while (at <= text.size()) {
+        const std::size_t nl = std::min(text.find('\n', at), text.size());
+        std::cerr << "vfgate-vf: " << text.substr(at, nl - at) << "\n";
+        at = nl + 1;
+    }
     return e.kind() == ErrorKind::kInvalidArgument ? kUsage : kFailed;
 }
 
+// The config, or its diagnostics (all of them, after one "vfgate-vf: ").
+Result<config::Config> load_config(const std::string& file) {
+    config::LoadResult cfg = config::load_file(file);
+    if (cfg.ok()) return *cfg.config;
+    std::string all;
+    for (const auto& e : cfg.errors) all += (all.empty() ? "" : "\n") + e.to_string();
+    return fail(ErrorKind::kInvalidArgument, all);
+}
+
+int load_failed(const Error& e) {
+    std::cerr << "vfgate-vf: " << e.to_string() << "\n";
+    return kUsage;
+}
+
 int show_plan(const Options& opt) {
-    auto p = make_plan(opt, false);
+    auto o = observe(opt.host, opt.host.warn);
+    if (!o) return report(o.error());
+    auto cfg = load_config(opt.file);
+    if (!cfg) return load_failed(cfg.error());
+    auto p = plan_config(*cfg, *o, opt.host);
     if (!p) return report(p.error());
     for (const Action& a : p->actions) std::cout << describe(a) << "\n";
     for (const std::string& n : p->notes) std::cout << n << "\n";
@@ -169,32 +165,16 @@ int show_plan(const Options& opt) {
     return kOk;
 }
 
-// apply and release: carry the plan out, record the assignments, then check that a fresh look
-// at the host needs nothing more.
-int carry_out(const Options& opt, bool release) {
-    auto p = make_plan(opt, release);
-    if (!p) return report(p.error());
-    for (const std::string& n : p->notes) std::cout << n << "\n";
-    if (p->actions.empty() && !release) {
-        std::cout << "nothing to do\n";
-        return kOk;
-    }
-    auto ex = host_executor(opt.paths);
-    auto done = apply(p->actions, *ex, [](const std::string& line) { std::cout << line << "\n"; });
-    if (!done) return report(done.error());
-    if (auto w = write_state(opt.state, p->assignments); !w) return report(w.error());
-    std::cout << (release ? "released " + opt.guest + ": " : "applied: ") << done->done
-              << " actions\n";
-    if (release) return kOk;
-    auto again = make_plan(opt, false);
-    if (!again) return report(again.error());
-    if (!again->actions.empty()) {
-        for (const Action& a : again->actions) {
-            std::cerr << "vfgate-vf: verify: still differs: " << describe(a) << "\n";
-        }
-        return kFailed;
-    }
-    return kOk;
+int apply_config(const Options& opt) {
+    auto cfg = load_config(opt.file);
+    if (!cfg) return load_failed(cfg.error());
+    auto r = reconcile(*cfg, opt.host, say);
+    return r ? kOk : report(r.error());
+}
+
+int release_guest(const Options& opt) {
+    auto r = release(opt.guest, opt.host, say);
+    return r ? kOk : report(r.error());
 }
 
 }  // namespace
@@ -205,9 +185,11 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.fallthrough();
     Options opt;
-    app.add_option("--sysfs", opt.paths.sys, "sysfs root (tests)")->capture_default_str();
-    app.add_option("--procfs", opt.paths.proc, "procfs root (tests)")->capture_default_str();
-    app.add_option("--state", opt.state, "which guest holds which VF")->capture_default_str();
+    opt.host.warn = [](const std::string& w) { std::cerr << "vfgate-vf: warning: " << w << "\n"; };
+    app.add_option("--sysfs", opt.host.paths.sys, "sysfs root (tests)")->capture_default_str();
+    app.add_option("--procfs", opt.host.paths.proc, "procfs root (tests)")->capture_default_str();
+    app.add_option("--state", opt.host.state_file, "which guest holds which VF")
+        ->capture_default_str();
     auto* list_cmd = app.add_subcommand("list", "PFs with SR-IOV and their VFs");
     list_cmd->add_flag("--json", opt.json, "JSON instead of a table");
     auto* plan_cmd = app.add_subcommand("plan", "print the actions that would reach CONFIG's VFs");
@@ -215,7 +197,7 @@ int main(int argc, char** argv) {
         app.add_subcommand("apply", "reach CONFIG's VF state (rolled back on failure)");
     for (auto* c : {plan_cmd, apply_cmd}) {
         c->add_option("-f,--file", opt.file, "the vfgate config")->required();
-        c->add_flag("--force", opt.force, "change a PF the host depends on");
+        c->add_flag("--force", opt.host.force, "change a PF the host depends on");
     }
     auto* release_cmd = app.add_subcommand("release", "scrub a guest's VFs and forget them");
     release_cmd->add_option("guest", opt.guest, "the guest's name")->required();
@@ -226,5 +208,6 @@ int main(int argc, char** argv) {
     }
     if (*list_cmd) return list(opt);
     if (*plan_cmd) return show_plan(opt);
-    return carry_out(opt, release_cmd->parsed());
+    if (*apply_cmd) return apply_config(opt);
+    return release_guest(opt);
 }
