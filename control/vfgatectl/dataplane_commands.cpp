@@ -1,5 +1,7 @@
 // vfgatectl dataplane status|ports|stats|fdb|rules|conntrack|reload: a client of the
-// dataplane's control socket.
+// dataplane's control socket. Where vfgated runs the dataplane (its socket is beside the
+// config's), the requests go through vfgated, which owns the dataplane's config: `reload` is
+// then refused in favour of `vfgatectl apply`. `-s SOCKET` always talks to the dataplane itself.
 
 #include <cstdio>
 #include <filesystem>
@@ -22,9 +24,51 @@ using jsonl::Json;
 
 struct Target {
     std::string socket;
-    std::string config;  // take the socket from this config instead
+    bool socket_given = false;  // -s: the dataplane itself, never through vfgated
+    std::string config;         // take the socket from this config instead
     bool json = false;
+    std::shared_ptr<DaemonTarget> daemon;  // vfgatectl's own -c and -s
 };
+
+// The dataplane's socket, and vfgated's when one serves the config's run directory.
+struct Route {
+    std::string dataplane;
+    std::string daemon;  // empty: talk to the dataplane directly
+};
+
+Result<Route> route(const Target& t) {
+    Route r{t.socket, ""};
+    if (t.socket_given) return r;
+    if (!t.daemon->socket.empty()) {
+        r.daemon = t.daemon->socket;
+        return r;
+    }
+    const std::string file = t.config.empty() ? t.daemon->config : t.config;
+    if (file.empty()) return r;
+    auto cfg = config::load_file(file);
+    if (!cfg.ok()) {
+        std::string all;
+        for (const auto& d : cfg.errors) all += (all.empty() ? "" : "\n") + d.to_string();
+        return fail(ErrorKind::kInvalidArgument, all);
+    }
+    r.dataplane = cfg.config->dataplane ? cfg.config->dataplane->control_socket
+                                        : config::kDefaultControlSocket;
+    const std::string daemon = config::run_dir(*cfg.config) + "/vfgated.sock";
+    std::error_code ec;
+    if (std::filesystem::is_socket(daemon, ec)) r.daemon = daemon;
+    return r;
+}
+
+Result<Json> request(const Target& t, const char* method, const Json& params) {
+    auto r = route(t);
+    if (!r) return tl::unexpected(r.error());
+    if (!r->daemon.empty()) {
+        auto via = jsonl::call(r->daemon, "dataplane", {{"method", method}, {"params", params}});
+        // A socket file left by a vfgated that is gone: the dataplane may still answer.
+        if (via || via.error().sys_errno() != ECONNREFUSED) return via;
+    }
+    return jsonl::call(r->dataplane, method, params);
+}
 
 // How a value shows in a table: as the JSON reply has it, with "-" for what is absent (or
 // null) and one decimal for fractions.
@@ -169,17 +213,7 @@ void print_reload(const dataplane::ReloadReply& r) {
 // method's reply struct and shown by `print`.
 template <class Reply>
 int call(const Target& t, const char* method, const Json& params, void (*print)(const Reply&)) {
-    std::string socket = t.socket;
-    if (!t.config.empty()) {
-        auto cfg = config::load_file(t.config);
-        if (!cfg.ok()) {
-            for (const auto& d : cfg.errors) std::cerr << d.to_string() << "\n";
-            return kFailed;
-        }
-        socket = cfg.config->dataplane ? cfg.config->dataplane->control_socket
-                                       : config::kDefaultControlSocket;
-    }
-    auto r = jsonl::call(socket, method, params);
+    auto r = request(t, method, params);
     if (!r) {
         std::cerr << "vfgatectl: " << method << ": " << r.error().to_string() << "\n";
         return kFailed;
@@ -210,13 +244,16 @@ void add_query(CLI::App* dp, const std::shared_ptr<Target>& t, std::function<int
 
 }  // namespace
 
-void add_dataplane_commands(CLI::App& app, std::function<int()>& run) {
+void add_dataplane_commands(CLI::App& app, const std::shared_ptr<DaemonTarget>& daemon,
+                            std::function<int()>& run) {
     auto* dp = app.add_subcommand("dataplane", "Query and steer a running vfgate-dataplane");
     dp->require_subcommand(1);
     auto t = std::make_shared<Target>();
+    t->daemon = daemon;
     t->socket = config::kDefaultControlSocket;
-    dp->add_option("-s,--socket", t->socket, "the dataplane's control socket")
-        ->capture_default_str();
+    dp->add_option("-s,--socket", t->socket, "the dataplane's control socket (not via vfgated)")
+        ->capture_default_str()
+        ->each([t](const std::string&) { t->socket_given = true; });
     dp->add_option("-c,--config", t->config, "take the control socket from this config");
     dp->add_flag("--json", t->json, "print the reply as JSON");
     dp->fallthrough();

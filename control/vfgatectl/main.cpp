@@ -12,8 +12,8 @@ int main(int argc, char** argv) {
     app.fallthrough();
     std::function<int()> run;
     add_config_commands(app, run);
-    add_dataplane_commands(app, run);
     auto target = std::make_shared<DaemonTarget>();
+    add_dataplane_commands(app, target, run);
     app.add_option("-c,--config", target->config,
                    "find vfgated from this config (its run directory's vfgated.sock)");
     app.add_option("-s,--socket", target->socket,

@@ -70,7 +70,8 @@ echo_rule="{id: echo, action: allow, proto: tcp, dst_port: 7}"
 write_config "$cfg" "$ping_rule" with-g2
 
 # --- a reboot-like start: nothing runs; vfgated brings the host up from the file -------------
-out=$("$daemon" --config "$cfg" 2>&1) || bail "vfgated starts and returns once its first apply is done" "$out$(cat "$work/vfgated/vfgated.log" 2>/dev/null)"
+metrics=127.0.0.1:19477
+out=$("$daemon" --config "$cfg" --metrics "$metrics" 2>&1) || bail "vfgated starts and returns once its first apply is done" "$out$(cat "$work/vfgated/vfgated.log" 2>/dev/null)"
 ok "vfgated starts and returns once its first apply is done"
 check "the first apply succeeded" [ "$(js 's["applies"]["last"]["ok"]')" = True ]
 check "the socket is vfgated.sock in the config's run directory, mode 0660" bash -c "[ \"\$(stat -c %a '$work/vfgated.sock')\" = 660 ]"
@@ -79,6 +80,9 @@ g1=$(js '[g["pid"] for g in s["guests"] if g["guest"] == "g1"][0]')
 g2=$(js '[g["pid"] for g in s["guests"] if g["guest"] == "g2"][0]')
 check "status --json has the dataplane's and each guest's QEMU pid" bash -c "kill -0 $dp && kill -0 $g1 && kill -0 $g2"
 check "plan: nothing to do, exit 0" ctl plan
+check "the dataplane's commands go through vfgated (-c FILE)" bash -c "'$ctl' -c '$cfg' dataplane ports | grep -q g1/eth0"
+out=$(ctl dataplane reload 2>&1)
+check "... and a reload behind vfgated's back is refused, pointing to apply" grep -q "vfgatectl apply" <<<"$out"
 
 wait_up() {  # wait_up GUEST: the guest's console said it is up
     grep -q VFGATE_GUEST_UP "$runs/$1/console.log" 2>/dev/null
@@ -139,11 +143,18 @@ check "... and the rules are the current ones (echo allowed)" retry echo_to 10.7
 check "status counts the restart" bash -c "[ '$(js 's["dataplane"]["restarts"]')' = 1 ]"
 dp=$(js 's["dataplane"]["pid"]')
 
+# --- metrics: Prometheus text that promtool accepts ------------------------------------------
+curl_metrics() { python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "http://$metrics/metrics"; }
+curl_metrics >"$work/metrics.txt" 2>&1
+check "/metrics answers with vfgate's families" grep -q '^vfgate_dataplane_up 1' "$work/metrics.txt"
+check "promtool check metrics passes on it" bash -c "promtool check metrics <'$work/metrics.txt'"
+check "it counts the applies, the dataplane's restart, ports, rule hits and guests" bash -c "grep -q '^vfgate_applies_total' '$work/metrics.txt' && grep -q '^vfgate_dataplane_restarts_total 1' '$work/metrics.txt' && grep -q '^vfgate_port_rx_packets_total{port=\"g1/eth0\"}' '$work/metrics.txt' && grep -q '^vfgate_rule_hits_total{.*rule=\"echo\"' '$work/metrics.txt' && grep -q '^vfgate_guest_up{guest=\"g2\"} 1' '$work/metrics.txt'"
+
 # --- vfgated dies: a new one adopts the dataplane and the guests, restarting nothing ---------
 kill -9 "$(cat "$work/vfgated.pid")"
 sleep 0.3
 check "a stale socket and pidfile remain after kill -9" test -S "$work/vfgated.sock"
-out=$("$daemon" --config "$cfg" 2>&1)
+out=$("$daemon" --config "$cfg" --metrics "$metrics" 2>&1)
 check "a new vfgated starts over the stale socket and pidfile" test $? = 0
 check "it adopted everything: same dataplane and QEMU pids" bash -c "[ '$(js 's["dataplane"]["pid"]')' = $dp ] && [ '$(js '[g["pid"] for g in s["guests"]]')' = '[$g1, $g2]' ]"
 check "its first apply had nothing to do" bash -c "grep -q 'nothing to do' '$work/vfgated/vfgated.log'"
