@@ -255,7 +255,8 @@ bool valid_listen_address(const std::string& s) {
     const std::string port = s.substr(colon + 1);
     if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
     const int n = std::stoi(port);
-    return n >= 1 && n <= 65535 && !(port.size() > 1 && port[0] == '0');
+    const bool leading_zero = port.size() > 1 && port[0] == '0';
+    return n >= 1 && n <= 65535 && !leading_zero;
 }
 
 }  // namespace

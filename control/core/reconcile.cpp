@@ -70,6 +70,8 @@ void plan_dataplane(const config::Config& desired, const DataplaneSeen& seen, Pl
         return;
     }
     std::vector<std::string> details;
+    details.reserve(rp.added.size() + rp.removed.size() + rp.updated.size() +
+                    rp.firewalls_changed.size() + rp.addresses_changed.size() + 1);
     for (const auto& p : rp.added) details.push_back("port " + p + " added");
     for (const auto& p : rp.removed) details.push_back("port " + p + " removed");
     for (const auto& p : rp.updated) details.push_back("port " + p + " changed");

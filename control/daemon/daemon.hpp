@@ -108,7 +108,7 @@ class Daemon {
     std::uint64_t applies_ = 0, apply_failures_ = 0, dataplane_restarts_ = 0;
     // The dataplane died and is not running again yet; the next recovery attempt is due then.
     bool dataplane_down_ = false;
-    std::chrono::steady_clock::time_point recover_at_{};
+    std::chrono::steady_clock::time_point recover_at_;
     int recover_failures_ = 0;
     std::string last_dataplane_exit_;
     std::int64_t last_apply_at_ = 0;

@@ -38,7 +38,8 @@ constexpr int kOk = 0, kFailed = 1, kUsage = 2;
 // timestamped line per event on stderr.
 void setup_logging(const std::string& level) {
     std::shared_ptr<spdlog::logger> logger;
-    if (std::getenv("JOURNAL_STREAM") != nullptr) {
+    // Read on the main thread before any other starts.
+    if (std::getenv("JOURNAL_STREAM") != nullptr) {  // NOLINT(concurrency-mt-unsafe)
         logger = std::make_shared<spdlog::logger>(
             "vfgated", std::make_shared<spdlog::sinks::systemd_sink_mt>("vfgated"));
         logger->set_pattern("%v");
@@ -74,16 +75,17 @@ Result<int> lock_pidfile(const std::string& path) {
     }
     const std::string me = std::to_string(::getpid()) + "\n";
     if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
-        spdlog::warn("write {}: {}", path, std::strerror(errno));
+        spdlog::warn("write {}: {}", path, errno_text(errno));
     }
     return fd;
 }
 
 // The socket is root's and the vfgate group's when that group exists.
 void give_to_group(const std::string& socket) {
-    if (const group* g = ::getgrnam("vfgate")) {
+    // The main thread, before the apply thread starts.
+    if (const group* g = ::getgrnam("vfgate")) {  // NOLINT(concurrency-mt-unsafe)
         if (::chown(socket.c_str(), 0, g->gr_gid) != 0) {
-            spdlog::warn("chown {} root:vfgate: {}", socket, std::strerror(errno));
+            spdlog::warn("chown {} root:vfgate: {}", socket, errno_text(errno));
         }
     }
 }
@@ -103,11 +105,13 @@ int daemonize(int& ready_fd, const std::string& log) {
     }
     ::close(fds[0]);
     ::setsid();
-    const int null = ::open("/dev/null", O_RDWR);
-    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
-    ::dup2(null, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
+    const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (null < 0 || out < 0 || ::dup2(null, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) {
+        return -1;
+    }
+    ::close(null);
+    ::close(out);
     ready_fd = fds[1];
     return -2;  // the child goes on
 }
@@ -170,7 +174,7 @@ int main(int argc, char** argv) {
     sigemptyset(&signals);
     for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    std::signal(SIGPIPE, SIG_IGN);
+    static_cast<void>(std::signal(SIGPIPE, SIG_IGN));
     const int sfd = ::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
     const int tfd = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     itimerspec every{{0, 200'000'000}, {0, 200'000'000}};

@@ -170,8 +170,8 @@ int status(const DaemonTarget& t, const Args& a) {
     for (const auto& pf : (*r)["vfs"]) {
         std::size_t assigned = 0;
         for (const auto& vf : pf["vfs"]) assigned += vf.value("guest", "").empty() ? 0 : 1;
-        std::cout << "PF " << num(pf, "pci") << " (" << num(pf, "netdev") << "): "
-                  << num(pf, "num_vfs") << " VFs, " << assigned << " assigned\n";
+        std::cout << "PF " << num(pf, "pci") << " (" << num(pf, "netdev")
+                  << "): " << num(pf, "num_vfs") << " VFs, " << assigned << " assigned\n";
     }
     std::cout << "\n";
     print_guests((*r)["guests"]);

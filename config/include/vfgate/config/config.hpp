@@ -167,7 +167,7 @@ struct Dataplane {
 
 struct Config {
     std::int64_t version = kVersion;
-    std::string host_name;               // empty: the system's host name
+    std::string host_name;  // empty: the system's host name
     // Where vfgated serves Prometheus /metrics, "IPV4:PORT" or "none" (an addition to
     // config-v1); empty: kDefaultMetricsListen.
     std::string metrics_listen;
