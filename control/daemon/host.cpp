@@ -81,12 +81,7 @@ Result<void> start_guest(const Desired& d, const std::string& name, HostContext&
     if (!facts) return tl::unexpected(facts.error());
     auto plan = vm::plan_guest(d.config, name, *facts, ctx.paths.guest_root);
     if (!plan) return tl::unexpected(plan.error());
-    for (const auto& w : plan->warnings) {
-        std::string line = "guest " + name;
-        line += ": ";
-        line += w;
-        say(line);
-    }
+    for (const auto& w : plan->warnings) say(w);  // each names the guest
     vm::StartOptions so;
     so.supervisor_exe = ctx.tools.vm;
     so.timeout = 180s;
