@@ -161,6 +161,19 @@ check "its first apply had nothing to do" bash -c "grep -q 'nothing to do' '$wor
 out=$("$daemon" --config "$cfg" --foreground 2>&1); rc=$?
 check "a second vfgated on the same run directory refuses to start" bash -c "[ $rc = 1 ] && grep -q 'another vfgated' <<<'$out'" "$out"
 
+# --- a step that fails stops the apply, says where and why, and leaves the rest running -----
+cp "$cfg" "$work/broken.yaml"
+cat >>"$work/broken.yaml" <<'YAML'
+  - name: ext
+    nics:
+      - {name: eth0, type: dpdk, devargs: "net_nosuchdriver0", mac: "52:54:00:78:00:99"}
+YAML
+out=$(ctl apply -f "$work/broken.yaml" 2>&1); rc=$?
+check "apply with a port the dataplane cannot open fails (exit 1) naming the step" bash -c "[ $rc = 1 ] && grep -q 'failed at \"reload dataplane' <<<'$out'" "$out"
+check "status reports the failed step and the reason" bash -c "[ \"\$($(declare -f js); ctl=$ctl work=$work js 's[\"applies\"][\"last\"][\"failed_step\"]')\" != '' ]"
+check "the dataplane kept its ports and ran on, and the guests kept running" bash -c "! '$ctl' -c '$cfg' dataplane ports | grep -q ext/eth0 && '$ctl' -c '$cfg' dataplane ports | grep -q g2/eth0 && [ '$(js 's["dataplane"]["pid"]')' = $dp ] && [ '$(js '[g["pid"] for g in s["guests"]]')' = '[$g1, $g2]' ]"
+check "plan against the config vfgated runs: nothing to do" ctl plan
+
 # --- bad input changes nothing ---------------------------------------------------------------
 gen=$(js 's["dataplane"]["generation"]')
 printf 'version: 1\ndataplane:\n  worker_cores: [1]\n  bogus: 1\n' >"$work/bad.yaml"
