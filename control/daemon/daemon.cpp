@@ -183,9 +183,17 @@ void Daemon::run_apply(const Job& job) {
             std::to_string(i + 1) + "/" + std::to_string(plan->steps.size()) + " " + describe(s);
         tell(head);
         bool stop = false;
+        bool dataplane_down = false;
         {
             std::lock_guard lock(mu_);
             stop = stopping_;
+            dataplane_down = dataplane_down_ && d.config.dataplane.has_value();
+        }
+        // A dataplane that died during the apply is brought back before the next step, not
+        // after the whole apply (a guest's stop can take its timeout).
+        if (dataplane_down && s.kind != StepKind::kDataplaneStart &&
+            s.kind != StepKind::kDataplaneRestart && s.kind != StepKind::kDataplaneStop) {
+            run_recover();
         }
         if (stop) {
             finish(false, describe(s), "vfgated is stopping; the rest was not applied");
