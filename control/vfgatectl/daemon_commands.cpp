@@ -146,6 +146,8 @@ int status(const DaemonTarget& t, const Args& a) {
         return kOk;
     }
     const Json& v = (*r)["vfgated"];
+    const std::string host = r->value("host", "");
+    std::cout << "host: " << (host.empty() ? "(system host name)" : host) << "\n";
     std::cout << "vfgated: pid " << num(v, "pid") << ", config " << num(*r, "config") << "\n";
     std::cout << "applied: " << num(*r, "applied") << "\n";
     const Json& dp = (*r)["dataplane"];
