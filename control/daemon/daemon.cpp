@@ -217,7 +217,11 @@ void Daemon::run_recover() {
         std::lock_guard lock(mu_);
         d = current_;
     }
-    if (!d.config.dataplane) return;
+    if (!d.config.dataplane) {  // the config no longer has one: nothing to bring back
+        std::lock_guard lock(mu_);
+        dataplane_down_ = false;
+        return;
+    }
     auto tell = [](const std::string& line) { spdlog::info("recover: {}", line); };
     auto pid = dataplane_.start(d.yaml, tell);
     std::lock_guard lock(mu_);

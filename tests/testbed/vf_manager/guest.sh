@@ -74,7 +74,11 @@ check "VF 0 pings the host through its VLAN" ip netns exec g1 ping -c 3 -W 3 10.
 GROUP=$(basename "$(readlink "/sys/class/net/$PF/device/virtfn1/iommu_group")")
 python3 -c "import os,time; f=os.open('/dev/vfio/$GROUP', os.O_RDWR); time.sleep(120)" &
 HOLDER=$!
-sleep 1
+# Until it has the group open: python3 can take over a second to start in this TCG VM.
+for _ in $(seq 100); do
+    ls -l "/proc/$HOLDER/fd" 2>/dev/null | grep -q "/dev/vfio/$GROUP" && break
+    sleep 0.1
+done
 "$VF" apply -f /tmp/b.yaml > /tmp/held.out 2>&1
 rc=$?
 check "apply refuses to change num_vfs while VF 1 is held (exit 1, names the process)" \
