@@ -63,4 +63,17 @@ std::string escape_controls(std::string_view s) {
     return out;
 }
 
+std::vector<std::string> last_lines(std::string_view text, std::size_t n) {
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        auto end = text.find('\n', start);
+        if (end == std::string_view::npos) end = text.size();
+        lines.emplace_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    if (lines.size() > n) lines.erase(lines.begin(), lines.end() - static_cast<std::ptrdiff_t>(n));
+    return lines;
+}
+
 }  // namespace vfgate

@@ -74,6 +74,7 @@ class Daemon {
     void run_recover();
     Result<Desired> parse(const std::string& yaml, const std::string& source) const;
     Result<Desired> read_config_file() const;
+    Result<Desired> requested(const jsonl::Json& params) const;
     Result<std::uint64_t> queue_apply(Desired d);
     ApplyRecord* find_record(std::uint64_t id);
     void say(std::uint64_t id, const std::string& line);

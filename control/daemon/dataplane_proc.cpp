@@ -10,6 +10,7 @@
 
 #include <vfgate/common/file.hpp>
 #include <vfgate/common/jsonl.hpp>
+#include <vfgate/common/text.hpp>
 #include <vfgate/config/load.hpp>
 
 namespace vfgate::control {
@@ -96,18 +97,8 @@ DataplaneSeen DataplaneProc::observe() {
 std::string DataplaneProc::log_tail() const {
     auto text = read_regular_file(paths_.dataplane_log, 16u << 20);
     if (!text) return "";
-    std::vector<std::string> lines;
-    std::size_t start = 0;
-    while (start < text->size()) {
-        auto end = text->find('\n', start);
-        if (end == std::string::npos) end = text->size();
-        if (end > start) lines.push_back(text->substr(start, end - start));
-        start = end + 1;
-    }
     std::string out;
-    for (std::size_t i = lines.size() > 8 ? lines.size() - 8 : 0; i < lines.size(); ++i) {
-        out += "\n  " + lines[i];
-    }
+    for (const auto& line : last_lines(*text, 8)) out += "\n  " + line;
     return out;
 }
 

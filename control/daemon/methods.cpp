@@ -5,6 +5,7 @@
 
 #include <vfgate/common/file.hpp>
 #include <vfgate/common/jsonl.hpp>
+#include <vfgate/common/text.hpp>
 #include <vfgate/vfmgr/reconcile.hpp>
 #include <vfgate/vm-launcher/supervise.hpp>
 
@@ -37,17 +38,6 @@ Json guest_json(const vm::GuestStatus& s) {
             {"message", s.message},   {"last_exit", s.last_exit}};
 }
 
-// The config text of a request: {"yaml": TEXT, "source": NAME}. vfgatectl reads the file
-// with the caller's rights and sends it, so vfgated never opens a path a client names.
-Result<std::pair<std::string, std::string>> config_param(const Json& params) {
-    if (!params.contains("yaml") || !params["yaml"].is_string()) {
-        return fail(ErrorKind::kInvalidArgument,
-                    "params.yaml: expected the config's text (vfgatectl -f FILE sends it)");
-    }
-    std::string source = params.value("source", std::string("<request>"));
-    return std::make_pair(params["yaml"].get<std::string>(), source);
-}
-
 }  // namespace
 
 void Daemon::register_methods(jsonl::Server& server) {
@@ -61,13 +51,21 @@ void Daemon::register_methods(jsonl::Server& server) {
     server.handle("dataplane", [this](const Json& p) { return dataplane_method(p); });
 }
 
+// The config a plan or apply request is about: its text, {"yaml": TEXT, "source": NAME}, which
+// vfgatectl read with the caller's rights (so vfgated never opens a path a client names); or,
+// without "yaml", the --config file.
+Result<Desired> Daemon::requested(const Json& params) const {
+    if (!params.contains("yaml")) return read_config_file();
+    if (!params["yaml"].is_string()) {
+        return fail(ErrorKind::kInvalidArgument,
+                    "params.yaml: expected the config's text (vfgatectl -f FILE sends it)");
+    }
+    return parse(params["yaml"].get<std::string>(),
+                 params.value("source", std::string("<request>")));
+}
+
 Result<Json> Daemon::plan_method(const Json& params) {
-    Result<Desired> d = params.contains("yaml") ? [&]() -> Result<Desired> {
-        auto c = config_param(params);
-        if (!c) return tl::unexpected(c.error());
-        return parse(c->first, c->second);
-    }()
-        : read_config_file();
+    Result<Desired> d = requested(params);
     if (!d) return tl::unexpected(d.error());
     HostContext ctx{paths_, tools_, &dataplane_, opts_.force};
     std::vector<std::string> warnings;
@@ -83,12 +81,7 @@ Result<Json> Daemon::plan_method(const Json& params) {
 }
 
 Result<Json> Daemon::apply_method(const Json& params) {
-    Result<Desired> d = params.contains("yaml") ? [&]() -> Result<Desired> {
-        auto c = config_param(params);
-        if (!c) return tl::unexpected(c.error());
-        return parse(c->first, c->second);
-    }()
-        : read_config_file();
+    Result<Desired> d = requested(params);
     if (!d) return tl::unexpected(d.error());
     auto id = queue_apply(std::move(*d));
     if (!id) return tl::unexpected(id.error());
@@ -228,19 +221,7 @@ Result<Json> Daemon::logs_method(const Json& params) const {
     }
     auto text = read_regular_file(p.console_log, 2u << 20);
     if (!text) return tl::unexpected(std::move(text.error()).context(p.console_log));
-    std::vector<std::string> lines;
-    std::size_t start = 0;
-    while (start < text->size()) {
-        auto end = text->find('\n', start);
-        if (end == std::string::npos) end = text->size();
-        lines.push_back(text->substr(start, end - start));
-        start = end + 1;
-    }
-    Json out = Json::array();
-    for (std::size_t i = lines.size() > max_lines ? lines.size() - max_lines : 0; i < lines.size();
-         ++i) {
-        out.push_back(lines[i]);
-    }
+    Json out = last_lines(*text, max_lines);
     return Json{{"guest", guest}, {"file", p.console_log}, {"lines", out}};
 }
 

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace vfgate {
 
@@ -12,5 +13,8 @@ namespace vfgate {
 // U+009F) as \u00NN, and bytes that are not UTF-8 as \xNN. Everything else, backslashes
 // included, is kept: escaping escaped text changes nothing.
 std::string escape_controls(std::string_view s);
+
+// The last `n` lines of `text` (without their newlines; a final line without one counts).
+std::vector<std::string> last_lines(std::string_view text, std::size_t n);
 
 }  // namespace vfgate
