@@ -139,7 +139,8 @@ std::string describe(const Config& cfg) {
            << ", control socket " << shown(dp.control_socket) << "\n";
         for (const auto& up : dp.uplinks) {
             os << "  uplink " << up.name << ": " << shown(up.device) << ", "
-               << plural(up.rx_queues, "rx queue", "rx queues") << ", MTU " << up.mtu << "\n";
+               << plural(up.rx_queues, "rx queue", "rx queues") << ", MTU " << up.mtu
+               << (up.offload ? "" : ", offload off") << "\n";
         }
     } else {
         os << "dataplane: none (no software switch on this host)\n";

@@ -107,6 +107,12 @@ inline void read_int_list(Reader& r, const Fields& f, std::string_view key,
     });
 }
 
+inline void read_bool(Reader& r, const Fields& f, std::string_view key, bool& out) {
+    with(f, key, [&](const DocNode& n, const std::string& p) {
+        if (auto b = r.boolean(n, p)) out = *b;
+    });
+}
+
 // A required text key.
 inline void need_text(Reader& r, const Fields& f, std::string_view key, std::string_view what,
                       std::string& out) {

@@ -118,12 +118,13 @@ Pf read_pf(Reader& r, const DocNode& n, const std::string& p) {
 
 Uplink read_uplink(Reader& r, const DocNode& n, const std::string& p) {
     Uplink up;
-    auto f = r.mapping(n, p, {"name", "device", "rx_queues", "mtu"});
+    auto f = r.mapping(n, p, {"name", "device", "rx_queues", "mtu", "offload"});
     if (!f) return up;
     need_text(r, *f, "name", "an uplink name", up.name);
     need_text(r, *f, "device", "a PCI address or DPDK devargs", up.device);
     read_int(r, *f, "rx_queues", up.rx_queues);
     read_int(r, *f, "mtu", up.mtu);
+    read_bool(r, *f, "offload", up.offload);
     return up;
 }
 
@@ -159,9 +160,7 @@ Dataplane read_dataplane(Reader& r, const DocNode& n, const std::string& p) {
     read_int(r, *f, "main_core", dp.main_core);
     read_int_list(r, *f, "worker_cores", dp.worker_cores);
     read_int(r, *f, "memory_mb", dp.memory_mb);
-    with(*f, "hugepages", [&](const DocNode& v, const std::string& vp) {
-        if (auto b = r.boolean(v, vp)) dp.hugepages = *b;
-    });
+    read_bool(r, *f, "hugepages", dp.hugepages);
     read_text(r, *f, "control_socket", dp.control_socket);
     read_int(r, *f, "mbufs", dp.mbufs);
     with(*f, "conntrack",

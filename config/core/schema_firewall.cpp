@@ -93,9 +93,7 @@ Firewall read_firewall(Reader& r, const DocNode& n, const std::string& p) {
     auto f =
         r.mapping(n, p, {"stateful", "ingress_default", "egress_default", "ingress", "egress"});
     if (!f) return fw;
-    with(*f, "stateful", [&](const DocNode& v, const std::string& vp) {
-        if (auto b = r.boolean(v, vp)) fw.stateful = *b;
-    });
+    read_bool(r, *f, "stateful", fw.stateful);
     read_choice(r, *f, "ingress_default", {"allow", "deny"}, {Action::kAllow, Action::kDeny},
                 fw.ingress_default);
     read_choice(r, *f, "egress_default", {"allow", "deny"}, {Action::kAllow, Action::kDeny},

@@ -6,6 +6,12 @@
 namespace vfgate::dataplane {
 namespace {
 
+// What an uplink's port depends on (`offload` changes live, without touching the port).
+bool same_port(const config::Uplink& a, const config::Uplink& b) {
+    return a.name == b.name && a.device == b.device && a.rx_queues == b.rx_queues &&
+           a.mtu == b.mtu;
+}
+
 std::vector<std::string> restart_keys(const config::Dataplane& a, const config::Dataplane& b) {
     std::vector<std::string> keys;
     auto check = [&](bool same, const char* key) {
@@ -17,7 +23,9 @@ std::vector<std::string> restart_keys(const config::Dataplane& a, const config::
     check(a.hugepages == b.hugepages, "hugepages");
     check(a.control_socket == b.control_socket, "control_socket");
     check(a.eal_args == b.eal_args, "eal_args");
-    check(a.uplinks == b.uplinks, "uplinks");
+    check(std::equal(a.uplinks.begin(), a.uplinks.end(), b.uplinks.begin(), b.uplinks.end(),
+                     same_port),
+          "uplinks");
     check(a.mbufs == b.mbufs, "mbufs");
     check(a.conntrack.capacity == b.conntrack.capacity, "conntrack.capacity");
     return keys;
@@ -114,7 +122,7 @@ ReloadPlan plan_reload(const config::Config& current, const config::Config& next
         }
         if (auto up = before.uplinks.find(name); up != before.uplinks.end()) {
             auto other = after.uplinks.find(name);
-            if (other == after.uplinks.end() || !(*up->second == *other->second)) {
+            if (other == after.uplinks.end() || !same_port(*up->second, *other->second)) {
                 plan.updated.push_back(name);
             }
             continue;

@@ -126,6 +126,9 @@ struct Uplink {
     std::string device;  // PCI address or DPDK devargs
     std::int64_t rx_queues = kDefaultRxQueues;
     std::int64_t mtu = kDefaultMtu;
+    // Firewall drops and steering in the NIC through rte_flow where its PMD takes them (an
+    // addition to config-v1; docs/firewall.md, "Offload").
+    bool offload = true;
     bool operator==(const Uplink&) const = default;
 };
 
