@@ -24,8 +24,7 @@ struct ReloadPlan {
     std::vector<std::string> restart_keys;
     // Ports that appear, go, or stay with a changed port or switch setting (type, device,
     // uplink, MAC, VLAN; for uplinks any of their keys but `offload`, which changes live). In
-    // config order: current's for
-    // removed and updated, next's for added.
+    // config order: current's for removed and updated, next's for added.
     std::vector<std::string> added, removed, updated;
     // Guest NICs present in both whose firewall changed (rules, defaults, stateful, or a
     // firewall given or taken away).
