@@ -38,6 +38,8 @@ inline constexpr const char* kConntrack = "firewall.conntrack";
 inline constexpr unsigned kMaxConntrackListed = 100'000;
 // How many a firewall.conntrack naming a NIC lists when it gives no "limit".
 inline constexpr unsigned kDefaultConntrackListed = 1000;
+// What runs in the NICs (rte_flow) and what stays in software, and why; no params.
+inline constexpr const char* kOffload = "offload";
 
 }  // namespace method
 
@@ -157,7 +159,10 @@ struct RulesRequest {
 struct RuleHits {
     std::string id;
     std::string action;  // "allow" or "deny"
-    std::uint64_t hits = 0;
+    std::uint64_t hits = 0;  // packets the software matched to it
+    // Packets its flows dropped in the NIC, read back from their COUNT actions (omitted when
+    // the rule isn't in a NIC, or the PMD counts nothing).
+    std::optional<std::uint64_t> nic_packets;
 };
 
 struct DirectionRules {
@@ -226,6 +231,49 @@ struct ConntrackReply {
     std::optional<std::vector<Connection>> connections;
 };
 
+// offload: no params.
+struct OffloadPort {  // an uplink
+    std::string name;
+    std::string driver;
+    // "on"; "off" (the config's `offload: false`); "unsupported" (the PMD has no rte_flow, or
+    // refused the first flow it was asked to check: `note` gives its message).
+    std::string state;
+    std::uint64_t flows = 0;    // in the NIC now
+    std::uint64_t refused = 0;  // flows the PMD refused in the last update (their entries run
+                                // in software)
+    std::string note;           // omitted when empty
+};
+
+struct OffloadEntry {
+    std::string kind;       // "rule", "unused-vlans" or "steering"
+    std::string port;       // the uplink whose NIC holds (or would hold) its flows
+    std::string nic;        // rule: "guest/nic"; steering: the port steered; else omitted
+    std::string direction;  // rule: "ingress" or "egress"; else omitted
+    std::string rule;       // rule: its id, or "default"; else omitted
+    std::string action;     // rule: "allow" or "deny"; else omitted
+    std::string where;      // "nic" or "software"
+    std::string why_not;    // software: why (the plan's reason or the PMD's error); else omitted
+    std::uint64_t flows = 0;                   // its flows in the NIC
+    std::optional<std::uint64_t> nic_packets;  // their COUNT; omitted without one
+};
+
+// The last change of the NICs' flows (at start or a reload).
+struct OffloadUpdate {
+    std::uint64_t generation = 0;  // the snapshot it went with
+    std::uint64_t added = 0, removed = 0, kept = 0, refused = 0;  // flows
+    double ms = 0;                 // time spent creating and destroying flows
+    // The NIC refused a new flow while the old ones were in place: the new rules ran in
+    // software while the old flows were removed, then their flows were created.
+    bool swap_in_software = false;
+    std::string note;  // omitted when empty
+};
+
+struct OffloadReply {
+    std::vector<OffloadPort> ports;
+    std::vector<OffloadEntry> entries;  // as the plan lists them (core/offload_plan.hpp)
+    std::optional<OffloadUpdate> last_update;
+};
+
 // JSON, as the control socket sends it (see the top of this file).
 void to_json(nlohmann::json& j, const MbufUsage& v);
 void from_json(const nlohmann::json& j, MbufUsage& v);
@@ -263,5 +311,13 @@ void to_json(nlohmann::json& j, const Connection& v);
 void from_json(const nlohmann::json& j, Connection& v);
 void to_json(nlohmann::json& j, const ConntrackReply& v);
 void from_json(const nlohmann::json& j, ConntrackReply& v);
+void to_json(nlohmann::json& j, const OffloadPort& v);
+void from_json(const nlohmann::json& j, OffloadPort& v);
+void to_json(nlohmann::json& j, const OffloadEntry& v);
+void from_json(const nlohmann::json& j, OffloadEntry& v);
+void to_json(nlohmann::json& j, const OffloadUpdate& v);
+void from_json(const nlohmann::json& j, OffloadUpdate& v);
+void to_json(nlohmann::json& j, const OffloadReply& v);
+void from_json(const nlohmann::json& j, OffloadReply& v);
 
 }  // namespace vfgate::dataplane
