@@ -63,7 +63,7 @@ class FlowTable {
     // An uplink opened (right after it started): flushes its NIC's flows, whatever a previous
     // run left there (never a stale drop after a crash). `enabled`: the uplink's `offload` key.
     void open_port(const std::string& name, std::uint16_t dpdk_port, const std::string& driver,
-                   bool enabled);
+                   bool enabled = true);
     // The `offload` key of an open uplink changed (takes effect at the next update).
     void set_enabled(const std::string& name, bool enabled);
     // A port closes: destroys the flows on it, or naming it (transfer flows from or to it), and
