@@ -42,6 +42,13 @@ std::string describe(const Entry& e) {
 
 }  // namespace
 
+std::string FlowTable::no_rte_flow(const Port& p) {
+    // The backend's message starts with the driver's name already.
+    std::string msg = p.note;
+    if (msg.starts_with(p.driver + ": ")) msg.erase(0, p.driver.size() + 2);
+    return "the PMD (" + p.driver + ") has no rte_flow: " + msg;
+}
+
 struct FlowTable::Work {
     struct Old {
         std::string port;
@@ -90,11 +97,15 @@ void FlowTable::open_port(const std::string& name, std::uint16_t dpdk_port,
     p.driver = driver;
     p.enabled = enabled;
     ports_.push_back(std::move(p));
-    if (auto r = backend_->flush(dpdk_port); !r) {
-        // A PMD without rte_flow has nothing to flush; a real failure is worth a line.
-        const bool none = r.error().sys_errno() == ENOSYS;
-        spdlog::log(none ? spdlog::level::debug : spdlog::level::warn, "offload: {}: flush: {}",
-                    name, r.error().message());
+    auto r = backend_->flush(dpdk_port);
+    if (!r && r.error().sys_errno() == ENOSYS) {
+        // The driver has no rte_flow at all: its entries run in software.
+        Port& q = ports_.back();
+        q.unsupported = true;
+        q.note = r.error().message();
+        spdlog::info("offload: {}: {}", name, no_rte_flow(q));
+    } else if (!r) {
+        spdlog::warn("offload: {}: flush: {}", name, r.error().message());
     }
 }
 
@@ -159,8 +170,7 @@ Result<bool> FlowTable::check(Port& p, const FlowSpec& flow) {
     if (code == ENOSYS || (!p.checked && code == ENOTSUP)) {
         p.unsupported = true;
         p.note = err.message();
-        spdlog::warn("offload: {}: the PMD ({}) has no rte_flow: {}; its entries run in software",
-                     p.name, p.driver, p.note);
+        spdlog::warn("offload: {}: {}; its entries run in software", p.name, no_rte_flow(p));
     }
     return tl::unexpected(std::move(err));
 }
@@ -225,9 +235,8 @@ FlowTable::Outcome FlowTable::install(Work& w, EntryState& e, bool may_defer) {
             auto ok = check(*p, spec);
             if (!ok) {
                 fail_entry(w, e,
-                           p->unsupported
-                               ? "the PMD (" + p->driver + ") has no rte_flow: " + p->note
-                               : "the PMD refused its flow: " + ok.error().message());
+                           p->unsupported ? no_rte_flow(*p)
+                                          : "the PMD refused its flow: " + ok.error().message());
                 return Outcome::kRefused;
             }
             e.flows.back().counted = *ok;
@@ -299,7 +308,7 @@ OffloadUpdate FlowTable::update(const Plan& plan, const PublishFn& publish) {
         } else if (!p->enabled) {
             e.why_not = "offload is off on uplink " + p->name;
         } else if (p->unsupported) {
-            e.why_not = "the PMD (" + p->driver + ") has no rte_flow: " + p->note;
+            e.why_not = no_rte_flow(*p);
         } else if (install(w, e, true) == Outcome::kDeferred) {
             w.deferred.push_back(static_cast<std::size_t>(&e - w.next.data()));
         }

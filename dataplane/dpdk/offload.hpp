@@ -119,6 +119,7 @@ class FlowTable {
     enum class Outcome { kDone, kRefused, kDeferred };
     struct Work;  // one update's state (offload.cpp)
 
+    static std::string no_rte_flow(const Port& p);  // an entry's why_not on such a port
     Port* port(const std::string& name);
     const Port* port(const std::string& name) const;
     Result<bool> check(Port& p, const FlowSpec& flow);  // validates; true: with COUNT
