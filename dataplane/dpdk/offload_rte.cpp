@@ -81,12 +81,21 @@ Result<void> build(RteFlow& f, const FlowSpec& s, const PortResolver& resolve) {
     } else {
         f.attr.ingress = 1;
     }
+    // With an IP item, the item before it carries the IP version's EtherType (offload_plan.hpp):
+    // without a VLAN item, the flow matches untagged frames only.
+    const std::uint16_t ether = s.family == 6 ? RTE_ETHER_TYPE_IPV6 : RTE_ETHER_TYPE_IPV4;
     if (s.eth_dst) {
         for (int i = 0; i < 6; ++i) {
             f.eth.hdr.dst_addr.addr_bytes[i] =
                 static_cast<std::uint8_t>(*s.eth_dst >> (40 - 8 * i));
             f.eth_mask.hdr.dst_addr.addr_bytes[i] = 0xff;
         }
+    }
+    if (s.family != 0 && !s.vlan_vid) {
+        f.eth.hdr.ether_type = rte_cpu_to_be_16(ether);
+        f.eth_mask.hdr.ether_type = 0xffff;
+    }
+    if (s.eth_dst || (s.family != 0 && !s.vlan_vid)) {
         f.item(RTE_FLOW_ITEM_TYPE_ETH, &f.eth, &f.eth_mask);
     } else {
         f.item(RTE_FLOW_ITEM_TYPE_ETH);
@@ -94,6 +103,10 @@ Result<void> build(RteFlow& f, const FlowSpec& s, const PortResolver& resolve) {
     if (s.vlan_vid) {
         f.vlan.hdr.vlan_tci = rte_cpu_to_be_16(s.vlan_vid->value & s.vlan_vid->mask & 0x0fff);
         f.vlan_mask.hdr.vlan_tci = rte_cpu_to_be_16(s.vlan_vid->mask & 0x0fff);
+        if (s.family != 0) {
+            f.vlan.hdr.eth_proto = rte_cpu_to_be_16(ether);
+            f.vlan_mask.hdr.eth_proto = 0xffff;
+        }
         f.item(RTE_FLOW_ITEM_TYPE_VLAN, &f.vlan, &f.vlan_mask);
     }
     if (s.family == 4) {
