@@ -2,15 +2,18 @@
 // and the uplink sends full bursts that mix broadcast, multicast and unicast frames. Asserts
 // that every frame config-v1's forwarding rules require leaves every port it should (in order
 // per source), and that the counters account for every frame: received + copies = sent + drops,
-// per worker and in total.
+// per worker and in total, and that vfgatectl shows users the counters the control socket has.
 
 #include <algorithm>
+#include <iterator>
 #include <map>
+#include <sstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "../common/dataplane_run.hpp"
+#include "../common/raw_client.hpp"
 
 namespace vfgate::test {
 namespace {
@@ -108,6 +111,40 @@ std::vector<std::string> from_source(const std::vector<Bytes>& all, int from) {
     return out;
 }
 
+// Has `vfgatectl dataplane stats` run on the dataplane just before it stops, into `out`.
+void watch_with_vfgatectl(DataplaneRun& run, ProgramResult& out) {
+    run.before_stop([&run, &out] {
+        out = run_program({VFGATECTL, "dataplane", "-s", run.socket(), "stats"}, run.dir());
+    });
+}
+
+// What users read in the worker table of `vfgatectl dataplane stats` is what the stats reply
+// says: IN, COPIES, OUT and DROPS of each worker.
+void expect_vfgatectl_shows(const ProgramResult& ctl, const jsonl::Json& stats) {
+    ASSERT_EQ(ctl.status, 0) << ctl.err;
+    std::map<std::string, std::vector<std::string>> rows;  // WORKER -> IN, COPIES, OUT, DROPS
+    std::istringstream in(ctl.out);
+    bool table = false;
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream words(line);
+        std::vector<std::string> w{std::istream_iterator<std::string>(words), {}};
+        if (!table) {
+            table = !w.empty() && w[0] == "WORKER";
+            if (table)
+                ASSERT_THAT(w, testing::ElementsAre("WORKER", "CORE", "IN", "COPIES", "OUT",
+                                                    "DROPS", testing::_, testing::_));
+            continue;
+        }
+        if (w.size() >= 6) rows[w[0]] = {w[2], w[3], w[4], w[5]};
+    }
+    ASSERT_EQ(rows.size(), stats["workers"].size()) << ctl.out;
+    for (const auto& w : stats["workers"]) {
+        const std::vector<std::string> want{w["packets_in"].dump(), w["copies"].dump(),
+                                            w["packets_out"].dump(), w["drops"].dump()};
+        EXPECT_EQ(rows[w["index"].dump()], want) << ctl.out;
+    }
+}
+
 class BusyDomain : public testing::TestWithParam<int> {
   protected:
     DataplaneRun run_{VFGATE_DATAPLANE};
@@ -132,7 +169,10 @@ TEST_P(BusyDomain, EveryFloodedCopyLeavesOrIsCounted) {
     const int vlan = GetParam();
     Expected e = traffic(vlan);
     for (auto& [port, frames] : e.in) run_.input(port, frames);
+    ProgramResult ctl;
+    watch_with_vfgatectl(run_, ctl);
     ASSERT_EQ(run_.run(config(vlan)), 0) << run_.log();
+    expect_vfgatectl_shows(ctl, run_.stats());
 
     for (const auto& [port, want] : e.out) {
         auto got = run_.output(port);
@@ -270,7 +310,10 @@ TEST_F(ShortOfRoom, FramesAPortRefusesAreCountedTxFailed) {
                       guest_mac(g));
     }
     y += pcap_nic("ring", "net_ring0", "02:00:00:00:00:77");
+    ProgramResult ctl;
+    watch_with_vfgatectl(run_, ctl);
     ASSERT_EQ(run_.run(y), 0) << run_.log();
+    expect_vfgatectl_shows(ctl, run_.stats());
 
     // Every broadcast owed the ring NIC a frame: it took it, or it was counted tx_failed.
     const auto failed = run_.drops("g/ring", "tx_failed");
