@@ -104,5 +104,30 @@ check "dataplane conntrack --limit x is a usage error" 2 "$ctl" dataplane -s "$t
 check "dataplane conntrack with no dataplane running exits 1" 1 "$ctl" dataplane -s "$tmp/none.sock" conntrack web/eth0
 expect "and names the method" "$err" "^vfgatectl: firewall.conntrack: connect to"
 
+# A server whose reply nests 100,000 deep (a hostile or broken dataplane): vfgatectl refuses it
+# by the nesting limit and exits 1, instead of recursing until its stack runs out.
+python3 - "$tmp/deep.sock" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(4)
+depth = 100000
+reply = ('{"ok": true, "result": ' + "[" * depth + "]" * depth + "}\n").encode()
+while True:
+    c, _ = s.accept()
+    with c:
+        c.makefile("rb").readline()
+        c.sendall(reply)
+PY
+deep_server=$!
+for _ in $(seq 100); do [ -S "$tmp/deep.sock" ] && break; sleep 0.05; done
+for cmd in status stats; do
+    check "dataplane $cmd given a reply nested 100,000 deep exits 1" 1 timeout 20 "$ctl" dataplane -s "$tmp/deep.sock" "$cmd"
+    expect "and names the nesting limit" "$err" \
+        "^vfgatectl: $cmd: malformed reply from $tmp/deep.sock: nested deeper than 64 levels$"
+done
+kill "$deep_server"
+wait "$deep_server" 2>/dev/null
+
 echo "1..$n"
 [ "$failed" = 0 ]
