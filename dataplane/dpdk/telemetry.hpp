@@ -1,10 +1,14 @@
 #pragma once
 // DPDK telemetry commands for the dataplane, so that dpdk-telemetry.py -f <file_prefix> shows
 // vfgate's counters next to ethdev's:
-//   /vfgate/status              host, pid, generation, port count, uptime
+//   /vfgate/status              host, pid, generation, ports (a count), uptime_s, file_prefix
 //   /vfgate/ports               the port names
-//   /vfgate/port_stats,<name>   rx/tx packets and bytes, drops by reason
-//   /vfgate/worker_stats,<n>    packets, busy and idle cycles, cycles per packet
+//   /vfgate/port_stats,<name>   the port's entry of the stats reply, flattened: rx/tx packets and
+//                               bytes, drops_<reason> and drops_total, device_<ethdev counter>
+//   /vfgate/worker_stats,<n>    the worker's entry of the stats reply: index, core, packets,
+//                               packets_in, copies, packets_out, drops (the accounting
+//                               identity), busy and idle cycles, cycles_per_packet and
+//                               busy_percent (both truncated to integers)
 
 namespace vfgate::dataplane {
 

@@ -23,6 +23,16 @@ check "plan with PFs that aren't there exits 1" 1 run --state "$tmp/none.json" p
 expect "every missing PF is named" "$err" \
     '^vfgate-vf: no SR-IOV PF on this host for pf0 \(0000:01:00.0\), pf1 \(0000:02:00.0\), pf2 \(ens9\); found: none$'
 
+# A PF device with escape sequences (a valid interface name) reaches the terminal escaped.
+cat >"$tmp/esc.yaml" <<'YAML'
+version: 1
+pfs:
+  - {name: pf0, device: "eth\e[2J", num_vfs: 1}
+YAML
+check "plan with an escape sequence in a PF device exits 1" 1 run --state "$tmp/none.json" plan -f "$tmp/esc.yaml"
+! LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f]' "$tmp/err"; expect "no control characters in the error" "$?" '^0$'
+expect "the device is shown escaped" "$err" '^vfgate-vf: no SR-IOV PF on this host for pf0 \(eth\\x1b\[2J\); found: none$'
+
 mkfifo "$tmp/fifo.yaml"
 check "plan -f FIFO exits 2 (a bad config), without blocking" 2 run --state "$tmp/none.json" plan -f "$tmp/fifo.yaml"
 expect "and says it is a FIFO" "$err" "^vfgate-vf: $tmp/fifo.yaml: cannot read: not a regular file \(a FIFO\)$"

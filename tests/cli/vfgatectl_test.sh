@@ -174,5 +174,30 @@ check "a dataplane without the method exits 1" 1 "$ctl" dataplane -s "$tmp/dp2.s
 expect "with the dataplane's error" "$err" "^vfgatectl: firewall.rules: unknown method 'firewall.rules'"
 kill "$fake"; wait "$fake" 2>/dev/null
 
+# A server whose reply nests 100,000 deep (a hostile or broken dataplane): vfgatectl refuses it
+# by the nesting limit and exits 1, instead of recursing until its stack runs out.
+python3 - "$tmp/deep.sock" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(4)
+depth = 100000
+reply = ('{"ok": true, "result": ' + "[" * depth + "]" * depth + "}\n").encode()
+while True:
+    c, _ = s.accept()
+    with c:
+        c.makefile("rb").readline()
+        c.sendall(reply)
+PY
+deep_server=$!
+for _ in $(seq 100); do [ -S "$tmp/deep.sock" ] && break; sleep 0.05; done
+for cmd in status stats; do
+    check "dataplane $cmd given a reply nested 100,000 deep exits 1" 1 timeout 20 "$ctl" dataplane -s "$tmp/deep.sock" "$cmd"
+    expect "and names the nesting limit" "$err" \
+        "^vfgatectl: $cmd: malformed reply from $tmp/deep.sock: nested deeper than 64 levels$"
+done
+kill "$deep_server"
+wait "$deep_server" 2>/dev/null
+
 echo "1..$n"
 [ "$failed" = 0 ]

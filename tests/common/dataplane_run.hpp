@@ -1,10 +1,12 @@
 #pragma once
 // Runs the real vfgate-dataplane on net_pcap ports for a test: writes each port's input frames
 // to a pcap, starts the process, waits (on its control socket) until every input frame has been
-// received, stops it with SIGTERM, and reads what each port sent from its output pcap.
+// received (or counted lost by the device: rx_nombuf), stops it with SIGTERM, and reads what
+// each port sent from its output pcap.
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -36,6 +38,9 @@ class DataplaneRun {
     // Writes the config (`yaml`, where $DIR is replaced by dir()) and the input pcaps, then runs
     // the dataplane until all input is received. Returns its exit status (-1: didn't stop).
     int run(const std::string& yaml, bool hugepages = false);
+    // Called by run() once all input is in and stats() is read, before SIGTERM: to look at the
+    // running dataplane (its control socket, vfgatectl) while its counters stand still.
+    void before_stop(std::function<void()> f) { before_stop_ = std::move(f); }
 
     // What `port` sent, in order (empty if nothing).
     std::vector<Bytes> output(const std::string& port) const;
@@ -62,6 +67,7 @@ class DataplaneRun {
     std::map<std::string, std::vector<Bytes>> in_;
     jsonl::Json stats_;
     jsonl::Json rules_;
+    std::function<void()> before_stop_;
 };
 
 void write_pcap(const std::filesystem::path& path, const std::vector<Bytes>& frames);

@@ -1,8 +1,10 @@
 // config.reload on a running dataplane: guest NICs come and go live; a bad file, or a change
 // that needs a restart, is rejected whole and the running state stays.
 
+#include <filesystem>
 #include <fstream>
 #include <signal.h>
+#include <sys/stat.h>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -172,6 +174,36 @@ TEST_F(Reload, TooManyAddressesForTheDataplaneRejectTheReloadWhole) {
 }
 
 TEST_F(Reload, SighupReloadsTheFile) {
+    write(nic("a", "net_null1", "02:00:00:00:00:0a"));
+    ::kill(pid_, SIGHUP);
+    for (int i = 0; i < 200 && port_names().size() != 2; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    EXPECT_EQ(port_names(), (std::vector<std::string>{"up0", "g/a"}));
+}
+
+// Someone replaced the running config by a FIFO (nobody writes it): SIGHUP must not wait for a
+// writer. The dataplane logs why it can't reload, keeps answering and keeps its config.
+TEST_F(Reload, SighupWithTheFileReplacedByAFifoKeepsTheOldConfig) {
+    const auto before = generation();
+    std::filesystem::remove(cfg_);
+    ASSERT_EQ(::mkfifo(cfg_.c_str(), 0600), 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    ::kill(pid_, SIGHUP);
+    while (run_.log().find("not a regular file") == std::string::npos &&
+           std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_THAT(run_.log(), HasSubstr(cfg_ + ": cannot read: not a regular file (a FIFO)"));
+    EXPECT_THAT(run_.log(), HasSubstr("reload on SIGHUP: config rejected, nothing changed"));
+    auto status = jsonl::call(run_.socket(), "status", Json::object(), std::chrono::seconds(1));
+    ASSERT_TRUE(status) << status.error().to_string();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+    EXPECT_EQ((*status)["generation"], before);
+    EXPECT_EQ(port_names(), (std::vector<std::string>{"up0", "g/a", "g/b"}));
+
+    // A regular file again: the next SIGHUP reloads it.
+    std::filesystem::remove(cfg_);
     write(nic("a", "net_null1", "02:00:00:00:00:0a"));
     ::kill(pid_, SIGHUP);
     for (int i = 0; i < 200 && port_names().size() != 2; ++i) {

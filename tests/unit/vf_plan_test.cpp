@@ -229,6 +229,22 @@ TEST(VfPlan, EveryMissingPfIsNamed) {
               "found: 0000:02:00.0 (enp1s0)");
 }
 
+// The message goes to a terminal: a PF device from the config, or a netdev name from the host,
+// can't move the cursor or clear the screen there.
+TEST(VfPlan, MissingPfMessageEscapesControlCharacters) {
+    std::string text = config_text();
+    text.replace(text.find("\"0000:01:00.0\""), 14, "\"eth\\e[2J\"");
+    Observed o;
+    o.pfs.push_back(fresh_pf());
+    o.pfs[0].pci = "0000:02:00.0";
+    o.pfs[0].netdev = "en\x1b]0;x\x07";
+    auto p = plan(desired(text), o, {});
+    ASSERT_FALSE(p);
+    EXPECT_EQ(p.error().to_string(),
+              "no SR-IOV PF on this host for pf0 (eth\\x1b[2J); found: 0000:02:00.0 "
+              "(en\\x1b]0;x\\x07)");
+}
+
 TEST(VfPlan, ANicsDriverOverridesThePfs) {
     std::string text = config_text();
     text.replace(text.find("trust: true"), 11, "trust: true, driver: igbvf");

@@ -2,6 +2,7 @@
 #include <map>
 #include <set>
 
+#include <vfgate/common/text.hpp>
 #include <vfgate/vfmgr/plan.hpp>
 
 namespace vfgate::vfmgr {
@@ -13,11 +14,15 @@ std::string list(const std::vector<std::string>& items) {
     return out;
 }
 
+// Names and devices from the config, and netdev names from the host, as messages show them:
+// they reach a terminal, so control characters are escaped (as validate and describe do).
+std::string shown(std::string_view s) { return escape_controls(s); }
+
 std::string pf_label(const DesiredPf& d, const ObservedPf& pf) {
-    std::string out = d.name;
+    std::string out = shown(d.name);
     out += " (";
     out += pf.pci;
-    if (!pf.netdev.empty()) out += ", " + pf.netdev;
+    if (!pf.netdev.empty()) out += ", " + shown(pf.netdev);
     return out + ")";
 }
 
@@ -225,14 +230,14 @@ Result<Plan> plan(const Desired& desired, const Observed& observed, const PlanOp
     std::vector<std::string> missing;
     for (const DesiredPf& d : desired) {
         if (find_pf(observed, d.device) == nullptr) {
-            missing.push_back(d.name + " (" + d.device + ")");
+            missing.push_back(shown(d.name) + " (" + shown(d.device) + ")");
         }
     }
     if (!missing.empty()) {
         std::vector<std::string> have;
         have.reserve(observed.pfs.size());
         for (const ObservedPf& p : observed.pfs) {
-            have.push_back(p.pci + (p.netdev.empty() ? "" : " (" + p.netdev + ")"));
+            have.push_back(p.pci + (p.netdev.empty() ? "" : " (" + shown(p.netdev) + ")"));
         }
         return fail(ErrorKind::kNotFound, "no SR-IOV PF on this host for " + list(missing) +
                                               "; found: " + (have.empty() ? "none" : list(have)));
@@ -242,8 +247,9 @@ Result<Plan> plan(const Desired& desired, const Observed& observed, const PlanOp
     for (const DesiredPf& d : desired) {
         const ObservedPf* pf = find_pf(observed, d.device);
         if (!planned.insert(pf->pci).second) {
-            return fail(ErrorKind::kInvalidArgument,
-                        d.name + ": " + d.device + " is " + pf->pci + ", named by another PF too");
+            return fail(ErrorKind::kInvalidArgument, shown(d.name) + ": " + shown(d.device) +
+                                                         " is " + pf->pci +
+                                                         ", named by another PF too");
         }
         if (auto r = plan_pf(d, *pf, observed, options, out); !r) return tl::unexpected(r.error());
     }
