@@ -54,6 +54,10 @@ MetricsSample Daemon::sample() {
             if (auto c = jsonl::call(sock, "firewall.conntrack", jsonl::Json::object(), 5s)) {
                 s.conntrack = std::move(*c);
             }
+            // A dataplane older than the method says "unknown method": no offload families.
+            if (auto o = jsonl::call(sock, "offload", jsonl::Json::object(), 5s)) {
+                s.offload = std::move(*o);
+            }
         }
     }
     for (const auto& name : vm::list(paths_.guest_root)) {

@@ -91,6 +91,7 @@ std::vector<MetricFamily> families(const MetricsSample& sample) {
     if (sample.stats) stats_families(*sample.stats, out);
     if (sample.rules) rules_families(*sample.rules, out);
     if (sample.conntrack) conntrack_families(*sample.conntrack, out);
+    if (sample.offload) offload_families(*sample.offload, out);
     return out;
 }
 

@@ -38,5 +38,7 @@ void stats_families(const nlohmann::json& stats, std::vector<prometheus::MetricF
 void rules_families(const nlohmann::json& rules, std::vector<prometheus::MetricFamily>& out);
 void conntrack_families(const nlohmann::json& conntrack,
                         std::vector<prometheus::MetricFamily>& out);
+// The `offload` reply (families_offload.cpp).
+void offload_families(const nlohmann::json& offload, std::vector<prometheus::MetricFamily>& out);
 
 }  // namespace vfgate::control::detail

@@ -1,8 +1,8 @@
 #pragma once
 // vfgated's Prometheus endpoint: /metrics in the text exposition format.
 //
-// The daemon gathers a MetricsSample (the dataplane's stats, firewall.rules and
-// firewall.conntrack replies, the guests and VFs it manages, its own apply counters) through a
+// The daemon gathers a MetricsSample (the dataplane's stats, firewall.rules, firewall.conntrack
+// and offload replies, the guests and VFs it manages, its own apply counters) through a
 // SampleSource that Metrics calls once per scrape; Metrics turns it into metric families
 // (names below, all prefixed vfgate_, counters suffixed _total, base units) and serves them
 // with prometheus-cpp's Exposer (civetweb). The dataplane's counters belong to another
@@ -27,6 +27,10 @@
 //     vfgate_firewall_established_total{nic,direction}
 //   vfgate_conntrack_{entries,denied_entries,capacity}{worker},
 //     vfgate_conntrack_{created,expired,revoked,table_full}_total{worker}
+//   vfgate_offload_flows{port}, vfgate_offload_port_state{port,state},
+//     vfgate_offload_refused_flows{port}, vfgate_offload_entries{port,where},
+//     vfgate_offload_nic_packets_total{port,nic,direction,rule},
+//     vfgate_offload_last_update_seconds, vfgate_offload_swap_in_software
 //   vfgate_guest_up{guest}, vfgate_guest_state{guest,state}, vfgate_guest_restarts_total{guest}
 //   vfgate_vf_assigned{pf,vf,guest}, vfgate_vf_driver_info{pf,vf,driver}
 //   vfgate_applies_total, vfgate_apply_failures_total, vfgate_last_apply_timestamp_seconds
@@ -61,6 +65,10 @@ inline constexpr const char* kDefaultMetricsAddress = "127.0.0.1:9477";
 inline constexpr std::array<std::string_view, 7> kGuestStates{
     "running", "paused", "shutdown", "crashed", "stopped", "starting", "restarting"};
 
+// The uplinks' offload states (dataplane::OffloadPort::state); vfgate_offload_port_state has a
+// series for each (1 for the current one), and one more for a state not in this list.
+inline constexpr std::array<std::string_view, 3> kOffloadStates{"on", "off", "unsupported"};
+
 struct GuestSample {
     std::string name;
     std::string state;  // running, stopped, crashed, ... as vfgate-vm reports
@@ -82,6 +90,7 @@ struct MetricsSample {
     std::optional<nlohmann::json> stats;      // the dataplane's `stats` reply (docs/dataplane.md)
     std::optional<nlohmann::json> rules;      // its `firewall.rules` reply
     std::optional<nlohmann::json> conntrack;  // its `firewall.conntrack` reply (counts only)
+    std::optional<nlohmann::json> offload;    // its `offload` reply (absent: an older dataplane)
     std::vector<GuestSample> guests;
     std::vector<VfSample> vfs;
     std::uint64_t applies = 0;         // apply runs since the daemon started, failed ones included

@@ -25,8 +25,8 @@ struct DaemonTarget {
 void add_daemon_commands(CLI::App& app, const std::shared_ptr<DaemonTarget>& target,
                          std::function<int()>& run);
 
-// Registers `dataplane status|ports|stats|fdb|rules|conntrack|reload`; through vfgated when one
-// serves the config's run directory (`daemon`: vfgatectl's own -c and -s).
+// Registers `dataplane status|ports|stats|fdb|rules|conntrack|offload|reload`; through vfgated when
+// one serves the config's run directory (`daemon`: vfgatectl's own -c and -s).
 void add_dataplane_commands(CLI::App& app, const std::shared_ptr<DaemonTarget>& daemon,
                             std::function<int()>& run);
 

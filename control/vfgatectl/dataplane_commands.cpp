@@ -1,14 +1,12 @@
-// vfgatectl dataplane status|ports|stats|fdb|rules|conntrack|reload: a client of the
+// vfgatectl dataplane status|ports|stats|fdb|rules|conntrack|offload|reload: a client of the
 // dataplane's control socket. Where vfgated runs the dataplane (its socket is beside the
 // config's), the requests go through vfgated, which owns the dataplane's config: `reload` is
 // then refused in favour of `vfgatectl apply`. `-s SOCKET` always talks to the dataplane itself.
 
-#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <type_traits>
 
 #include <vfgate/common/jsonl.hpp>
 #include <vfgate/common/table.hpp>
@@ -16,6 +14,7 @@
 #include <vfgate/dataplane/control.hpp>
 
 #include "commands.hpp"
+#include "dataplane_text.hpp"
 
 namespace vfgate::ctl {
 namespace {
@@ -70,21 +69,6 @@ Result<Json> request(const Target& t, const char* method, const Json& params) {
     return jsonl::call(r->dataplane, method, params);
 }
 
-// How a value shows in a table: as the JSON reply has it, with "-" for what is absent (or
-// null) and one decimal for fractions.
-std::string text(const std::string& s) { return s; }
-std::string text(bool b) { return b ? "true" : "false"; }
-std::string text(double v) {
-    char buf[32];
-    static_cast<void>(std::snprintf(buf, sizeof buf, "%.1f", v));
-    return buf;
-}
-template <class T>
-requires std::is_integral_v<T> std::string text(T v) { return std::to_string(v); }
-template <class T>
-std::string text(const std::optional<T>& v) {
-    return v ? text(*v) : "-";
-}
 std::string vlan_text(std::uint16_t vlan) { return vlan == 0 ? "-" : std::to_string(vlan); }
 
 // Key by key, in the order of the JSON object (alphabetical).
@@ -147,19 +131,9 @@ void print_fdb(const dataplane::FdbReply& fdb) {
     t.print(std::cout);
 }
 
-void print_rules(const dataplane::RulesReply& nics) {
-    Table t({"NIC", "DIR", "RULE", "ACTION", "HITS"});
-    for (const auto& n : nics) {
-        for (const auto& [dir, d] :
-             {std::pair<const char*, const dataplane::DirectionRules&>{"ingress", n.ingress},
-              {"egress", n.egress}}) {
-            for (const auto& r : d.rules) t.add({n.nic, dir, r.id, r.action, text(r.hits)});
-            t.add({n.nic, dir, "(default)", d.default_action, text(d.default_hits)});
-            if (n.stateful) t.add({n.nic, dir, "(established)", "allow", text(d.established)});
-        }
-    }
-    t.print(std::cout);
-}
+void print_rules(const dataplane::RulesReply& nics) { std::cout << rules_text(nics); }
+
+void print_offload(const dataplane::OffloadReply& r) { std::cout << offload_text(r); }
 
 void print_conntrack(const dataplane::ConntrackReply& c) {
     Table w(
@@ -268,7 +242,7 @@ void add_dataplane_commands(CLI::App& app, const std::shared_ptr<DaemonTarget>& 
               "The forwarding table: which MAC is on which port, per VLAN", print_fdb);
     auto nic = std::make_shared<std::string>();
     auto* rules = dp->add_subcommand(
-        "rules", "Firewall rules with their hit counters, per guest NIC and direction");
+        "rules", "Firewall rules with their hits (and packets their NIC flows dropped), per NIC");
     rules->add_option("NIC", *nic, "only this guest NIC (guest/nic)");
     rules->callback([t, nic, &run] {
         run = [t, nic] {
@@ -291,6 +265,9 @@ void add_dataplane_commands(CLI::App& app, const std::shared_ptr<DaemonTarget>& 
             return call(*t, dataplane::method::kConntrack, Json(req), print_conntrack);
         };
     });
+    add_query(dp, t, run, dataplane::method::kOffload,
+              "What runs in the NICs (rte_flow) and what stays in software, and why",
+              print_offload);
     auto path = std::make_shared<std::string>();
     auto* reload =
         dp->add_subcommand("reload", "Re-read the config file and apply the changes live");

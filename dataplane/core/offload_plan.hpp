@@ -36,7 +36,10 @@ enum class FlowAction : std::uint8_t {
     kToRepresentor,  // transfer: to the representor of `to_port` (port_representor)
 };
 
-// One rte_flow rule. Pattern items outermost first; an absent field matches anything.
+// One rte_flow rule. Pattern items outermost first; an absent field matches anything. With an
+// IP item, the item before it (ETH, or VLAN when there is one) carries the IP version's
+// EtherType, so that a flow without a VLAN item matches untagged frames only (to_testpmd writes
+// it out; the adapter sets it).
 struct FlowSpec {
     bool transfer = false;  // an e-switch rule (switchdev); else an ingress rule of its port
     // transfer: traffic entering the e-switch from this port (represented_port), a port name as
@@ -47,8 +50,8 @@ struct FlowSpec {
     std::uint8_t family = 0;           // 0: no IP item; 4 or 6
     std::optional<Cidr> src;           // within the IP item
     std::optional<Cidr> dst;
-    std::optional<std::uint8_t> proto;     // the IP item's next protocol
-    std::optional<Masked16> sport, dport;  // a TCP or UDP item (by `proto`)
+    std::optional<std::uint8_t> proto;      // the IP item's next protocol
+    std::optional<Masked16> sport, dport;   // a TCP or UDP item (by `proto`)
     std::optional<std::uint8_t> icmp_type;  // an ICMP or ICMPv6 item (by family)
     std::optional<std::uint8_t> icmp_code;
     FlowAction action = FlowAction::kDrop;
@@ -82,11 +85,11 @@ struct Entry {
     std::string port;  // the port whose NIC gets the flows (an uplink), by switch table name
     std::string nic;   // kRule: "guest/nic"; kSteering: the port steered
     config::Direction direction = config::Direction::kIngress;  // kRule
-    std::string rule;      // kRule: the rule's id, or "default"
-    int index = -1;        // kRule: the rule's position in its list; -1 for the default
+    std::string rule;  // kRule: the rule's id, or "default"
+    int index = -1;    // kRule: the rule's position in its list; -1 for the default
     config::Action action = config::Action::kDeny;  // kRule
-    bool to_nic = false;   // the plan puts it in the NIC; else `why_not` says why
-    std::string why_not;   // a sentence a user reads in `vfgatectl dataplane offload`
+    bool to_nic = false;          // the plan puts it in the NIC; else `why_not` says why
+    std::string why_not;          // a sentence a user reads in `vfgatectl dataplane offload`
     std::vector<FlowSpec> flows;  // when to_nic: all of them, or the entry stays in software
 };
 

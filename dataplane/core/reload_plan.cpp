@@ -8,8 +8,7 @@ namespace {
 
 // What an uplink's port depends on (`offload` changes live, without touching the port).
 bool same_port(const config::Uplink& a, const config::Uplink& b) {
-    return a.name == b.name && a.device == b.device && a.rx_queues == b.rx_queues &&
-           a.mtu == b.mtu;
+    return a.name == b.name && a.device == b.device && a.rx_queues == b.rx_queues && a.mtu == b.mtu;
 }
 
 std::vector<std::string> restart_keys(const config::Dataplane& a, const config::Dataplane& b) {

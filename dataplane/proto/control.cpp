@@ -27,6 +27,13 @@ void get(const json& j, const char* key, std::optional<T>& v) {
     }
 }
 
+// A string that is omitted when empty.
+void put(json& j, const char* key, const std::string& v) {
+    if (!v.empty()) j[key] = v;
+}
+
+void get(const json& j, const char* key, std::string& v) { v = j.value(key, std::string()); }
+
 // A VLAN: 0 (untagged) is null.
 json vlan_json(std::uint16_t vlan) { return vlan == 0 ? json(nullptr) : json(vlan); }
 
@@ -232,12 +239,14 @@ void from_json(const json& j, RulesRequest& v) { v.nic = j.value("nic", std::str
 
 void to_json(json& j, const RuleHits& v) {
     j = json{{"id", v.id}, {"action", v.action}, {"hits", v.hits}};
+    put(j, "nic_packets", v.nic_packets);
 }
 
 void from_json(const json& j, RuleHits& v) {
     j.at("id").get_to(v.id);
     j.at("action").get_to(v.action);
     j.at("hits").get_to(v.hits);
+    get(j, "nic_packets", v.nic_packets);
 }
 
 void to_json(json& j, const DirectionRules& v) {
@@ -355,6 +364,80 @@ void from_json(const json& j, ConntrackReply& v) {
     j.at("entries").get_to(v.entries);
     get(j, "matched", v.matched);
     get(j, "connections", v.connections);
+}
+
+void to_json(json& j, const OffloadPort& v) {
+    j = json{{"name", v.name},
+             {"driver", v.driver},
+             {"state", v.state},
+             {"flows", v.flows},
+             {"refused", v.refused}};
+    put(j, "note", v.note);
+}
+
+void from_json(const json& j, OffloadPort& v) {
+    j.at("name").get_to(v.name);
+    j.at("driver").get_to(v.driver);
+    j.at("state").get_to(v.state);
+    j.at("flows").get_to(v.flows);
+    j.at("refused").get_to(v.refused);
+    get(j, "note", v.note);
+}
+
+void to_json(json& j, const OffloadEntry& v) {
+    j = json{{"kind", v.kind}, {"port", v.port}, {"where", v.where}, {"flows", v.flows}};
+    put(j, "nic", v.nic);
+    put(j, "direction", v.direction);
+    put(j, "rule", v.rule);
+    put(j, "action", v.action);
+    put(j, "why_not", v.why_not);
+    put(j, "nic_packets", v.nic_packets);
+}
+
+void from_json(const json& j, OffloadEntry& v) {
+    j.at("kind").get_to(v.kind);
+    j.at("port").get_to(v.port);
+    j.at("where").get_to(v.where);
+    j.at("flows").get_to(v.flows);
+    get(j, "nic", v.nic);
+    get(j, "direction", v.direction);
+    get(j, "rule", v.rule);
+    get(j, "action", v.action);
+    get(j, "why_not", v.why_not);
+    get(j, "nic_packets", v.nic_packets);
+}
+
+void to_json(json& j, const OffloadUpdate& v) {
+    j = json{{"generation", v.generation},
+             {"added", v.added},
+             {"removed", v.removed},
+             {"kept", v.kept},
+             {"refused", v.refused},
+             {"ms", v.ms},
+             {"swap_in_software", v.swap_in_software}};
+    put(j, "note", v.note);
+}
+
+void from_json(const json& j, OffloadUpdate& v) {
+    j.at("generation").get_to(v.generation);
+    j.at("added").get_to(v.added);
+    j.at("removed").get_to(v.removed);
+    j.at("kept").get_to(v.kept);
+    j.at("refused").get_to(v.refused);
+    j.at("ms").get_to(v.ms);
+    j.at("swap_in_software").get_to(v.swap_in_software);
+    get(j, "note", v.note);
+}
+
+void to_json(json& j, const OffloadReply& v) {
+    j = json{{"ports", v.ports}, {"entries", v.entries}};
+    put(j, "last_update", v.last_update);
+}
+
+void from_json(const json& j, OffloadReply& v) {
+    j.at("ports").get_to(v.ports);
+    j.at("entries").get_to(v.entries);
+    get(j, "last_update", v.last_update);
 }
 
 }  // namespace vfgate::dataplane

@@ -103,6 +103,76 @@ expect "and says what it wants" "$err" "limit"
 check "dataplane conntrack --limit x is a usage error" 2 "$ctl" dataplane -s "$tmp/none.sock" conntrack -n x
 check "dataplane conntrack with no dataplane running exits 1" 1 "$ctl" dataplane -s "$tmp/none.sock" conntrack web/eth0
 expect "and names the method" "$err" "^vfgatectl: firewall.conntrack: connect to"
+check "dataplane offload --help exits 0" 0 "$ctl" dataplane offload --help
+expect "and says what it shows" "$out" "What runs in the NICs \(rte_flow\) and what stays in software"
+check "dataplane --help lists offload" 0 "$ctl" dataplane --help
+expect "offload among the subcommands" "$out" '^  offload +What runs in the NICs'
+check "dataplane offload takes no argument" 2 "$ctl" dataplane -s "$tmp/none.sock" offload up0
+check "dataplane offload with an unknown option is a usage error" 2 "$ctl" dataplane -s "$tmp/none.sock" offload --nic x
+check "dataplane offload with no dataplane running exits 1" 1 "$ctl" dataplane -s "$tmp/none.sock" offload
+expect "and names the method" "$err" "^vfgatectl: offload: connect to $tmp/none.sock: No such file or directory \(ENOENT\)$"
+check "dataplane offload --json with no dataplane running exits 1" 1 "$ctl" dataplane -s "$tmp/none.sock" --json offload
+[ -z "$out" ]; expect "and prints nothing on stdout" "$?" '^0$'
+
+# Against a stand-in dataplane (tests/cli/fake_dataplane.py): what vfgatectl sends and prints.
+cat >"$tmp/results.json" <<'JSON'
+{"offload": {"ports": [{"name": "up0", "driver": "net_mlx5", "state": "on", "flows": 2,
+                        "refused": 0},
+                       {"name": "up1", "driver": "net_pcap", "state": "unsupported", "flows": 0,
+                        "refused": 0, "note": "no rte_flow\u001b[2J"}],
+             "entries": [{"kind": "rule", "port": "up0", "nic": "web/eth0",
+                          "direction": "ingress", "rule": "no-smtp", "action": "deny",
+                          "where": "nic", "flows": 2, "nic_packets": 41},
+                         {"kind": "unused-vlans", "port": "up0", "where": "nic", "flows": 1},
+                         {"kind": "rule", "port": "up1", "nic": "app/eth0",
+                          "direction": "egress", "rule": "default", "action": "allow",
+                          "where": "software", "flows": 0,
+                          "why_not": "an allow stays in software"}],
+             "last_update": {"generation": 3, "added": 12, "removed": 4, "kept": 8,
+                             "refused": 0, "ms": 1.8, "swap_in_software": false}},
+ "firewall.rules": [{"nic": "web/eth0", "stateful": false,
+                     "ingress": {"rules": [{"id": "no-smtp", "action": "deny", "hits": 2,
+                                            "nic_packets": 41},
+                                           {"id": "ssh", "action": "allow", "hits": 3}],
+                                 "default": "deny", "default_hits": 1, "established": 0},
+                     "egress": {"rules": [], "default": "allow", "default_hits": 0,
+                                "established": 0}}]}
+JSON
+python3 "$(dirname "$0")/fake_dataplane.py" "$tmp/dp.sock" "$tmp/results.json" "$tmp/requests" &
+fake=$!
+for _ in $(seq 50); do [ -S "$tmp/dp.sock" ] && break; sleep 0.1; done
+check "dataplane offload against a dataplane" 0 "$ctl" dataplane -s "$tmp/dp.sock" offload
+expect "asks for offload without params" "$(tail -1 "$tmp/requests")" '^\{"method": ?"offload", ?"params": ?\{\}\}$'
+expect "the ports' table" "$out" '^up1 +net_pcap +unsupported +0 +0 +no rte_flow\\x1b\[2J$'
+expect "a rule in the NIC with its packets" "$out" '^up0 +web/eth0 +ingress +no-smtp +deny +nic +2 +41 +-$'
+expect "the unused VLANs" "$out" '^up0 +- +- +\(unused-vlans\) +- +nic +1 +- +-$'
+expect "a rule in software and why" "$out" '^up1 +app/eth0 +egress +default +allow +software +0 +- +an allow stays in software$'
+expect "the last update" "$out" '^last update: generation 3, 12 added, 4 removed, 8 kept, 0 refused in 1.8 ms$'
+! LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f]' "$tmp/out"; expect "no control characters in the tables" "$?" '^0$'
+check "dataplane offload --json" 0 "$ctl" dataplane -s "$tmp/dp.sock" --json offload
+expect "prints the reply as it came" "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]) == json.load(open(sys.argv[2]))["offload"])' "$out" "$tmp/results.json")" '^True$'
+check "dataplane rules shows the NIC's packets" 0 "$ctl" dataplane -s "$tmp/dp.sock" rules
+expect "the header" "$out" '^NIC +DIR +RULE +ACTION +HITS +NIC-PKTS$'
+expect "a rule counted in the NIC" "$out" '^web/eth0 +ingress +no-smtp +deny +2 +41$'
+expect "a rule that is not" "$out" '^web/eth0 +ingress +ssh +allow +3 +-$'
+check "dataplane rules --json keeps nic_packets" 0 "$ctl" dataplane -s "$tmp/dp.sock" --json rules
+expect "as the dataplane sent it" "$out" '"nic_packets": 41'
+python3 - "$tmp/results.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["offload"]["ports"][0]["flows"] = "two"
+del r["firewall.rules"]
+json.dump(r, open(sys.argv[1], "w"))
+PY
+kill "$fake"; wait "$fake" 2>/dev/null
+python3 "$(dirname "$0")/fake_dataplane.py" "$tmp/dp2.sock" "$tmp/results.json" "$tmp/requests" &
+fake=$!
+for _ in $(seq 50); do [ -S "$tmp/dp2.sock" ] && break; sleep 0.1; done
+check "a reply of the wrong shape exits 1" 1 "$ctl" dataplane -s "$tmp/dp2.sock" offload
+expect "and says so" "$err" '^vfgatectl: offload: unexpected reply: .*'
+check "a dataplane without the method exits 1" 1 "$ctl" dataplane -s "$tmp/dp2.sock" rules
+expect "with the dataplane's error" "$err" "^vfgatectl: firewall.rules: unknown method 'firewall.rules'"
+kill "$fake"; wait "$fake" 2>/dev/null
 
 echo "1..$n"
 [ "$failed" = 0 ]

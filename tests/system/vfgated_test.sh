@@ -81,6 +81,7 @@ g2=$(js '[g["pid"] for g in s["guests"] if g["guest"] == "g2"][0]')
 check "status --json has the dataplane's and each guest's QEMU pid" bash -c "kill -0 $dp && kill -0 $g1 && kill -0 $g2"
 check "plan: nothing to do, exit 0" ctl plan
 check "the dataplane's commands go through vfgated (-c FILE)" bash -c "'$ctl' -c '$cfg' dataplane ports | grep -q g1/eth0"
+check "... offload too: the uplink with its offload state" bash -c "'$ctl' -c '$cfg' dataplane offload | grep -qE '^up0 +[^ ]+ +(on|off|unsupported) '"
 out=$(ctl dataplane reload 2>&1)
 check "... and a reload behind vfgated's back is refused, pointing to apply" grep -q "vfgatectl apply" <<<"$out"
 
@@ -148,6 +149,7 @@ curl_metrics() { python3 -c 'import sys, urllib.request; sys.stdout.write(urllib
 curl_metrics >"$work/metrics.txt" 2>&1
 check "/metrics answers with vfgate's families" grep -q '^vfgate_dataplane_up 1' "$work/metrics.txt"
 check "promtool check metrics passes on it" bash -c "promtool check metrics <'$work/metrics.txt'"
+check "it has the uplink's offload state" grep -qE '^vfgate_offload_port_state\{port="up0",state="[a-z]+"\} 1$' "$work/metrics.txt"
 check "it counts the applies, the dataplane's restart, ports, rule hits and guests" bash -c "grep -q '^vfgate_applies_total' '$work/metrics.txt' && grep -q '^vfgate_dataplane_restarts_total 1' '$work/metrics.txt' && grep -q '^vfgate_port_rx_packets_total{port=\"g1/eth0\"}' '$work/metrics.txt' && grep -q '^vfgate_rule_hits_total{.*rule=\"echo\"' '$work/metrics.txt' && grep -q '^vfgate_guest_up{guest=\"g2\"} 1' '$work/metrics.txt'"
 
 # --- vfgated dies: a new one adopts the dataplane and the guests, restarting nothing ---------

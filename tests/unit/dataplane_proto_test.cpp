@@ -106,6 +106,92 @@ TEST(DataplaneProto, ConntrackListsOnlyWhenAsked) {
     EXPECT_FALSE(back.connections->at(0).icmp_id);
 }
 
+TEST(DataplaneProto, RuleHitsSendNicPacketsOnlyWhenTheNicCounts) {
+    RuleHits sw{.id = "ssh", .action = "allow", .hits = 3, .nic_packets = std::nullopt};
+    EXPECT_FALSE(round_trip(sw, R"({"action":"allow","hits":3,"id":"ssh"})").nic_packets);
+    RuleHits nic{.id = "smtp", .action = "deny", .hits = 0, .nic_packets = 12};
+    EXPECT_EQ(
+        round_trip(nic, R"({"action":"deny","hits":0,"id":"smtp","nic_packets":12})").nic_packets,
+        12u);
+}
+
+OffloadEntry rule_entry(std::string port, std::string nic, std::string dir, std::string rule,
+                        std::string action, std::string where) {
+    OffloadEntry e;
+    e.kind = "rule";
+    e.port = std::move(port);
+    e.nic = std::move(nic);
+    e.direction = std::move(dir);
+    e.rule = std::move(rule);
+    e.action = std::move(action);
+    e.where = std::move(where);
+    return e;
+}
+
+TEST(DataplaneProto, OffloadOmitsWhatAnEntryLacks) {
+    OffloadReply r;
+    r.ports.resize(2);
+    r.ports[0].name = "up0";
+    r.ports[0].driver = "net_mlx5";
+    r.ports[0].state = "on";
+    r.ports[0].flows = 3;
+    r.ports[1].name = "up1";
+    r.ports[1].driver = "net_pcap";
+    r.ports[1].state = "unsupported";
+    r.ports[1].note = "flow validate: Function not implemented";
+    r.entries.push_back(rule_entry("up0", "web/eth0", "ingress", "no-smtp", "deny", "nic"));
+    r.entries.back().flows = 2;
+    r.entries.back().nic_packets = 7;
+    OffloadEntry& vlans = r.entries.emplace_back();
+    vlans.kind = "unused-vlans";
+    vlans.port = "up0";
+    vlans.where = "nic";
+    vlans.flows = 1;
+    r.entries.push_back(rule_entry("up1", "app/eth0", "egress", "default", "allow", "software"));
+    r.entries.back().why_not = "allow: the software decides";
+    auto back = round_trip(
+        r, R"({"entries":[{"action":"deny","direction":"ingress","flows":2,"kind":"rule",)"
+           R"("nic":"web/eth0","nic_packets":7,"port":"up0","rule":"no-smtp","where":"nic"},)"
+           R"({"flows":1,"kind":"unused-vlans","port":"up0","where":"nic"},)"
+           R"({"action":"allow","direction":"egress","flows":0,"kind":"rule","nic":"app/eth0",)"
+           R"("port":"up1","rule":"default","where":"software",)"
+           R"("why_not":"allow: the software decides"}],)"
+           R"("ports":[{"driver":"net_mlx5","flows":3,"name":"up0","refused":0,"state":"on"},)"
+           R"({"driver":"net_pcap","flows":0,"name":"up1",)"
+           R"("note":"flow validate: Function not implemented","refused":0,)"
+           R"("state":"unsupported"}]})");
+    ASSERT_EQ(back.entries.size(), 3u);
+    EXPECT_EQ(back.entries[0].nic_packets, 7u);
+    EXPECT_EQ(back.entries[1].nic, "");
+    EXPECT_FALSE(back.entries[1].nic_packets);
+    EXPECT_EQ(back.entries[2].why_not, "allow: the software decides");
+    EXPECT_EQ(back.ports[1].note, "flow validate: Function not implemented");
+    EXPECT_FALSE(back.last_update);
+
+    r.ports.clear();
+    r.entries.clear();
+    OffloadUpdate& u = r.last_update.emplace();
+    u.generation = 3;
+    u.added = 12;
+    u.removed = 4;
+    u.kept = 8;
+    u.ms = 1.5;
+    EXPECT_EQ(round_trip(r, R"({"entries":[],"last_update":{"added":12,"generation":3,"kept":8,)"
+                            R"("ms":1.5,"refused":0,"removed":4,"swap_in_software":false},)"
+                            R"("ports":[]})")
+                  .last_update->kept,
+              8u);
+    u.swap_in_software = true;
+    u.note = "up0: flow create: No space left on device";
+    EXPECT_EQ(json(r)["last_update"].dump(),
+              R"({"added":12,"generation":3,"kept":8,"ms":1.5,)"
+              R"("note":"up0: flow create: No space left on device","refused":0,"removed":4,)"
+              R"("swap_in_software":true})");
+    auto swapped = json(r).get<OffloadReply>();
+    EXPECT_TRUE(swapped.last_update->swap_in_software);
+    EXPECT_EQ(swapped.last_update->note, u.note);
+}
+
 TEST(DataplaneProto, RequestsOmitTheirDefaults) {
     EXPECT_EQ(json(ReloadRequest{}).dump(), "{}");
     EXPECT_EQ(json(ReloadRequest{.path = "/x.yaml"}).dump(), R"({"path":"/x.yaml"})");
@@ -131,6 +217,21 @@ TEST(DataplaneProto, ConntrackLimitIsCheckedNotClamped) {
 TEST(DataplaneProto, AReplyOfTheWrongShapeThrows) {
     EXPECT_THROW(json::parse(R"({"added": []})").get<ReloadReply>(), json::exception);
     EXPECT_THROW(json::parse(R"([{"uplink": 1}])").get<FdbReply>(), json::exception);
+    // An offload reply: a port without its state, an entry's count as text, a null note, a
+    // last_update that isn't an object, the whole reply a list.
+    for (const char* bad :
+         {R"({"ports": [{"name": "up0", "driver": "d", "flows": 0, "refused": 0}],
+              "entries": []})",
+          R"({"ports": [], "entries": [{"kind": "rule", "port": "up0", "where": "nic",
+                                        "flows": 1, "nic_packets": "7"}]})",
+          R"({"ports": [{"name": "up0", "driver": "d", "state": "on", "flows": 0,
+                         "refused": 0, "note": null}], "entries": []})",
+          R"({"ports": [], "entries": [], "last_update": 3})", R"([])"}) {
+        EXPECT_THROW(json::parse(bad).get<OffloadReply>(), json::exception) << bad;
+    }
+    EXPECT_THROW(json::parse(R"({"id": "x", "action": "deny", "hits": 1, "nic_packets": "1"})")
+                     .get<RuleHits>(),
+                 json::exception);
 }
 
 }  // namespace

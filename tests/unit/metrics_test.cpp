@@ -40,6 +40,7 @@ MetricsSample captured() {
     s.stats = load("stats.json");
     s.rules = load("rules.json");
     s.conntrack = load("conntrack.json");
+    s.offload = load("offload.json");
     s.guests = {{"web", "running", 0, 4242}, {"app", "crashed", 3, 0}, {"lab", "migrating", 1, 0}};
     s.vfs = {{"pf0", 0, "web/eth0", "vfio-pci", true}, {"pf0", 1, "", "", false}};
     s.applies = 7;
@@ -87,6 +88,20 @@ TEST(MetricsText, ReportsPortsDropsRulesConntrackWorkersGuestsAndVfs) {
     EXPECT_THAT(l, Contains("vfgate_worker_cycles_per_packet{worker=\"0\"} 19762"));
     EXPECT_THAT(l, Contains("vfgate_worker_busy_ratio{worker=\"0\"} 1.861083013688019e-05"));
     EXPECT_THAT(l, Contains("vfgate_dataplane_tsc_hertz 2600000000"));
+    EXPECT_THAT(l, Contains("# TYPE vfgate_offload_flows gauge"));
+    EXPECT_THAT(l, Contains("vfgate_offload_flows{port=\"up0\"} 3"));
+    EXPECT_THAT(l, Contains("vfgate_offload_port_state{port=\"up0\",state=\"on\"} 1"));
+    EXPECT_THAT(l, Contains("vfgate_offload_port_state{port=\"up0\",state=\"unsupported\"} 0"));
+    EXPECT_THAT(l, Contains("vfgate_offload_refused_flows{port=\"up0\"} 1"));
+    EXPECT_THAT(l, Contains("vfgate_offload_entries{port=\"up0\",where=\"nic\"} 2"));
+    EXPECT_THAT(l, Contains("vfgate_offload_entries{port=\"up0\",where=\"software\"} 5"));
+    EXPECT_THAT(l, Contains("# TYPE vfgate_offload_nic_packets_total counter"));
+    EXPECT_THAT(l, Contains("vfgate_offload_nic_packets_total{port=\"up0\",nic=\"app/eth0\","
+                            "direction=\"ingress\",rule=\"default\"} 3"));
+    EXPECT_THAT(l, Contains("vfgate_offload_nic_packets_total{port=\"up0\",nic=\"\","
+                            "direction=\"\",rule=\"(unused-vlans)\"} 5"));
+    EXPECT_THAT(l, Contains("vfgate_offload_last_update_seconds 0.00175"));
+    EXPECT_THAT(l, Contains("vfgate_offload_swap_in_software 0"));
     EXPECT_THAT(l, Contains("vfgate_dataplane_up 1"));
     EXPECT_THAT(l, Contains("vfgate_guest_up{guest=\"web\"} 1"));
     EXPECT_THAT(l, Contains("vfgate_guest_up{guest=\"app\"} 0"));
@@ -192,6 +207,63 @@ TEST(MetricsText, ToleratesMissingAndMistypedFields) {
     for (const char* absent : {"vfgate_port_tx_packets_total", "reason=\"odd\"", "vfgate_worker_",
                                "vfgate_dataplane_tsc_hertz", "vfgate_rule_default_hits_total",
                                "} 7", "} 9", "vfgate_conntrack_created_total"}) {
+        EXPECT_EQ(text.find(absent), std::string::npos) << absent << " in\n" << text;
+    }
+    EXPECT_EQ(promtool(text).first, 0);
+}
+
+// A dataplane older than the `offload` method: its other families stay, no offload family.
+TEST(MetricsText, WithoutAnOffloadReplyOnlyTheOffloadFamiliesAreMissing) {
+    MetricsSample s = captured();
+    s.offload.reset();
+    const std::string text = text_of(s);
+    EXPECT_EQ(text.find("vfgate_offload_"), std::string::npos) << text;
+    EXPECT_THAT(lines(text), Contains("vfgate_port_rx_packets_total{port=\"up0\"} 9"));
+    EXPECT_EQ(promtool(text).first, 0);
+}
+
+// A PMD without rte_flow: its state, nothing in the NIC, no counter, no update yet.
+TEST(MetricsText, OffloadOfAnUnsupportedPort) {
+    MetricsSample s;
+    s.dataplane_up = true;
+    s.offload = load("offload_unsupported.json");
+    const std::string text = text_of(s);
+    const auto l = lines(text);
+    EXPECT_THAT(l, Contains("vfgate_offload_port_state{port=\"up0\",state=\"unsupported\"} 1"));
+    EXPECT_THAT(l, Contains("vfgate_offload_port_state{port=\"up0\",state=\"on\"} 0"));
+    EXPECT_THAT(l, Contains("vfgate_offload_flows{port=\"up0\"} 0"));
+    EXPECT_THAT(l, Contains("vfgate_offload_entries{port=\"up0\",where=\"nic\"} 0"));
+    EXPECT_THAT(l, Contains("vfgate_offload_entries{port=\"up0\",where=\"software\"} 2"));
+    for (const char* absent : {"vfgate_offload_nic_packets_total", "vfgate_offload_last_update",
+                               "vfgate_offload_swap_in_software"}) {
+        EXPECT_EQ(text.find(absent), std::string::npos) << absent << " in\n" << text;
+    }
+    EXPECT_EQ(promtool(text).first, 0);
+}
+
+// Mistyped fields lose their series; a state vfgate doesn't know gets its own; a swap is 1; the
+// same labels twice (a rule with the id "default" beside the default) give one series.
+TEST(MetricsText, OffloadToleratesOddReplies) {
+    MetricsSample s;
+    s.offload = json::parse(R"({"ports": [{"name": "up0", "state": "paused", "flows": "3"},
+                                          {"state": "on", "flows": 1}],
+                                "entries": [{"port": "up0", "kind": "rule", "nic": "g/a",
+                                             "direction": "ingress", "rule": "default",
+                                             "where": "nic", "nic_packets": 4},
+                                            {"port": "up0", "kind": "rule", "nic": "g/a",
+                                             "direction": "ingress", "rule": "default",
+                                             "where": "nic", "nic_packets": 6},
+                                            {"port": "up0", "where": "nic", "nic_packets": 9}],
+                                "last_update": {"ms": "slow", "swap_in_software": true}})");
+    const std::string text = text_of(s);
+    const auto l = lines(text);
+    EXPECT_THAT(l, Contains("vfgate_offload_port_state{port=\"up0\",state=\"paused\"} 1"));
+    EXPECT_THAT(l, Contains("vfgate_offload_port_state{port=\"up0\",state=\"on\"} 0"));
+    EXPECT_THAT(l, Contains("vfgate_offload_entries{port=\"up0\",where=\"nic\"} 3"));
+    EXPECT_THAT(l, Contains("vfgate_offload_nic_packets_total{port=\"up0\",nic=\"g/a\","
+                            "direction=\"ingress\",rule=\"default\"} 4"));
+    EXPECT_THAT(l, Contains("vfgate_offload_swap_in_software 1"));
+    for (const char* absent : {"vfgate_offload_flows", "} 6", "} 9", "last_update_seconds"}) {
         EXPECT_EQ(text.find(absent), std::string::npos) << absent << " in\n" << text;
     }
     EXPECT_EQ(promtool(text).first, 0);

@@ -158,7 +158,7 @@ struct RulesRequest {
 
 struct RuleHits {
     std::string id;
-    std::string action;  // "allow" or "deny"
+    std::string action;      // "allow" or "deny"
     std::uint64_t hits = 0;  // packets the software matched to it
     // Packets its flows dropped in the NIC, read back from their COUNT actions (omitted when
     // the rule isn't in a NIC, or the PMD counts nothing).
@@ -245,23 +245,23 @@ struct OffloadPort {  // an uplink
 };
 
 struct OffloadEntry {
-    std::string kind;       // "rule", "unused-vlans" or "steering"
-    std::string port;       // the uplink whose NIC holds (or would hold) its flows
-    std::string nic;        // rule: "guest/nic"; steering: the port steered; else omitted
-    std::string direction;  // rule: "ingress" or "egress"; else omitted
-    std::string rule;       // rule: its id, or "default"; else omitted
-    std::string action;     // rule: "allow" or "deny"; else omitted
-    std::string where;      // "nic" or "software"
-    std::string why_not;    // software: why (the plan's reason or the PMD's error); else omitted
-    std::uint64_t flows = 0;                   // its flows in the NIC
+    std::string kind;         // "rule", "unused-vlans" or "steering"
+    std::string port;         // the uplink whose NIC holds (or would hold) its flows
+    std::string nic;          // rule: "guest/nic"; steering: the port steered; else omitted
+    std::string direction;    // rule: "ingress" or "egress"; else omitted
+    std::string rule;         // rule: its id, or "default"; else omitted
+    std::string action;       // rule: "allow" or "deny"; else omitted
+    std::string where;        // "nic" or "software"
+    std::string why_not;      // software: why (the plan's reason or the PMD's error); else omitted
+    std::uint64_t flows = 0;  // its flows in the NIC
     std::optional<std::uint64_t> nic_packets;  // their COUNT; omitted without one
 };
 
 // The last change of the NICs' flows (at start or a reload).
 struct OffloadUpdate {
-    std::uint64_t generation = 0;  // the snapshot it went with
+    std::uint64_t generation = 0;                                 // the snapshot it went with
     std::uint64_t added = 0, removed = 0, kept = 0, refused = 0;  // flows
-    double ms = 0;                 // time spent creating and destroying flows
+    double ms = 0;  // time spent creating and destroying flows
     // The NIC refused a new flow while the old ones were in place: the new rules ran in
     // software while the old flows were removed, then their flows were created.
     bool swap_in_software = false;
