@@ -39,9 +39,13 @@ entry() { ctl --json offload | jq -r --arg r "$1" \
 rx_up0() { ctl --json stats | jq '.ports[] | select(.name == "up0") | .rx_packets'; }
 udp_count() { cat "$W/udp-$1"; }
 # net_tap puts ingress flows as flower filters under its multiq qdisc (1:) on the tap; the
-# packets their gact drop actions took, summed.
+# packets their gact drop actions took, summed (over the filters on dst_port PORT if given).
 tc_filters() { in_up tc -s filter show dev vfup0 parent 1: 2>&1; }
-tc_dropped() { tc_filters | awk '/action order .*gact action drop/ { a = 1 } a && /Sent .* pkt/ { n += $4; a = 0 } END { print n + 0 }'; }
+tc_dropped() {
+    tc_filters | awk -v port="${1:-}" '/^filter / { p = "" } $1 == "dst_port" { p = $2 }
+        /action order .*gact action drop/ { a = 1 }
+        a && /Sent .* pkt/ { if (port == "" || p == port) n += $4; a = 0 } END { print n + 0 }'
+}
 last_update() { ctl --json offload | jq -c '.last_update'; }
 keep_logs() { cp "$W/dataplane.log" /share/dataplane.log 2>/dev/null; }
 trap keep_logs EXIT
@@ -130,6 +134,8 @@ in_up tc qdisc show dev vfup0 | comment
 tc_filters | comment
 check "tc: flower drop filters on vfup0 for UDP 9999 and TCP 23" \
     sh -c "ip netns exec up tc filter show dev vfup0 parent 1: > /tmp/f; grep -q 'dst_port 9999' /tmp/f && grep -q 'dst_port 23' /tmp/f && grep -q 'action drop' /tmp/f"
+n=$(tc_dropped 23)
+check "tc: the TCP 23 filter dropped the SYNs of the denied connection ($n packets)" [ "$n" -ge 1 ]
 
 # A burst the NIC drops: tc's counter moves, the dataplane sees (almost) nothing.
 burst() { # PORT N: sends N datagrams from up to g:PORT; sets dropped_by_tc, rx_delta, got
