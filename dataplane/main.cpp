@@ -65,6 +65,7 @@ void serve(Dataplane& dp, vfgate::jsonl::Server& server) {
         if (!req) return tl::unexpected(req.error());
         return dp.conntrack(req->nic, req->listed());
     });
+    server.handle(m::kOffload, [&](const Json&) -> Result { return dp.offload(); });
     server.handle(m::kReload, [&](const Json& params, const vfgate::jsonl::Peer& peer) -> Result {
         const std::string path = params.get<dp_::ReloadRequest>().path;
         if (auto ok = reload_path_allowed(path, peer); !ok) {

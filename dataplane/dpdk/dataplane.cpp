@@ -12,6 +12,7 @@
 #include <rte_malloc.h>
 #include <spdlog/spdlog.h>
 
+#include "offload_rte.hpp"
 #include "telemetry.hpp"
 
 namespace vfgate::dataplane {
@@ -108,13 +109,18 @@ Result<void> Dataplane::bring_up(const PortPlan& plan) {
     auto pool = create_mempool(*cfg_.dataplane, plan, static_cast<unsigned>(workers.size()));
     if (!pool) return tl::unexpected(pool.error());
     pool_ = *pool;
+    offload_ = std::make_unique<offload::FlowTable>(
+        offload::make_rte_flow_backend([this](const std::string& name) {
+            const OpenPort* p = find(name);
+            return p != nullptr ? std::optional(p->dpdk_port) : std::nullopt;
+        }));
     for (const auto& spec : plan.ports) {
         if (auto r = add_port(spec, false); !r) return r;
     }
     if (auto r = prepare_firewalls(cfg_); !r) return r;
     auto snap = make_snapshot(cfg_);
     if (!snap) return tl::unexpected(snap.error());
-    publish(std::move(*snap));
+    publish_offloaded(cfg_, std::move(*snap));
     for (auto& w : workers_) {
         if (int r = rte_eal_remote_launch(run_worker, w.get(), w->lcore); r != 0) {
             return fail(ErrorKind::kSystem,
@@ -143,6 +149,8 @@ Result<void> Dataplane::add_port(const PortSpec& spec, bool hotplug) {
         }
     }
     assign_rx(*p);
+    // Before anything else on the uplink's NIC: no flow a previous run left stays.
+    if (spec.role == PortRole::kUplink) offload_->open_port(spec.name, p->dpdk_port, p->driver);
     ports_.push_back(std::move(*p));
     return {};
 }
@@ -201,6 +209,19 @@ void Dataplane::publish(std::unique_ptr<Snapshot> next) {
     delete old;
 }
 
+void Dataplane::publish_offloaded(const config::Config& cfg, std::unique_ptr<Snapshot> next) {
+    for (const auto& u : cfg.dataplane->uplinks) offload_->set_enabled(u.name, u.offload);
+    offload_->update(offload::plan(cfg), [&] {
+        publish(std::move(next));
+        return generation_;
+    });
+}
+
+OffloadReply Dataplane::offload() const {
+    std::lock_guard lock(mu_);
+    return offload_ ? offload_->report() : OffloadReply{};
+}
+
 void Dataplane::stop() {
     unregister_telemetry();
     std::unique_lock lock(mu_);
@@ -210,6 +231,8 @@ void Dataplane::stop() {
         running_ = false;
         spdlog::info("workers stopped");
     }
+    if (offload_) offload_->teardown();
+    offload_.reset();
     for (const auto& p : ports_) close_port(p);  // a net_pcap TX file is complete after this
     ports_.clear();
     delete current_.exchange(nullptr);

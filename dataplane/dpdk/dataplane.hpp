@@ -17,6 +17,7 @@
 #include <vfgate/config/config.hpp>
 #include <vfgate/dataplane/control.hpp>
 
+#include "offload.hpp"
 #include "ports.hpp"
 #include "snapshot.hpp"
 #include "worker.hpp"
@@ -56,6 +57,9 @@ class Dataplane {
     Result<RulesReply> rules(const std::string& nic) const;
     // Connection tracking: counts per worker, and up to `limit` entries (of one NIC, if named).
     Result<ConntrackReply> conntrack(const std::string& nic, std::size_t limit);
+    // The uplinks' NIC flows (offload): per uplink, per plan entry (COUNT read now), and the
+    // last update.
+    OffloadReply offload() const;
 
     const config::Config& config() const { return cfg_; }
 
@@ -73,6 +77,10 @@ class Dataplane {
     // Fills a snapshot's firewall, identity and timeout fields.
     Result<void> add_firewalls(const config::Config& cfg, Snapshot& s);
     void publish(std::unique_ptr<Snapshot> next);
+    // Publishes `next`, a snapshot of `cfg`, with the NIC flows of cfg's offload plan: the new
+    // flows are created before, the old ones destroyed after (offload.hpp). Never fails: what a
+    // NIC refuses runs in software.
+    void publish_offloaded(const config::Config& cfg, std::unique_ptr<Snapshot> next);
     void assign_rx(const OpenPort& p);
     Result<void> add_port(const PortSpec& spec, bool hotplug);
     void remove_ports(const std::vector<std::string>& names);
@@ -94,6 +102,8 @@ class Dataplane {
     std::atomic<const Snapshot*> current_{nullptr};
     std::atomic<bool> stop_{false};
     std::uint64_t generation_ = 0;
+    // The uplinks' NIC flows; created at start, torn down at stop.
+    std::unique_ptr<offload::FlowTable> offload_;
 
     // Firewalls by NIC name ("guest/nic"): the latest compiled. Zones are stable per name for
     // the life of the process; epochs are unique per compile.

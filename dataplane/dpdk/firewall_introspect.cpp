@@ -12,11 +12,17 @@
 namespace vfgate::dataplane {
 namespace {
 
-DirectionRules direction_rules(const RuleSet& rs) {
+// `offload`: the NIC flows (null at stop), for the packets a rule's flows dropped in the NIC.
+DirectionRules direction_rules(const RuleSet& rs, const offload::FlowTable* offload,
+                               const std::string& nic, config::Direction dir) {
     DirectionRules d;
     for (std::size_t i = 0; i < rs.rules(); ++i) {
-        d.rules.push_back(RuleHits{
-            .id = rs.id(i), .action = config::to_string(rs.rule_action(i)), .hits = rs.total(i)});
+        RuleHits r;
+        r.id = rs.id(i);
+        r.action = config::to_string(rs.rule_action(i));
+        r.hits = rs.total(i);
+        if (offload != nullptr) r.nic_packets = offload->nic_packets(nic, dir, static_cast<int>(i));
+        d.rules.push_back(std::move(r));
     }
     d.default_action = config::to_string(rs.fallback());
     d.default_hits = rs.total(rs.default_slot());
@@ -77,8 +83,10 @@ Result<RulesReply> Dataplane::rules(const std::string& nic) const {
         if (!nic.empty() && p.name != nic) continue;
         out.push_back(NicRules{.nic = p.name,
                                .stateful = fw->stateful,
-                               .ingress = direction_rules(fw->dir[kIngress]),
-                               .egress = direction_rules(fw->dir[kEgress])});
+                               .ingress = direction_rules(fw->dir[kIngress], offload_.get(), p.name,
+                                                          config::Direction::kIngress),
+                               .egress = direction_rules(fw->dir[kEgress], offload_.get(), p.name,
+                                                         config::Direction::kEgress)});
     }
     if (!nic.empty() && out.empty()) {
         std::string known;

@@ -69,6 +69,7 @@ void Dataplane::remove_ports(const std::vector<std::string>& names) {
     if (running_) rte_rcu_qsbr_synchronize(rcu_, RTE_QSBR_THRID_INVALID);
     for (auto* b : buffers) rte_free(b);
     for (const auto& p : gone) {
+        offload_->close_port(p.spec.name);  // its flows, and flows to or from it
         close_port(p);
         for (auto& w : workers_) {
             PortCounters& c = w->ports[p.dpdk_port];
@@ -158,7 +159,7 @@ Result<ReloadResult> Dataplane::reload_locked(const config::Config& next) {
             for (const auto& p : old_ports) {
                 if (leaving.contains(p.spec.name) && !add_port(p.spec, true)) restored = false;
             }
-            if (auto s = make_snapshot(cfg_); s) publish(std::move(*s));
+            if (auto s = make_snapshot(cfg_); s) publish_offloaded(cfg_, std::move(*s));
             return tl::unexpected(
                 std::move(r.error()).context(restored ? "reload failed, previous state restored"
                                                       : "reload failed, previous ports could "
@@ -168,7 +169,8 @@ Result<ReloadResult> Dataplane::reload_locked(const config::Config& next) {
     }
     auto final_snapshot = make_snapshot(next);
     if (!final_snapshot) return tl::unexpected(final_snapshot.error());
-    publish(std::move(*final_snapshot));
+    // The new NIC flows are created before it, the old ones destroyed after.
+    publish_offloaded(next, std::move(*final_snapshot));
     // No worker counts into a replaced firewall any more: carry its last hits over.
     for (const auto& [fresh, replaced] : to_settle_) fresh->settle(*replaced);
     to_settle_.clear();
