@@ -23,6 +23,15 @@ std::string allow_entry(const std::string& pci, const PciDevice& dev) {
 
 std::string pci_part(const std::string& devargs) { return devargs.substr(0, devargs.find(',')); }
 
+// EAL takes one of -l, -c and --lcores and refuses a second: an lcore option among the user's
+// eal_args replaces the dataplane's own `-l`.
+bool has_lcore_option(const std::vector<std::string>& eal_args) {
+    for (const auto& s : eal_args) {
+        if (s.starts_with("--lcores") || s.starts_with("-l") || s.starts_with("-c")) return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 Result<PortPlan> plan_ports(const config::Config& cfg, const PciResolver& pci_of) {
@@ -107,9 +116,12 @@ EalPlan plan_eal(const config::Config& cfg, const PortPlan& ports, std::string_v
     const auto& dp = *cfg.dataplane;
     auto& a = e.args;
     a.emplace_back("vfgate-dataplane");
-    std::string lcores = std::to_string(dp.main_core);
-    for (auto c : dp.worker_cores) lcores += "," + std::to_string(c);
-    a.insert(a.end(), {"-l", lcores, "--main-lcore", std::to_string(dp.main_core)});
+    if (!has_lcore_option(dp.eal_args)) {
+        std::string lcores = std::to_string(dp.main_core);
+        for (auto c : dp.worker_cores) lcores += "," + std::to_string(c);
+        a.insert(a.end(), {"-l", lcores});
+    }
+    a.insert(a.end(), {"--main-lcore", std::to_string(dp.main_core)});
     a.insert(a.end(), {"--file-prefix", e.file_prefix, "-m", std::to_string(dp.memory_mb)});
     // With hugepages, --in-memory leaves no hugepage files behind; --no-huge can't be combined
     // with it, and the unique file prefix keeps two instances apart.

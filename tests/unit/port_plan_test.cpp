@@ -117,5 +117,23 @@ guests:
     EXPECT_NE(file_prefix(cfg), file_prefix(load("config/examples/demo.yaml", true)));
 }
 
+// A VM with one CPU runs main and worker lcores on it: the user's --lcores map replaces -l (EAL
+// refuses both), and main_core and worker_cores name lcores of that map.
+TEST(PortPlan, AnLcoreMapInEalArgsReplacesTheCoreList) {
+    auto cfg = load(R"(version: 1
+dataplane:
+  hugepages: false
+  eal_args: ["--lcores=0@0,1@0"]
+  uplinks: [{name: up0, device: "net_null0"}]
+)",
+                    false);
+    auto plan = plan_ports(cfg, no_netdevs);
+    ASSERT_TRUE(plan);
+    auto eal = plan_eal(cfg, *plan, "info");
+    EXPECT_THAT(eal.args, testing::Not(testing::Contains("-l")));
+    EXPECT_TRUE(has_pair(eal.args, "--main-lcore", "0"));
+    EXPECT_EQ(eal.args.back(), "--lcores=0@0,1@0");
+}
+
 }  // namespace
 }  // namespace vfgate::dataplane
