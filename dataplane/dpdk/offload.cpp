@@ -64,6 +64,7 @@ struct FlowTable::Work {
     std::vector<std::size_t> deferred;  // entries of `next` created after publish
     std::map<std::string, std::uint64_t> retired;  // by entry key: counts of flows destroyed
     std::vector<std::string> notes;
+    std::set<std::string> refused_alone;  // becomes FlowTable::refused_alone_
     bool after_publish = false;
 };
 
@@ -257,7 +258,9 @@ FlowTable::Outcome FlowTable::install(Work& w, EntryState& e, bool may_defer) {
         const bool old_left = std::any_of(w.old.begin(), w.old.end(), [&](const Work::Old& o) {
             return o.port == name && !o.taken;
         });
-        if (!may_defer || !old_left) {
+        const std::string text = to_testpmd(s, name);
+        if (!may_defer || !old_left || refused_alone_.contains(text)) {
+            w.refused_alone.insert(text);
             fail_entry(w, e, "the PMD refused to create its flow: " + h.error().message());
             return Outcome::kRefused;
         }
@@ -336,6 +339,7 @@ OffloadUpdate FlowTable::update(const Plan& plan, const PublishFn& publish) {
         }
     }
     entries_ = std::move(w.next);
+    refused_alone_ = std::move(w.refused_alone);
     for (const auto& [name, t] : w.tally) {
         u.added += t.added;
         u.removed += t.removed;

@@ -130,9 +130,10 @@ void expect_vfgatectl_shows(const ProgramResult& ctl, const jsonl::Json& stats) 
         std::vector<std::string> w{std::istream_iterator<std::string>(words), {}};
         if (!table) {
             table = !w.empty() && w[0] == "WORKER";
-            if (table)
+            if (table) {
                 ASSERT_THAT(w, testing::ElementsAre("WORKER", "CORE", "IN", "COPIES", "OUT",
                                                     "DROPS", testing::_, testing::_));
+            }
             continue;
         }
         if (w.size() >= 6) rows[w[0]] = {w[2], w[3], w[4], w[5]};
