@@ -64,7 +64,7 @@ struct FlowTable::Work {
     std::vector<std::size_t> deferred;  // entries of `next` created after publish
     std::map<std::string, std::uint64_t> retired;  // by entry key: counts of flows destroyed
     std::vector<std::string> notes;
-    std::set<std::string> refused_alone;  // becomes FlowTable::refused_alone_
+    std::map<std::string, std::vector<FlowSpec>> refused_alone;  // becomes the FlowTable's
     bool after_publish = false;
 };
 
@@ -258,9 +258,11 @@ FlowTable::Outcome FlowTable::install(Work& w, EntryState& e, bool may_defer) {
         const bool old_left = std::any_of(w.old.begin(), w.old.end(), [&](const Work::Old& o) {
             return o.port == name && !o.taken;
         });
-        const std::string text = to_testpmd(s, name);
-        if (!may_defer || !old_left || refused_alone_.contains(text)) {
-            w.refused_alone.insert(text);
+        const std::string key = key_of(e.entry);
+        const auto before = refused_alone_.find(key);
+        if (!may_defer || !old_left ||
+            (before != refused_alone_.end() && before->second == e.entry.flows)) {
+            w.refused_alone[key] = e.entry.flows;
             fail_entry(w, e, "the PMD refused to create its flow: " + h.error().message());
             return Outcome::kRefused;
         }

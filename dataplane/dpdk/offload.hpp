@@ -19,7 +19,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -134,9 +133,9 @@ class FlowTable {
     std::vector<Port> ports_;
     std::vector<EntryState> entries_;  // the last update's plan, in its order
     std::optional<OffloadUpdate> last_;
-    // Flows (by port and testpmd text) the PMD refused to create with no flow of ours in the
+    // Entries (by key, with their flows) the PMD refused to create with no flow of ours in the
     // way: refused again, they are not worth a swap in software.
-    std::set<std::string> refused_alone_;
+    std::map<std::string, std::vector<FlowSpec>> refused_alone_;
 };
 
 }  // namespace vfgate::dataplane::offload

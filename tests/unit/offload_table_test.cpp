@@ -299,13 +299,15 @@ TEST_F(FlowTableTest, RollbackRestoresExactlyTheOldSet) {
 // way, it is refused again at the next update without sending the new rules through software.
 TEST_F(FlowTableTest, AFlowThePmdRefusedAloneIsNoReasonToSwap) {
     nic_->create_fails = {"F9"};
-    auto first = update({rule("v0", {9}), rule("r1", {1})});
+    auto first = update({rule("v0", {8, 9}), rule("r1", {1})});
     EXPECT_FALSE(first.swap_in_software);
     EXPECT_EQ(entry("v0").where, "software");
-    auto u = update({rule("v0", {9}), rule("r2", {2})});
-    EXPECT_THAT(changes(), ElementsAre("create F9", "create F2", "publish", "destroy F1"));
+    // Which of its flows the PMD refuses may change with what else is in the NIC.
+    nic_->create_fails = {"F8"};
+    auto u = update({rule("v0", {8, 9}), rule("r2", {2})});
+    EXPECT_THAT(changes(), ElementsAre("create F8", "create F2", "publish", "destroy F1"));
     EXPECT_FALSE(u.swap_in_software);
-    EXPECT_EQ(u.refused, 1u);
+    EXPECT_EQ(u.refused, 2u);  // the entry's flows
     EXPECT_EQ(entry("v0").where, "software");
     EXPECT_THAT(entry("v0").why_not, HasSubstr("no cls_flower"));
     EXPECT_EQ(entry("r2").where, "nic");
