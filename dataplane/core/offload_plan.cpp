@@ -71,8 +71,10 @@ bool lists_overlap(const std::vector<Cidr>& a, const std::vector<Cidr>& b, IpFam
 bool list_covers(const std::vector<Cidr>& a, const std::vector<Cidr>& b, IpFamily f) {
     const auto big = of_family(a, f);
     for (const auto& y : of_family(b, f)) {
-        if (std::none_of(big.begin(), big.end(), [&](const Cidr& x) { return cidr_covers(x, y); }))
+        if (std::none_of(big.begin(), big.end(),
+                         [&](const Cidr& x) { return cidr_covers(x, y); })) {
             return false;
+        }
     }
     return true;
 }
@@ -110,8 +112,9 @@ bool overlap(const Rule& a, const Rule& b) {
         !same_or_any(a.icmp_code, b.icmp_code)) {
         return false;
     }
-    if (!ranges_overlap(a.src_ports, b.src_ports) || !ranges_overlap(a.dst_ports, b.dst_ports))
+    if (!ranges_overlap(a.src_ports, b.src_ports) || !ranges_overlap(a.dst_ports, b.dst_ports)) {
         return false;
+    }
     for (IpFamily f : {IpFamily::kV4, IpFamily::kV6}) {
         if (!matches_family(a, f) || !matches_family(b, f)) continue;
         if (lists_overlap(a.src, b.src, f) && lists_overlap(a.dst, b.dst, f)) return true;
@@ -124,8 +127,9 @@ bool covers(const Rule& d, const Rule& x) {
     if (d.proto && (!x.proto || *x.proto != *d.proto)) return false;
     if (d.icmp_type && (!x.icmp_type || *x.icmp_type != *d.icmp_type)) return false;
     if (d.icmp_code && (!x.icmp_code || *x.icmp_code != *d.icmp_code)) return false;
-    if (!ranges_cover(d.src_ports, x.src_ports) || !ranges_cover(d.dst_ports, x.dst_ports))
+    if (!ranges_cover(d.src_ports, x.src_ports) || !ranges_cover(d.dst_ports, x.dst_ports)) {
         return false;
+    }
     for (IpFamily f : {IpFamily::kV4, IpFamily::kV6}) {
         if (!matches_family(x, f)) continue;
         if (!matches_family(d, f) || !list_covers(d.src, x.src, f) ||
@@ -191,10 +195,22 @@ bool could_match_nd(const Rule& r) {
     return !r.icmp_type || (*r.icmp_type >= 133 && *r.icmp_type <= 137);
 }
 
+// Bounds on the work and the NIC: rule pairs compared per NIC list, flows per uplink.
+struct Budget {
+    std::size_t comparisons = kMaxComparisons;
+    std::size_t flows = kMaxFlowsPerPort;
+};
+
 // Why a deny rule at `index` of a NIC's ingress list can't go to the NIC, or nullopt.
 std::optional<std::string> unsafe(const config::Nic& nic, const config::Firewall& fw,
-                                  std::size_t index) {
+                                  std::size_t index, Budget& budget) {
     const Rule& r = fw.ingress[index];
+    const std::size_t work = index + fw.egress.size();
+    if (work > budget.comparisons) {
+        return "too many rules to check it against (at most " + std::to_string(kMaxComparisons) +
+               " rule pairs per NIC)";
+    }
+    budget.comparisons -= work;
     for (std::size_t i = 0; i < index; ++i) {
         const Rule& e = fw.ingress[i];
         if (e.action == Action::kAllow && overlap(e, r)) {
@@ -305,7 +321,8 @@ std::vector<Masked16> vid_blocks(const std::vector<bool>& in_set) {
         }
         std::uint32_t size = 1;
         while ((v & (size * 2 - 1)) == 0 && v + size * 2 <= 4096 &&
-               std::all_of(in_set.begin() + v, in_set.begin() + v + size * 2,
+               std::all_of(in_set.begin() + v,
+                           in_set.begin() + v + static_cast<std::ptrdiff_t>(size) * 2,
                            [](bool b) { return b; })) {
             size *= 2;
         }
@@ -355,8 +372,10 @@ Entry steering(const std::string& port, const std::string& steered) {
 }
 
 void rule_entries(const config::Nic& nic, const std::string& name, const config::Uplink& up,
-                  std::size_t up_index, std::vector<Entry>& out) {
+                  std::size_t up_index, std::size_t& flows_left, std::vector<Entry>& out) {
     const config::Firewall& fw = *nic.firewall;
+    Budget budget;
+    budget.flows = flows_left;
     const std::string off = "offload is off on uplink " + up.name + " (dataplane.uplinks[" +
                             std::to_string(up_index) + "].offload: false)";
     for (Direction dir : {Direction::kIngress, Direction::kEgress}) {
@@ -382,7 +401,7 @@ void rule_entries(const config::Nic& nic, const std::string& name, const config:
                                           "through (the NIC has no allow ahead of its drops)";
             } else if (!up.offload) {
                 e.why_not = off;
-            } else if (auto why = unsafe(nic, fw, i)) {
+            } else if (auto why = unsafe(nic, fw, i, budget)) {
                 e.why_not = *why;
             } else {
                 std::size_t n = 0;
@@ -394,7 +413,11 @@ void rule_entries(const config::Nic& nic, const std::string& name, const config:
                                 std::to_string(kMaxFlowsPerRule);
                 } else if (flows->empty()) {
                     e.why_not = "it matches no packet a NIC flow can (port 0 only)";
+                } else if (flows->size() > budget.flows) {
+                    e.why_not = "uplink " + up.name + " has no flows left for it (at most " +
+                                std::to_string(kMaxFlowsPerPort) + " per uplink)";
                 } else {
+                    budget.flows -= flows->size();
                     e.to_nic = true;
                     e.flows = std::move(*flows);
                 }
@@ -402,6 +425,7 @@ void rule_entries(const config::Nic& nic, const std::string& name, const config:
             out.push_back(std::move(e));
         }
     }
+    flows_left = budget.flows;
 }
 
 }  // namespace
@@ -415,6 +439,7 @@ Plan plan(const config::Config& cfg) {
     for (std::size_t u = 0; u < uplinks.size(); ++u) {
         const config::Uplink& up = uplinks[u];
         const PortInfo& info = st->port(st->by_name(up.name));
+        std::size_t flows_left = kMaxFlowsPerPort;
         Entry vlans = unused_vlans(*st, info);
         if (!up.offload && vlans.to_nic) {
             vlans.to_nic = false;
@@ -427,8 +452,9 @@ Plan plan(const config::Config& cfg) {
                 if (nic.uplink != up.name || !config::is_software_switched(cfg, nic)) continue;
                 const std::string name = g.name + "/" + nic.name;
                 if (nic.type == config::NicType::kVf && up.offload) {
-                    if (p.entries.back().kind != EntryKind::kSteering)
+                    if (p.entries.back().kind != EntryKind::kSteering) {
                         p.entries.push_back(steering(up.name, up.name));
+                    }
                     p.entries.push_back(steering(up.name, name));
                 }
             }
@@ -439,7 +465,7 @@ Plan plan(const config::Config& cfg) {
                     !nic.firewall) {
                     continue;
                 }
-                rule_entries(nic, g.name + "/" + nic.name, up, u, p.entries);
+                rule_entries(nic, g.name + "/" + nic.name, up, u, flows_left, p.entries);
             }
         }
     }

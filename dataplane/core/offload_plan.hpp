@@ -100,6 +100,11 @@ struct Plan {
 // The most flows one rule may expand to (its CIDRs times its port ranges as masks); beyond it
 // the rule stays in software.
 inline constexpr std::size_t kMaxFlowsPerRule = 64;
+// The most rule flows the plan puts on one uplink (NICs hold thousands; the rules past it stay
+// in software), and the most rule pairs it compares to place the rules of one guest NIC (the
+// safety checks compare a deny rule with the rules before it and the egress list).
+inline constexpr std::size_t kMaxFlowsPerPort = 8192;
+inline constexpr std::size_t kMaxComparisons = 4'000'000;
 
 // The offload plan of a validated config. Uplinks with `offload: false` get their entries with
 // the reason; a NIC without a firewall, or one the NIC switches in legacy mode, gets none.

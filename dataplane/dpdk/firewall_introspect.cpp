@@ -16,12 +16,14 @@ namespace {
 DirectionRules direction_rules(const RuleSet& rs, const offload::FlowTable* offload,
                                const std::string& nic, config::Direction dir) {
     DirectionRules d;
+    const auto in_nic =
+        offload != nullptr ? offload->nic_packets(nic, dir) : std::map<int, std::uint64_t>{};
     for (std::size_t i = 0; i < rs.rules(); ++i) {
         RuleHits r;
         r.id = rs.id(i);
         r.action = config::to_string(rs.rule_action(i));
         r.hits = rs.total(i);
-        if (offload != nullptr) r.nic_packets = offload->nic_packets(nic, dir, static_cast<int>(i));
+        if (auto n = in_nic.find(static_cast<int>(i)); n != in_nic.end()) r.nic_packets = n->second;
         d.rules.push_back(std::move(r));
     }
     d.default_action = config::to_string(rs.fallback());

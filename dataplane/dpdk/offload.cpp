@@ -384,15 +384,16 @@ std::optional<std::uint64_t> FlowTable::count(const EntryState& e) const {
     return n;
 }
 
-std::optional<std::uint64_t> FlowTable::nic_packets(const std::string& nic, config::Direction dir,
-                                                    int index) const {
+std::map<int, std::uint64_t> FlowTable::nic_packets(const std::string& nic,
+                                                    config::Direction dir) const {
+    std::map<int, std::uint64_t> out;
     for (const auto& e : entries_) {
-        if (e.entry.kind == EntryKind::kRule && e.entry.nic == nic && e.entry.direction == dir &&
-            e.entry.index == index) {
-            return count(e);
+        if (e.entry.kind != EntryKind::kRule || e.entry.nic != nic || e.entry.direction != dir) {
+            continue;
         }
+        if (auto n = count(e)) out[e.entry.index] = *n;
     }
-    return std::nullopt;
+    return out;
 }
 
 OffloadReply FlowTable::report() const {

@@ -82,10 +82,10 @@ class FlowTable {
 
     // The control socket's view: uplinks, entries in plan order (COUNT read now), last update.
     OffloadReply report() const;
-    // The packets the NIC dropped for a rule of a guest NIC (its flows' COUNT); nullopt if the
-    // rule isn't in a NIC or nothing counts it.
-    std::optional<std::uint64_t> nic_packets(const std::string& nic, config::Direction dir,
-                                             int index) const;
+    // The packets the NIC dropped for the rules of a guest NIC and direction (their flows'
+    // COUNT), by rule index; a rule not in a NIC, or that nothing counts, isn't there. One pass
+    // over the entries (a list of 100k rules asks once, not per rule).
+    std::map<int, std::uint64_t> nic_packets(const std::string& nic, config::Direction dir) const;
 
   private:
     struct Port {

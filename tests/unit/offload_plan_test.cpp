@@ -91,6 +91,32 @@ TEST(Plan, EveryRuleOfEveryDirectionIsListed) {
     }
 }
 
+// A list of 20,000 deny rules: the plan stays within its flow and comparison budgets and says
+// so for the rules past them.
+TEST(Plan, ManyRulesStayWithinTheBudgets) {
+    config::Config cfg = load_file(kDir + "stateless.yaml");
+    auto& fw = *cfg.guests[1].nics[0].firewall;
+    fw.ingress.clear();
+    for (int i = 0; i < 20000; ++i) {
+        config::Rule r;
+        r.id = "r" + std::to_string(i);
+        r.proto = config::kProtoTcp;
+        r.src.push_back(Cidr{*parse_ip("10.0.0.0"), 8});
+        r.dst_ports.push_back({1 + i % 60000, 1 + i % 60000});
+        fw.ingress.push_back(r);
+    }
+    std::size_t flows = 0, no_flows_left = 0, too_many = 0;
+    for (const auto& e : plan(cfg).entries) {
+        if (e.nic != "db/eth0") continue;
+        flows += e.flows.size();
+        no_flows_left += e.why_not.find("no flows left") != std::string::npos;
+        too_many += e.why_not.find("too many rules to check") != std::string::npos;
+    }
+    EXPECT_EQ(flows, 2828U);  // the comparisons run out first: 2828 rules, one flow each
+    EXPECT_EQ(no_flows_left, 0U);
+    EXPECT_EQ(too_many, 20000U - 2828U);
+}
+
 TEST(Testpmd, WritesMasksAndExactValues) {
     FlowSpec f;
     f.eth_dst = 0x525400000101ULL;
