@@ -75,6 +75,8 @@ constexpr Field kConntrackFields[] = {
      MetricType::Gauge},
     {"created", "vfgate_conntrack_created_total", "Connections the worker's table recorded"},
     {"expired", "vfgate_conntrack_expired_total", "Connections that timed out"},
+    {"evicted", "vfgate_conntrack_evicted_total",
+     "Connections never answered that a new one evicted from the worker's full table"},
     {"revoked", "vfgate_conntrack_revoked_total",
      "Connections cut because a rule change no longer allows them"},
     {"table_full", "vfgate_conntrack_table_full_total",

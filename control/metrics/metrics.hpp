@@ -26,7 +26,7 @@
 //     vfgate_rule_default_hits_total{nic,direction,action},
 //     vfgate_firewall_established_total{nic,direction}
 //   vfgate_conntrack_{entries,denied_entries,capacity}{worker},
-//     vfgate_conntrack_{created,expired,revoked,table_full}_total{worker}
+//     vfgate_conntrack_{created,expired,evicted,revoked,table_full}_total{worker}
 //   vfgate_offload_flows{port}, vfgate_offload_port_state{port,state},
 //     vfgate_offload_refused_flows{port}, vfgate_offload_entries{port,where},
 //     vfgate_offload_nic_packets_total{port,nic,direction,rule},

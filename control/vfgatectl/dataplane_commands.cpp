@@ -136,11 +136,11 @@ void print_rules(const dataplane::RulesReply& nics) { std::cout << rules_text(ni
 void print_offload(const dataplane::OffloadReply& r) { std::cout << offload_text(r); }
 
 void print_conntrack(const dataplane::ConntrackReply& c) {
-    Table w(
-        {"WORKER", "ENTRIES", "DENIED", "CAPACITY", "CREATED", "EXPIRED", "REVOKED", "TABLE_FULL"});
+    Table w({"WORKER", "ENTRIES", "DENIED", "CAPACITY", "CREATED", "EXPIRED", "EVICTED", "REVOKED",
+             "TABLE_FULL"});
     for (const auto& x : c.workers) {
         w.add({text(x.index), text(x.entries), text(x.denied), text(x.capacity), text(x.created),
-               text(x.expired), text(x.revoked), text(x.table_full)});
+               text(x.expired), text(x.evicted), text(x.revoked), text(x.table_full)});
     }
     w.print(std::cout);
     if (!c.connections) return;

@@ -1,10 +1,12 @@
 #pragma once
-// A burst of packets from one port, as the stages see it: the parsed metadata of each packet
-// and the step each stage decided for it. The DPDK adapter keeps the mbufs alongside, at the
-// same indexes; stages never touch mbufs, never free and never send.
+// A burst of packets from one port, as the stages see it: the parsed metadata of each packet,
+// its bytes, and the step each stage decided for it. The DPDK adapter keeps the mbufs alongside, at
+// the same indexes; stages never touch mbufs, never free and never send.
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "drop_reason.hpp"
 #include "packet.hpp"
@@ -31,6 +33,9 @@ struct Burst {
     std::uint16_t count = 0;
     std::array<L2Meta, kBurstSize> meta;
     std::array<Step, kBurstSize> step;
+    // Each packet's bytes from its Ethernet header (the first segment): what the firewall
+    // parses past L2.
+    std::array<std::span<const std::byte>, kBurstSize> frame;
 };
 
 }  // namespace vfgate::dataplane

@@ -1,7 +1,7 @@
 #pragma once
 // Connection tracking logic (config-v1 "Stateful"): the canonical key of a connection, its
 // state machine, and its timeouts. Pure C++; the per-worker, fixed-capacity table that stores
-// entries lives in the DPDK adapter. Hot-path safe: no allocation, no exceptions.
+// entries is conn_table.hpp. Hot-path safe: no allocation, no exceptions.
 //
 // A connection is keyed by zone (the guest NIC whose firewall allowed it), IP version, protocol,
 // and its two endpoints in a canonical order, so that both directions find one entry; the
@@ -124,7 +124,8 @@ enum class CtState : std::uint8_t {
     kDenied,          // not a connection: the rules denied this flow (one direction, one side)
 };
 
-inline constexpr std::size_t kCtStates = 9;
+// How many states there are: kDenied is the last.
+inline constexpr std::size_t kCtStates = static_cast<std::size_t>(CtState::kDenied) + 1;
 
 const char* to_string(CtState s);
 

@@ -27,8 +27,7 @@ class SwitchStage {
     }
 
     // The verdict is written in place: returning a Step by value cost a store-forwarding stall
-    // per packet (partial stores, wide reload) and a call; inlined in place, the switch went
-    // from ~130 to ~xx cycles per packet (bench/README.md).
+    // per packet (partial stores, wide reload) and a call.
     static void set(Step& s, Verdict v, DropReason r, TagOp tag, PortIdx out, std::uint16_t domain,
                     std::uint16_t vlan) noexcept {
         s.verdict = v;

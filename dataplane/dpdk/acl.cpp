@@ -177,4 +177,19 @@ void AclClassifier::classify(std::uint8_t family, const std::uint8_t** keys, std
     }
 }
 
+void AclClassifier::classify(std::uint8_t family, const FlowKey* const* keys, std::uint32_t* out,
+                             std::uint32_t n) const noexcept {
+    std::array<acl::Key, 64> scratch;              // NOLINT(cppcoreguidelines-pro-type-member-init)
+    std::array<const std::uint8_t*, 64> pointers;  // NOLINT(cppcoreguidelines-pro-type-member-init)
+    for (std::uint32_t i = 0; i < n; ++i) {
+        acl::fill_key(*keys[i], scratch[i]);
+        pointers[i] = scratch[i].data();
+    }
+    classify(family, pointers.data(), out, n);
+}
+
+std::string AclClassifier::describe() const {
+    return std::to_string(v4_.size() + v6_.size()) + " rte_acl contexts";
+}
+
 }  // namespace vfgate::dataplane

@@ -1,7 +1,7 @@
 #pragma once
-// A NIC direction's rules compiled to rte_acl: one context per IP version, built on the control
-// thread (allocates; may take a while for large sets), then read-only. classify() is hot-path
-// safe: any number of workers may call it at once.
+// A NIC direction's rules compiled to rte_acl: the dataplane's Classifier (rule_set.hpp). One
+// context per IP version, built on the control thread (allocates; may take a while for large
+// sets), then read-only. classify() is hot-path safe: any number of workers may call it at once.
 
 #include <memory>
 #include <span>
@@ -13,19 +13,26 @@
 #include <vfgate/config/config.hpp>
 
 #include "acl_rules.hpp"
+#include "rule_set.hpp"
 
 namespace vfgate::dataplane {
 
-class AclClassifier {
+class AclClassifier final : public Classifier {
   public:
     // Compiles `rules` (in order: the first match wins). An empty list compiles to nothing.
     static Result<std::unique_ptr<AclClassifier>> build(std::span<const config::Rule> rules,
                                                         int socket);
-    ~AclClassifier();
+    ~AclClassifier() override;
     AclClassifier(const AclClassifier&) = delete;
     AclClassifier& operator=(const AclClassifier&) = delete;
 
-    // For each key (all of one IP version), the matching rule's index + 1, or 0 for none.
+    // The flow keys as rte_acl keys (acl::fill_key), then classify() below (at most 64).
+    void classify(std::uint8_t family, const FlowKey* const* keys, std::uint32_t* out,
+                  std::uint32_t n) const noexcept override;
+    std::string describe() const override;
+
+    // For each key in rte_acl's layout (all of one IP version), the matching rule's index + 1,
+    // or 0 for none.
     void classify(std::uint8_t family, const std::uint8_t** keys, std::uint32_t* results,
                   std::uint32_t n) const noexcept;
 

@@ -97,8 +97,7 @@ Result<void> Dataplane::bring_up(const PortPlan& plan) {
     if (rcu_ == nullptr) return fail(ErrorKind::kSystem, "no memory for RCU state");
     rte_rcu_qsbr_init(rcu_, static_cast<std::uint32_t>(workers.size()));
     for (std::size_t i = 0; i < workers.size(); ++i) {
-        auto w = std::make_unique<Worker>();
-        w->index = static_cast<unsigned>(i);
+        auto w = std::make_unique<Worker>(static_cast<unsigned>(i));
         w->lcore = static_cast<unsigned>(workers[i]);
         w->current = &current_;
         w->stop = &stop_;

@@ -79,7 +79,7 @@ Result<RulesReply> Dataplane::rules(const std::string& nic) const {
     RulesReply out;
     std::vector<std::string> names;
     for (const PortInfo& p : s->table.ports()) {
-        const auto& fw = s->firewall[index(s->table.by_name(p.name))];
+        const auto& fw = s->firewall.nic[index(s->table.by_name(p.name))];
         if (!fw) continue;
         names.push_back(p.name);
         if (!nic.empty() && p.name != nic) continue;
@@ -123,17 +123,18 @@ Result<ConntrackReply> Dataplane::conntrack(const std::string& nic, std::size_t 
     std::uint64_t matched = 0;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         Worker& w = *workers_[i];
-        const std::uint32_t size = w.ct.size.load(std::memory_order_relaxed);
+        const std::uint32_t size = w.firewall.ct.size.load(std::memory_order_relaxed);
         out.entries += size;
         out.workers.push_back(
             CtWorkerCounts{.index = w.index,
                            .entries = size,
-                           .denied = w.ct.denied.load(std::memory_order_relaxed),
+                           .denied = w.firewall.ct.denied.load(std::memory_order_relaxed),
                            .capacity = conntrack_.empty() ? 0 : conntrack_[i]->capacity(),
-                           .created = w.ct.created.get(),
-                           .expired = w.ct.expired.get(),
-                           .revoked = w.ct.revoked.get(),
-                           .table_full = w.ct.full.get()});
+                           .created = w.firewall.ct.created.get(),
+                           .expired = w.firewall.ct.expired.load(std::memory_order_relaxed),
+                           .revoked = w.firewall.ct.revoked.get(),
+                           .table_full = w.firewall.ct.full.get(),
+                           .evicted = w.firewall.ct.evicted.load(std::memory_order_relaxed)});
         if (conntrack_.empty() || (limit == 0 && nic.empty())) continue;
         // The worker walks its own table (a chunk per pass) and copies what matches.
         CtDump& d = w.dump;

@@ -3,16 +3,34 @@
 
 #include <rte_cycles.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <spdlog/spdlog.h>
 
+#include "acl.hpp"
 #include "dataplane.hpp"
 
 namespace vfgate::dataplane {
 namespace {
 
-constexpr std::uint64_t kFragmentLifetimeS = 10;
-
 std::string nic_name(const config::Guest& g, const config::Nic& n) { return g.name + "/" + n.name; }
+
+// Rules compile to rte_acl on this socket.
+ClassifierFactory acl_on(int socket) {
+    return
+        [socket](std::span<const config::Rule> rules) -> Result<std::shared_ptr<const Classifier>> {
+            auto c = AclClassifier::build(rules, socket);
+            if (!c) return tl::unexpected(c.error());
+            return std::shared_ptr<const Classifier>(std::move(*c));
+        };
+}
+
+// Connection tables live in hugepages on this socket.
+TableMemory hugepages_on(int socket) {
+    return TableMemory{[socket](const char* what, std::size_t bytes) {
+                           return rte_zmalloc_socket(what, bytes, RTE_CACHE_LINE_SIZE, socket);
+                       },
+                       [](void* p) { rte_free(p); }};
+}
 
 }  // namespace
 
@@ -64,21 +82,20 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
             const auto t0 = std::chrono::steady_clock::now();
             auto fw = NicFirewall::build(*n.firewall, zone->second, ++epoch_,
                                          static_cast<unsigned>(workers_.size()),
-                                         static_cast<int>(rte_socket_id()), old);
+                                         acl_on(static_cast<int>(rte_socket_id())), old);
             if (!fw) {
                 return tl::unexpected(
                     std::move(fw.error()).context("guests[" + g.name + "].nics[" + n.name + "]"));
             }
             const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                 std::chrono::steady_clock::now() - t0);
-            const auto contexts = [](const RuleSet& rs) {
-                return rs.acl() == nullptr ? 0 : rs.acl()->contexts(4) + rs.acl()->contexts(6);
+            const auto compiled_as = [](const RuleSet& rs) -> std::string {
+                return rs.classifier() == nullptr ? "none" : rs.classifier()->describe();
             };
             spdlog::info(
-                "{}: firewall compiled in {} ms: {} ingress rules ({} rte_acl contexts), {} egress "
-                "rules ({} contexts)",
-                name, ms.count(), n.firewall->ingress.size(), contexts((*fw)->dir[kIngress]),
-                n.firewall->egress.size(), contexts((*fw)->dir[kEgress]));
+                "{}: firewall compiled in {} ms: {} ingress rules ({}), {} egress rules ({})", name,
+                ms.count(), n.firewall->ingress.size(), compiled_as((*fw)->dir[kIngress]),
+                n.firewall->egress.size(), compiled_as((*fw)->dir[kEgress]));
             if (old != nullptr) to_settle_.emplace_back(*fw, firewalls_[name].back());
             compiled[name] = std::move(*fw);
         }
@@ -87,8 +104,14 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
         const auto capacity = static_cast<std::uint32_t>(cfg.dataplane->conntrack.capacity);
         std::vector<std::unique_ptr<ConnTable>> tables;
         for (auto& w : workers_) {
-            auto t = ConnTable::create(w->index, capacity, static_cast<int>(rte_socket_id()));
-            if (!t) return tl::unexpected(t.error());
+            auto t = ConnTable::create(capacity, rte_get_tsc_hz(),
+                                       hugepages_on(static_cast<int>(rte_socket_id())));
+            if (!t) {
+                return fail(
+                    ErrorKind::kSystem,
+                    t.error().message() + " (worker " + std::to_string(w->index) +
+                        "): raise dataplane.memory_mb or lower dataplane.conntrack.capacity");
+            }
             spdlog::info("worker {}: connection table of {} entries, {} MiB", w->index, capacity,
                          (*t)->memory_bytes() >> 20);
             tables.push_back(std::move(*t));
@@ -97,7 +120,7 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
         // Before any snapshot with a stateful firewall is published (release, then the
         // snapshot's own release store): a worker that sees one sees its table.
         for (std::size_t i = 0; i < workers_.size(); ++i) {
-            workers_[i]->conntrack.store(conntrack_[i].get(), std::memory_order_release);
+            workers_[i]->firewall.conntrack.store(conntrack_[i].get(), std::memory_order_release);
         }
     }
     for (auto& [name, fw] : compiled) {
@@ -110,32 +133,14 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
 }
 
 Result<void> Dataplane::add_firewalls(const config::Config& cfg, Snapshot& s) {
-    const std::size_t n = s.table.ports().size();
-    s.firewall.assign(n, nullptr);
-    s.identity.assign(n, GuestIdentity{});
-    s.domain_filtered.assign(s.table.domains().size(), 0);
-    for (const auto& g : cfg.guests) {
-        for (const auto& nic : g.nics) {
-            const std::string name = nic_name(g, nic);
-            const PortIdx p = s.table.by_name(name);
-            if (p == kNoPort) continue;
-            if (!s.identity[index(p)].assign(nic)) {
-                return fail(ErrorKind::kInternal, name + ": addresses not checked before");
-            }
-            if (!nic.firewall) continue;
-            auto fw = compiled_firewall(name, *nic.firewall);
-            if (!fw) return fail(ErrorKind::kInternal, name + ": firewall not compiled");
-            s.firewall[index(p)] = std::move(fw);
-            s.domain_filtered[s.table.port(p).domain] = 1;
-        }
-    }
-    const auto hz = rte_get_tsc_hz();
-    const auto& timeouts = cfg.dataplane->conntrack.timeouts;
-    for (std::size_t st = 0; st < kCtStates; ++st) {
-        s.ct_timeout[st] = static_cast<std::uint32_t>(
-            (timeout_s(static_cast<CtState>(st), timeouts) * hz) >> ct_tick_shift(hz));
-    }
-    s.fragment_lifetime = kFragmentLifetimeS * hz;
+    auto t = FirewallTables::build(
+        cfg, s.table,
+        [this](const std::string& nic, const config::Firewall& fw) {
+            return compiled_firewall(nic, fw);
+        },
+        rte_get_tsc_hz());
+    if (!t) return tl::unexpected(t.error());
+    s.firewall = std::move(*t);
     return {};
 }
 

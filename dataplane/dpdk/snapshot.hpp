@@ -1,7 +1,7 @@
 #pragma once
-// What the workers read: the switch table plus the DPDK side of it (port ids, which queues each
-// worker polls). Built by the control thread, published with an atomic pointer store, immutable
-// afterwards, freed after RCU grace periods (see Dataplane::publish).
+// What the workers read: the switch and firewall tables plus the DPDK side of it (port ids, which
+// queues each worker polls). Built by the control thread, published with an atomic pointer store,
+// immutable afterwards, freed after RCU grace periods (see Dataplane::publish).
 
 #include <array>
 #include <atomic>
@@ -9,9 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "antispoof.hpp"
-#include "conntrack.hpp"
-#include "firewall.hpp"
+#include "firewall_stage.hpp"
 #include "switch_table.hpp"
 
 namespace vfgate::dataplane {
@@ -28,12 +26,7 @@ struct Snapshot {
     std::vector<std::uint16_t> dpdk_port;  // by PortIdx
     std::vector<std::vector<RxQueue>> rx;  // by worker: the queues it polls, each in one list only
 
-    // The firewall.
-    std::vector<std::shared_ptr<const NicFirewall>> firewall;  // by PortIdx; null: none
-    std::vector<GuestIdentity> identity;                       // by PortIdx (guests)
-    std::vector<std::uint8_t> domain_filtered;                 // by domain: a member has a firewall
-    std::array<std::uint32_t, kCtStates> ct_timeout{};         // conntrack ticks, by CtState
-    std::uint64_t fragment_lifetime = 0;                       // TSC cycles
+    FirewallTables firewall;
 };
 
 }  // namespace vfgate::dataplane

@@ -112,7 +112,7 @@ void flood(Worker& w, Outbox& out_box, const Snapshot& s, std::uint16_t pkt, rte
     for (PortIdx p : d.members) {
         if (p == b.in) continue;
         ++targets;
-        if (!admits_copy(w, s, pkt, p)) {
+        if (!w.firewall.admits_copy(pkt, p, s.firewall)) {
             in.drops[static_cast<std::size_t>(DropReason::kFirewall)].add(1);
             continue;
         }
@@ -182,7 +182,8 @@ std::uint16_t poll(Worker& w, const Snapshot& s, const RxQueue& q, std::uint64_t
     for (std::uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = w.mbufs[i];
         const auto* data = rte_pktmbuf_mtod(m, const std::byte*);
-        parse_l2(std::span(data, rte_pktmbuf_data_len(m)), b.meta[i]);
+        b.frame[i] = std::span(data, rte_pktmbuf_data_len(m));
+        parse_l2(b.frame[i], b.meta[i]);
         b.meta[i].len = rte_pktmbuf_pkt_len(m);  // whole frame, even if it spans segments
         bytes += rte_pktmbuf_pkt_len(m);
     }
@@ -190,7 +191,7 @@ std::uint16_t poll(Worker& w, const Snapshot& s, const RxQueue& q, std::uint64_t
     c.rx_packets.add(n);
     c.rx_bytes.add(bytes);
     kSwitch.process(b, s.table);
-    filter(w, s, now);
+    w.firewall.process(b, s.table, s.firewall, now);
     output(w, s, q.dpdk_port);
     return n;
 }
@@ -199,10 +200,7 @@ std::uint16_t poll(Worker& w, const Snapshot& s, const RxQueue& q, std::uint64_t
 // time.
 void housekeep(Worker& w, ConnTable& ct, std::uint64_t now) noexcept {
     const std::uint32_t tick = ct.ticks(now);
-    if (std::uint32_t freed = ct.sweep(tick, kSweepPerPass); freed != 0) {
-        w.ct.expired.add(freed);
-        w.ct.publish(ct);
-    }
+    if (ct.sweep(tick, kSweepPerPass) != 0) w.firewall.ct.publish(ct);
     CtDump& d = w.dump;
     if (d.state.load(std::memory_order_acquire) != CtDump::kRequested) return;
     const std::int32_t end = std::min(ct.positions(), d.cursor + CtDump::kChunk);
@@ -243,7 +241,7 @@ int run_worker(void* arg) {
         }
         std::uint32_t got = 0;
         for (const RxQueue& q : s->rx[w.index]) got += poll(w, *s, q, start);
-        if (ConnTable* ct = w.conntrack.load(std::memory_order_relaxed); ct != nullptr) {
+        if (ConnTable* ct = w.firewall.conntrack.load(std::memory_order_relaxed); ct != nullptr) {
             housekeep(w, *ct, start);
         }
         rte_rcu_qsbr_quiescent(w.rcu, w.index);

@@ -18,10 +18,9 @@
 #include <vfgate/common/error.hpp>
 
 #include "burst.hpp"
-#include "conntrack_table.hpp"
+#include "conn_table.hpp"
 #include "counters.hpp"
-#include "filter.hpp"
-#include "fragment_table.hpp"
+#include "firewall_stage.hpp"
 #include "snapshot.hpp"
 #include "switch_stage.hpp"
 
@@ -34,17 +33,6 @@ inline constexpr unsigned kDrainUs = 100;
 struct TxBuffer {
     std::uint16_t length = 0;
     std::array<rte_mbuf*, std::size_t{2} * kBurstSize> pkts{};
-};
-
-// Connection tracking, per worker: the worker writes, the control thread reads.
-struct CtCounters {
-    Counter created, expired, full, revoked;
-    std::atomic<std::uint32_t> size{0};    // entries in the table now
-    std::atomic<std::uint32_t> denied{0};  // of which remember a denied flow
-    void publish(const ConnTable& t) noexcept {
-        size.store(t.size(), std::memory_order_relaxed);
-        denied.store(t.denied(), std::memory_order_relaxed);
-    }
 };
 
 // A listing of the connection table, done by the worker a chunk per pass (the table is its
@@ -64,6 +52,8 @@ struct CtDump {
 };
 
 struct alignas(64) Worker {
+    explicit Worker(unsigned i) : index(i), firewall(i) {}
+
     unsigned index = 0;  // 0..workers-1: its RCU thread id and TX queue on every port
     unsigned lcore = 0;
     const std::atomic<const Snapshot*>* current = nullptr;  // written by the control thread
@@ -81,17 +71,14 @@ struct alignas(64) Worker {
     // thread reads it (acquire) to know no packet of an older snapshot is still buffered.
     std::atomic<std::uint64_t> adopted{0};
 
-    // Connection tracking: the table is created by the control thread (before the first
-    // snapshot with a stateful firewall is published) and then used by this worker only.
-    std::atomic<ConnTable*> conntrack{nullptr};
-    CtCounters ct;
+    // The firewall stage with this worker's connection table (created by the control thread
+    // before the first snapshot with a stateful firewall is published), and its listing.
+    FirewallStage firewall;
     CtDump dump;
-    FragmentTable fragments;
 
     // Scratch for one burst.
     Burst burst;
     std::array<rte_mbuf*, kBurstSize> mbufs{};
-    FilterScratch filter;
 };
 
 // The lcore entry point (rte_eal_remote_launch); `arg` is a Worker*.

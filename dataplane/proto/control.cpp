@@ -304,9 +304,9 @@ void from_json(const json& j, ConntrackRequest& v) {
 }
 
 void to_json(json& j, const CtWorkerCounts& v) {
-    j = json{{"index", v.index},       {"entries", v.entries},      {"denied", v.denied},
-             {"capacity", v.capacity}, {"created", v.created},      {"expired", v.expired},
-             {"revoked", v.revoked},   {"table_full", v.table_full}};
+    j = json{{"index", v.index},       {"entries", v.entries},       {"denied", v.denied},
+             {"capacity", v.capacity}, {"created", v.created},       {"expired", v.expired},
+             {"revoked", v.revoked},   {"table_full", v.table_full}, {"evicted", v.evicted}};
 }
 
 void from_json(const json& j, CtWorkerCounts& v) {
@@ -318,6 +318,7 @@ void from_json(const json& j, CtWorkerCounts& v) {
     j.at("expired").get_to(v.expired);
     j.at("revoked").get_to(v.revoked);
     j.at("table_full").get_to(v.table_full);
+    v.evicted = j.value("evicted", std::uint64_t{0});  // absent from dataplanes before it
 }
 
 void to_json(json& j, const Connection& v) {

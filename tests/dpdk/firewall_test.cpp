@@ -270,16 +270,26 @@ TEST_F(FirewallPcap, StatefulLaterPacketsOfAConnectionPassAsEstablished) {
     EXPECT_EQ(run_.drops("up0", "firewall"), 2u);
 }
 
-TEST_F(FirewallPcap, AFullConnectionTableDropsNewConnectionsAndCountsThem) {
+TEST_F(FirewallPcap, AFullConnectionTableEvictsUnansweredConnectionsAndCountsThem) {
+    // 1100 new connections, none answered, into a table of 1024: the last 76 take the places of
+    // the oldest (a flood must not lock new connections out); nothing is dropped.
     std::vector<Bytes> flows;
     for (std::uint16_t i = 0; i < 1100; ++i) {
         flows.push_back(
             to_a(v4(198, 51, 100, 1), kUdp, udp(53, static_cast<std::uint16_t>(2000 + i))));
     }
     run_.input("up0", flows);
+    nlohmann::json ct;
+    run_.before_stop([&] {
+        if (auto r = jsonl::call(run_.socket(), "firewall.conntrack")) ct = *r;
+    });
     go(kStateful, "  conntrack: {capacity: 1024}\n");
-    EXPECT_EQ(out("g/a").size(), 1024u);
-    EXPECT_EQ(run_.drops("up0", "conntrack_full"), 76u);
+    EXPECT_EQ(out("g/a").size(), 1100u);
+    EXPECT_EQ(run_.drops("up0", "conntrack_full"), 0u);
+    ASSERT_TRUE(ct.contains("workers")) << ct.dump();
+    EXPECT_EQ(ct["workers"][0]["created"], 1100) << ct.dump();
+    EXPECT_EQ(ct["workers"][0]["evicted"], 76) << ct.dump();
+    EXPECT_EQ(ct["workers"][0]["entries"], 1024) << ct.dump();
 }
 
 }  // namespace

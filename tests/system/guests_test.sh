@@ -210,6 +210,9 @@ check_fails "g2's QEMU is gone" kill -0 "$pid2"
 check "g1 still runs" bash -c "[ \"$(field g1 state)\" = running ]"
 
 # g2's QMP socket served by something else: refused. Left stale (nothing listens): removed.
+# (QEMU may or may not have removed its own socket when it powered off: start clears a stale
+# one either way, so the squatter binds a fresh path.)
+rm -f "$runs/g2/qmp.sock"
 python3 -c '
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); time.sleep(60)' "$runs/g2/qmp.sock" &

@@ -81,7 +81,7 @@ TEST(DataplaneProto, ConntrackListsOnlyWhenAsked) {
     counts.entries = 1;
     EXPECT_EQ(json(counts).dump(),
               R"({"entries":1,"workers":[{"capacity":0,"created":0,"denied":0,"entries":1,)"
-              R"("expired":0,"index":0,"revoked":0,"table_full":0}]})");
+              R"("evicted":0,"expired":0,"index":0,"revoked":0,"table_full":0}]})");
     Connection tcp;
     tcp.nic = "g/a";
     tcp.proto = "tcp";
@@ -100,7 +100,7 @@ TEST(DataplaneProto, ConntrackListsOnlyWhenAsked) {
                 R"("expires_in_s":0,"family":4,"nic":"g/a","packets":{"original":3,"reply":2},)"
                 R"("proto":"tcp","rule":0,"sport":1000,"src":"10.0.0.1","state":"established"}],)"
                 R"("entries":1,"matched":1,"workers":[{"capacity":0,"created":0,"denied":0,)"
-                R"("entries":1,"expired":0,"index":0,"revoked":0,"table_full":0}]})");
+                R"("entries":1,"evicted":0,"expired":0,"index":0,"revoked":0,"table_full":0}]})");
     ASSERT_TRUE(back.connections);
     EXPECT_EQ(back.connections->at(0).dport, 22);
     EXPECT_FALSE(back.connections->at(0).icmp_id);

@@ -205,6 +205,7 @@ struct CtWorkerCounts {
     std::uint64_t expired = 0;
     std::uint64_t revoked = 0;
     std::uint64_t table_full = 0;
+    std::uint64_t evicted = 0;  // for new connections in a full table, before they expired
 };
 
 struct Connection {

@@ -1,12 +1,10 @@
-#include "conntrack_table.hpp"
+#include "conn_table.hpp"
 
 #include <bit>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
-
-#include <rte_hash_crc.h>
-#include <rte_malloc.h>
-#include <rte_prefetch.h>
+#include <string>
 
 #if defined(__SSE4_2__)
 #include <nmmintrin.h>
@@ -20,12 +18,24 @@ namespace {
 constexpr std::uint32_t kNoSlot = 0xffffffff;
 
 template <class T>
-T* zalloc(const char* what, std::size_t n, int socket, std::size_t& total) {
+T* zalloc(const TableMemory& m, const char* what, std::size_t n, std::size_t& total) {
     const std::size_t bytes = sizeof(T) * n;
-    auto* p = static_cast<T*>(rte_zmalloc_socket(what, bytes, RTE_CACHE_LINE_SIZE, socket));
+    auto* p = static_cast<T*>(m.zalloc(what, bytes));
     if (p != nullptr) total += bytes;
     return p;
 }
+
+inline void prefetch(const void* p) noexcept { __builtin_prefetch(p, 1, 3); }
+
+#if !defined(__SSE4_2__)
+// CRC32-C without the instruction, a bit at a time (only where the CPU lacks SSE 4.2).
+std::uint32_t crc32c(std::uint32_t c, std::uint64_t v) noexcept {
+    for (int i = 0; i < 64; ++i, v >>= 1) {
+        c = ((c ^ static_cast<std::uint32_t>(v)) & 1U) != 0 ? (c >> 1) ^ 0x82f63b78U : c >> 1;
+    }
+    return c;
+}
+#endif
 
 // The key as five 8-byte words (IPv4 keys use the first two: the rest is zero), each read
 // with one load: a copy of the whole key to an array first cost a stack round trip per word.
@@ -58,33 +68,47 @@ unsigned ct_tick_shift(std::uint64_t tsc_hz) noexcept {
     return static_cast<unsigned>(std::bit_width(tsc_hz / 1000)) + 1;
 }
 
-Result<std::unique_ptr<ConnTable>> ConnTable::create(unsigned worker, std::uint32_t capacity,
-                                                     int socket) {
-    std::unique_ptr<ConnTable> t(new ConnTable());
+TableMemory heap_memory() {
+    return TableMemory{[](const char*, std::size_t bytes) -> void* {
+                           const std::size_t size = (bytes + 63) / 64 * 64;
+                           void* p = std::aligned_alloc(64, size);
+                           if (p != nullptr) std::memset(p, 0, size);
+                           return p;
+                       },
+                       [](void* p) { std::free(p); }};  // NOLINT(cppcoreguidelines-no-malloc)
+}
+
+Result<std::unique_ptr<ConnTable>> ConnTable::create(std::uint32_t capacity, std::uint64_t tsc_hz,
+                                                     TableMemory memory) {
+    if (capacity == 0 || capacity > (1U << 30)) {
+        return fail(ErrorKind::kInvalidArgument,
+                    "connection table capacity " + std::to_string(capacity) + ": want 1 to 2^30");
+    }
+    std::unique_ptr<ConnTable> t(new ConnTable(std::move(memory)));
     const std::uint32_t buckets = std::max<std::uint32_t>(16, std::bit_ceil((capacity + 1) / 2));
     t->bucket_bits_ = static_cast<unsigned>(std::countr_zero(buckets));
     t->bucket_mask_ = buckets - 1;
-    t->buckets_ = zalloc<Bucket>("vfgate_ct_buckets", buckets, socket, t->memory_);
-    t->entries_ = zalloc<CtEntry>("vfgate_ct_entries", capacity, socket, t->memory_);
-    t->free_ = zalloc<std::uint32_t>("vfgate_ct_free", capacity, socket, t->memory_);
+    const TableMemory& m = t->memory_fns_;
+    t->buckets_ = zalloc<Bucket>(m, "vfgate_ct_buckets", buckets, t->memory_);
+    t->entries_ = zalloc<CtEntry>(m, "vfgate_ct_entries", capacity, t->memory_);
+    t->free_ = zalloc<std::uint32_t>(m, "vfgate_ct_free", capacity, t->memory_);
     if (t->buckets_ == nullptr || t->entries_ == nullptr || t->free_ == nullptr) {
         return fail(ErrorKind::kSystem,
-                    "no memory for a connection table of " + std::to_string(capacity) +
-                        " entries (worker " + std::to_string(worker) +
-                        "): raise dataplane.memory_mb or lower dataplane.conntrack.capacity");
+                    "no memory for a connection table of " + std::to_string(capacity) + " entries");
     }
     // Positions are handed out from 0 up: new connections fill the entries in order.
     for (std::uint32_t i = 0; i < capacity; ++i) t->free_[i] = capacity - 1 - i;
     t->free_top_ = capacity;
     t->capacity_ = capacity;
-    t->tick_shift_ = ct_tick_shift(rte_get_tsc_hz());
+    t->tick_shift_ = ct_tick_shift(tsc_hz);
     return t;
 }
 
 ConnTable::~ConnTable() {
-    rte_free(free_);
-    rte_free(entries_);
-    rte_free(buckets_);
+    for (void* p :
+         {static_cast<void*>(free_), static_cast<void*>(entries_), static_cast<void*>(buckets_)}) {
+        if (p != nullptr) memory_fns_.free(p);
+    }
 }
 
 std::uint32_t ConnTable::crc(const ConnKey& k) noexcept {
@@ -96,7 +120,9 @@ std::uint32_t ConnTable::crc(const ConnKey& k) noexcept {
     for (std::size_t i = 2; i < n; ++i) c = _mm_crc32_u64(c, word(k, i));
     return static_cast<std::uint32_t>(c);
 #else
-    return rte_hash_crc(&k, n * sizeof w0, 0);
+    std::uint32_t c = crc32c(crc32c(0, w0), word(k, 1));
+    for (std::size_t i = 2; i < n; ++i) c = crc32c(c, word(k, i));
+    return c;
 #endif
 }
 
@@ -157,7 +183,7 @@ void ConnTable::lookup(const ConnKey* const* keys, std::uint32_t n,
     std::array<std::uint32_t, kBulkMax> matches;  // NOLINT(cppcoreguidelines-pro-type-member-init)
     for (std::uint32_t i = 0; i < n; ++i) {
         crcs[i] = crc(*keys[i]);
-        rte_prefetch0(&buckets_[crcs[i] & bucket_mask_]);
+        prefetch(&buckets_[crcs[i] & bucket_mask_]);
     }
     // The first candidate of each key: its entry is fetched while the others are matched.
     for (std::uint32_t i = 0; i < n; ++i) {
@@ -165,7 +191,7 @@ void ConnTable::lookup(const ConnKey* const* keys, std::uint32_t n,
         const std::uint32_t m = sig_matches(b, sig_of(crcs[i]));
         matches[i] = m;
         if (m != 0) {
-            rte_prefetch0(&entries_[b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2]]);
+            prefetch(&entries_[b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2]]);
         }
     }
     for (std::uint32_t i = 0; i < n; ++i) {
@@ -185,11 +211,26 @@ void ConnTable::lookup(const ConnKey* const* keys, std::uint32_t n,
     }
 }
 
-std::int32_t ConnTable::insert(const ConnKey& k, bool& fresh) noexcept {
-    fresh = false;
+bool ConnTable::reclaim(std::uint32_t now) noexcept {
+    for (std::uint32_t i = 0; i < kEvictScan; ++i) {
+        const std::uint32_t pos = hand_;
+        hand_ = hand_ + 1 == capacity_ ? 0 : hand_ + 1;
+        const CtEntry& e = entries_[pos];
+        if ((e.flags & CtEntry::kInUse) == 0) continue;  // freed since: taken by then
+        const bool expired = ct_expired(e.expires, now);
+        if (!expired && !evictable(e.state)) continue;
+        ++(expired ? expired_ : evicted_);
+        erase(static_cast<std::int32_t>(pos));
+        prefetch(&entries_[hand_]);  // the next eviction's first look
+        return true;
+    }
+    return false;
+}
+
+std::int32_t ConnTable::insert(const ConnKey& k, std::uint32_t now) noexcept {
     const Hashed h = hash(k);
     if (const std::int32_t pos = find(h, k); pos >= 0) return pos;
-    if (free_top_ == 0) return -ENOSPC;
+    if (free_top_ == 0 && !reclaim(now)) return -ENOSPC;
     Bucket* b = &buckets_[h.primary];
     auto empty = [](const Bucket& x) {
         for (unsigned i = 0; i < Bucket::kSlots; ++i) {
@@ -212,7 +253,6 @@ std::int32_t ConnTable::insert(const ConnKey& k, bool& fresh) noexcept {
     e.key = k;
     e.flags = CtEntry::kInUse;
     ++size_;
-    fresh = true;
     return static_cast<std::int32_t>(pos);
 }
 
@@ -251,9 +291,10 @@ std::uint32_t ConnTable::sweep(std::uint32_t now, std::uint32_t budget) noexcept
             ++freed;
         }
     }
+    expired_ += freed;
     // The next pass's positions are fetched meanwhile (each is a cache miss otherwise).
-    rte_prefetch0(&entries_[cursor_]);
-    if (budget > 1) rte_prefetch0(&entries_[cursor_ + 1 == capacity_ ? 0 : cursor_ + 1]);
+    prefetch(&entries_[cursor_]);
+    if (budget > 1) prefetch(&entries_[cursor_ + 1 == capacity_ ? 0 : cursor_ + 1]);
     return freed;
 }
 

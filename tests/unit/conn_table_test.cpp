@@ -1,8 +1,8 @@
-// The connection table in process on a real EAL: every one of `capacity` keys fits and is found,
-// a full table refuses the next, erased positions are reused, and a bucket filled past its 8
-// slots spills into the secondary bucket where lookups still find the keys.
+// The connection table on heap memory, without EAL: every one of `capacity` keys fits and is
+// found, a full table refuses the next, erased positions are reused, and a bucket filled past
+// its 8 slots spills into the secondary bucket where lookups still find the keys.
 
-#include "conntrack_table.hpp"
+#include "conn_table.hpp"
 
 #include <random>
 #include <set>
@@ -31,6 +31,14 @@ ConnKey key_of(std::uint32_t i) {
     return k;
 }
 
+constexpr std::uint32_t kNow = 1000;
+
+// Marks the entry at `pos` an answered connection that lives long: never evicted or expired.
+void answered(ConnTable& t, std::int32_t pos) {
+    t.at(pos).state = CtState::kTcpEstablished;
+    t.at(pos).expires = kNow + 100'000;
+}
+
 std::int32_t find(const ConnTable& t, const ConnKey& k) {
     const ConnKey* p = &k;
     std::int32_t pos = -1;
@@ -39,7 +47,7 @@ std::int32_t find(const ConnTable& t, const ConnKey& k) {
 }
 
 std::unique_ptr<ConnTable> table(std::uint32_t capacity) {
-    auto t = ConnTable::create(0, capacity, 0);
+    auto t = ConnTable::create(capacity, 2'000'000'000, heap_memory());
     if (!t) ADD_FAILURE() << t.error().message();
     return t ? std::move(*t) : nullptr;
 }
@@ -50,17 +58,17 @@ TEST(ConnTable, HoldsExactlyItsCapacityAndFindsEveryKey) {
     ASSERT_NE(t, nullptr);
     std::set<std::int32_t> positions;
     for (std::uint32_t i = 0; i < kCap; ++i) {
-        bool fresh = false;
-        const std::int32_t pos = t->insert(key_of(i), fresh);
+        const std::int32_t pos = t->insert(key_of(i), kNow);
         ASSERT_GE(pos, 0) << "key " << i << " refused below capacity";
-        EXPECT_TRUE(fresh);
+        EXPECT_EQ(t->size(), i + 1) << "key " << i << " was not new";
         EXPECT_TRUE(positions.insert(pos).second) << "position " << pos << " handed out twice";
         t->at(pos).rule = i;
+        answered(*t, pos);
     }
     EXPECT_EQ(t->size(), kCap);
-    bool fresh = true;
-    EXPECT_LT(t->insert(key_of(kCap), fresh), 0) << "a full table took one more";
-    EXPECT_FALSE(fresh);
+    EXPECT_LT(t->insert(key_of(kCap), kNow), 0)
+        << "a table full of answered connections took one more";
+    EXPECT_EQ(t->evicted(), 0U);
     // Bulk lookups (64 at a time) find every key at its position, with its entry.
     std::vector<ConnKey> keys;
     for (std::uint32_t i = 0; i < kCap + 64; ++i) keys.push_back(key_of(i));
@@ -80,9 +88,9 @@ TEST(ConnTable, HoldsExactlyItsCapacityAndFindsEveryKey) {
         }
     }
     // Inserting a present key finds it rather than adding it.
-    const std::int32_t again = t->insert(key_of(7), fresh);
+    const std::int32_t again = t->insert(key_of(7), kNow);
     EXPECT_EQ(again, find(*t, key_of(7)));
-    EXPECT_FALSE(fresh);
+    EXPECT_EQ(t->size(), kCap);
     // Erase every other key: the rest are still found, the erased are not, and new keys take
     // the freed positions.
     for (std::uint32_t i = 0; i < kCap; i += 2) t->erase(find(*t, key_of(i)));
@@ -91,8 +99,9 @@ TEST(ConnTable, HoldsExactlyItsCapacityAndFindsEveryKey) {
         EXPECT_EQ(find(*t, key_of(i)) >= 0, i % 2 == 1) << "key " << i;
     }
     for (std::uint32_t i = kCap; i < kCap + kCap / 2; ++i) {
-        const std::int32_t pos = t->insert(key_of(i), fresh);
+        const std::int32_t pos = t->insert(key_of(i), kNow);
         ASSERT_GE(pos, 0);
+        answered(*t, pos);
         EXPECT_EQ(positions.count(pos), 1U) << "a position outside the table: " << pos;
     }
     EXPECT_EQ(t->size(), kCap);
@@ -108,8 +117,7 @@ TEST(ConnTable, ABucketPastItsSlotsSpillsToTheSecondary) {
         if (t->primary_bucket(key_of(i)) == target) same.push_back(key_of(i));
     }
     ASSERT_EQ(same.size(), 12U);
-    bool fresh = false;
-    for (const auto& k : same) ASSERT_GE(t->insert(k, fresh), 0);
+    for (const auto& k : same) ASSERT_GE(t->insert(k, kNow), 0);
     for (const auto& k : same) EXPECT_GE(find(*t, k), 0);
     // Erase those that fitted in the primary: the spilled ones are still found.
     for (std::size_t i = 0; i < 8; ++i) t->erase(find(*t, same[i]));
@@ -119,17 +127,52 @@ TEST(ConnTable, ABucketPastItsSlotsSpillsToTheSecondary) {
     for (const auto& k : same) EXPECT_LT(find(*t, k), 0);
 }
 
+TEST(ConnTable, AFullTableEvictsTheOldestUnansweredAndKeepsTheAnswered) {
+    constexpr std::uint32_t kCap = 1024;
+    auto t = table(kCap);
+    ASSERT_NE(t, nullptr);
+    // A quarter answered, the rest never answered (as under a flood), all far from expiry.
+    for (std::uint32_t i = 0; i < kCap; ++i) {
+        const std::int32_t pos = t->insert(key_of(i), kNow);
+        ASSERT_GE(pos, 0);
+        t->at(pos).expires = kNow + 100'000;
+        t->at(pos).state = i % 4 == 0 ? CtState::kUdpReplied : CtState::kTcpSynSent;
+    }
+    // New connections, three table-fulls of them: each takes the place of an unanswered one.
+    for (std::uint32_t i = kCap; i < 4 * kCap; ++i) {
+        const std::int32_t pos = t->insert(key_of(i), kNow);
+        ASSERT_GE(pos, 0) << "new connection " << i << " refused: there were unanswered ones";
+        t->at(pos).expires = kNow + 100'000;
+        t->at(pos).state = CtState::kTcpSynSent;
+    }
+    EXPECT_EQ(t->size(), kCap);
+    EXPECT_EQ(t->evicted(), 3U * kCap);
+    EXPECT_EQ(t->expired(), 0U);
+    for (std::uint32_t i = 0; i < kCap; i += 4) {
+        EXPECT_GE(find(*t, key_of(i)), 0) << "answered connection " << i << " was evicted";
+    }
+    // The oldest go first: the newest 3/4 of a table are all there.
+    for (std::uint32_t i = 4 * kCap - 3 * kCap / 4; i < 4 * kCap; ++i) {
+        EXPECT_GE(find(*t, key_of(i)), 0) << "new connection " << i << " was evicted";
+    }
+    // An entry the hand finds expired is reused and counted as expired, not evicted.
+    for (std::int32_t pos = 0; pos < t->positions(); ++pos) t->at(pos).expires = kNow - 1;
+    ASSERT_GE(t->insert(key_of(9 * kCap), kNow), 0);
+    EXPECT_EQ(t->evicted(), 3U * kCap);
+    EXPECT_EQ(t->expired(), 1U);
+}
+
 TEST(ConnTable, SweepFreesOnlyExpiredEntries) {
     auto t = table(64);
     ASSERT_NE(t, nullptr);
-    bool fresh = false;
     const std::uint32_t now = 0xfffffff0U;  // expiry compares across the wrap of the tick
     for (std::uint32_t i = 0; i < 10; ++i) {
-        const std::int32_t pos = t->insert(key_of(i), fresh);
+        const std::int32_t pos = t->insert(key_of(i), kNow);
         ASSERT_GE(pos, 0);
         t->at(pos).expires = i < 5 ? now - 1 : now + 0x20;  // five past, five after the wrap
     }
     EXPECT_EQ(t->sweep(now, 64), 5U);
+    EXPECT_EQ(t->expired(), 5U);
     EXPECT_EQ(t->size(), 5U);
     for (std::uint32_t i = 0; i < 10; ++i) EXPECT_EQ(find(*t, key_of(i)) >= 0, i >= 5) << i;
 }

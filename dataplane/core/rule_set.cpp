@@ -1,16 +1,17 @@
-#include "firewall.hpp"
+#include "rule_set.hpp"
 
 #include <map>
 
 namespace vfgate::dataplane {
 
 Result<RuleSet> RuleSet::build(const std::vector<config::Rule>& rules, config::Action fallback,
-                               unsigned workers, int socket, const RuleSet* previous) {
+                               unsigned workers, const ClassifierFactory& compile,
+                               const RuleSet* previous) {
     RuleSet r;
     if (!rules.empty()) {
-        auto acl = AclClassifier::build(rules, socket);
-        if (!acl) return tl::unexpected(acl.error());
-        r.acl_ = std::move(*acl);
+        auto c = compile(rules);
+        if (!c) return tl::unexpected(c.error());
+        r.classifier_ = std::move(*c);
     }
     for (const auto& rule : rules) {
         r.ids_.push_back(rule.id);
@@ -44,16 +45,6 @@ Result<RuleSet> RuleSet::build(const std::vector<config::Rule>& rules, config::A
     return r;
 }
 
-std::uint32_t RuleSet::match(const FlowKey& k) const noexcept {
-    if (!acl_) return 0;
-    acl::Key key;
-    acl::fill_key(k, key);
-    const std::uint8_t* p = key.data();
-    std::uint32_t out = 0;
-    acl_->classify(k.family, &p, &out, 1);
-    return out;
-}
-
 void RuleSet::settle(const RuleSet& previous) const {
     for (std::size_t i = 0; i < from_.size(); ++i) {
         if (from_[i] < 0) continue;
@@ -74,17 +65,17 @@ std::uint64_t RuleSet::total(std::size_t slot) const {
 Result<std::shared_ptr<const NicFirewall>> NicFirewall::build(const config::Firewall& fw,
                                                               std::uint16_t zone,
                                                               std::uint32_t epoch, unsigned workers,
-                                                              int socket,
+                                                              const ClassifierFactory& compile,
                                                               const NicFirewall* previous) {
     auto f = std::make_shared<NicFirewall>();
     f->source = fw;
     f->zone = zone;
     f->epoch = epoch;
     f->stateful = fw.stateful;
-    auto in = RuleSet::build(fw.ingress, fw.ingress_default, workers, socket,
+    auto in = RuleSet::build(fw.ingress, fw.ingress_default, workers, compile,
                              previous != nullptr ? &previous->dir[kIngress] : nullptr);
     if (!in) return tl::unexpected(std::move(in.error()).context("firewall.ingress"));
-    auto out = RuleSet::build(fw.egress, fw.egress_default, workers, socket,
+    auto out = RuleSet::build(fw.egress, fw.egress_default, workers, compile,
                               previous != nullptr ? &previous->dir[kEgress] : nullptr);
     if (!out) return tl::unexpected(std::move(out.error()).context("firewall.egress"));
     f->dir[kIngress] = std::move(*in);

@@ -1,40 +1,70 @@
 #pragma once
-// One guest NIC's firewall as the workers use it: each direction's rules compiled to rte_acl,
-// with the actions, ids and hit counters of its rules. Built on the control thread when the NIC
-// appears or its `firewall` changes (never on the fast path), shared by every snapshot that has
-// the NIC unchanged, freed with the last of them (after an RCU grace period).
+// One guest NIC's firewall as the workers use it: each direction's rule set (its rules compiled
+// by a classifier, with the actions, ids and hit counters of its rules). Built on the control
+// thread when the NIC appears or its `firewall` changes (never on the fast path), shared by every
+// snapshot that has the NIC unchanged, freed with the last of them (after an RCU grace period).
 //
 // Counters: per worker, one cache-line-aligned block each, written by that worker only. Slots:
 // one per rule, then the default, then "established" (packets that conntrack passed without
 // rule evaluation). When a NIC's rules change, a rule that keeps its id keeps its count.
 
 #include <array>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <vfgate/common/error.hpp>
 #include <vfgate/config/config.hpp>
 
-#include "acl.hpp"
 #include "counters.hpp"
+#include "l3l4.hpp"
 
 namespace vfgate::dataplane {
 
 enum Dir : std::uint8_t { kIngress = 0, kEgress = 1 };
 
+// Rules compiled for matching, first match wins. The dataplane's is rte_acl (acl.hpp); tests
+// may use the reference matcher. Built on the control thread, then read-only: classify() is
+// hot-path safe and any number of workers may call it at once.
+class Classifier {
+  public:
+    Classifier() = default;
+    virtual ~Classifier() = default;
+    Classifier(const Classifier&) = delete;
+    Classifier& operator=(const Classifier&) = delete;
+
+    // For each of `n` keys (at most 64, all of one IP version), the matching rule's index + 1,
+    // or 0 for none.
+    virtual void classify(std::uint8_t family, const FlowKey* const* keys, std::uint32_t* out,
+                          std::uint32_t n) const noexcept = 0;
+    // For the log: how the rules were compiled ("3 rte_acl contexts").
+    virtual std::string describe() const = 0;
+};
+
+// Compiles a direction's rules (never called with none).
+using ClassifierFactory =
+    std::function<Result<std::shared_ptr<const Classifier>>(std::span<const config::Rule>)>;
+
 class RuleSet {
   public:
     static Result<RuleSet> build(const std::vector<config::Rule>& rules, config::Action fallback,
-                                 unsigned workers, int socket, const RuleSet* previous);
+                                 unsigned workers, const ClassifierFactory& compile,
+                                 const RuleSet* previous);
 
     // The matching rule's index + 1, or 0 for the default (hot path; one key).
-    std::uint32_t match(const FlowKey& k) const noexcept;
-    // Many keys of one IP version at once (hot path).
-    void match(std::uint8_t family, const std::uint8_t** keys, std::uint32_t* out,
+    std::uint32_t match(const FlowKey& k) const noexcept {
+        const FlowKey* p = &k;
+        std::uint32_t out = 0;
+        match(k.family, &p, &out, 1);
+        return out;
+    }
+    // Many keys of one IP version at once (hot path; at most 64).
+    void match(std::uint8_t family, const FlowKey* const* keys, std::uint32_t* out,
                std::uint32_t n) const noexcept {
-        if (acl_) {
-            acl_->classify(family, keys, out, n);
+        if (classifier_) {
+            classifier_->classify(family, keys, out, n);
         } else {
             for (std::uint32_t i = 0; i < n; ++i) out[i] = 0;
         }
@@ -58,7 +88,7 @@ class RuleSet {
     const std::string& id(std::size_t rule) const { return ids_[rule]; }
     config::Action rule_action(std::size_t rule) const { return actions_[rule]; }
     config::Action fallback() const { return fallback_; }
-    const AclClassifier* acl() const { return acl_.get(); }
+    const Classifier* classifier() const { return classifier_.get(); }
 
   private:
     static constexpr std::size_t kPerLine = 8;
@@ -66,7 +96,7 @@ class RuleSet {
         std::array<Counter, kPerLine> c;
     };
 
-    std::shared_ptr<AclClassifier> acl_;  // null: no rules
+    std::shared_ptr<const Classifier> classifier_;  // null: no rules
     std::vector<std::string> ids_;
     std::vector<config::Action> actions_;
     config::Action fallback_ = config::Action::kDeny;
@@ -95,7 +125,8 @@ struct NicFirewall {
 
     static Result<std::shared_ptr<const NicFirewall>> build(const config::Firewall& fw,
                                                             std::uint16_t zone, std::uint32_t epoch,
-                                                            unsigned workers, int socket,
+                                                            unsigned workers,
+                                                            const ClassifierFactory& compile,
                                                             const NicFirewall* previous);
 };
 

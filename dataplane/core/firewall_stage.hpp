@@ -1,0 +1,154 @@
+#pragma once
+// The firewall stage (config-v1 "Forwarding", docs/firewall.md), run on a burst after the
+// switch stage has chosen each packet's way out. For every packet that a check applies to:
+//   1. the L3/L4 headers are parsed once (a malformed header is dropped: `malformed`);
+//   2. from a guest, anti-spoofing (source IP, ARP, neighbour discovery, RA and redirects);
+//   3. ARP and neighbour discovery skip the rules; later fragments follow their first fragment;
+//   4. the sender's egress firewall (if the sender is a guest with one) and the receiver's
+//      ingress firewall (if the receiver is a guest with one): stateful ones look the
+//      connection up first (one bulk lookup for the burst), and what conntrack doesn't settle
+//      is classified, a batch per rule set; the packet passes if every side allows;
+//   5. stateful sides that allowed a new connection record it.
+// Floods (broadcast, multicast) pass the sender's egress rules in process(); each receiving
+// guest's ingress rules are asked per copy with admits_copy() (rules only: a flood is no
+// connection).
+//
+// Like the switch stage it sees a Burst and tables, never an mbuf: the frames' bytes come in
+// Burst::frame. One stage per worker: it owns that worker's connection table (given by the
+// control thread), fragment table, scratch and conntrack counters.
+//
+// Hot path: no allocation, no locks. Reads the tables; writes the burst's steps, its own tables
+// and counters, and the rule sets' hit counters (the worker's slots).
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <vfgate/common/error.hpp>
+#include <vfgate/config/config.hpp>
+
+#include "antispoof.hpp"
+#include "burst.hpp"
+#include "conn_table.hpp"
+#include "conntrack.hpp"
+#include "counters.hpp"
+#include "fragment_table.hpp"
+#include "l3l4.hpp"
+#include "rule_set.hpp"
+
+namespace vfgate::dataplane {
+
+// The firewall's part of a snapshot: built by the control thread, read-only afterwards.
+struct FirewallTables {
+    std::vector<std::shared_ptr<const NicFirewall>> nic;  // by PortIdx; null: none
+    std::vector<GuestIdentity> identity;                  // by PortIdx (guests)
+    std::vector<std::uint8_t> domain_filtered;            // by domain: a member has a firewall
+    std::array<std::uint32_t, kCtStates> ct_timeout{};    // conntrack ticks, by CtState
+    std::uint64_t fragment_lifetime = 0;                  // in the unit of `now` (TSC cycles)
+
+    // The compiled firewall of a NIC ("guest/nic") for its config, or null if there is none.
+    using Compiled = std::function<std::shared_ptr<const NicFirewall>(const std::string& nic,
+                                                                      const config::Firewall&)>;
+    // The tables for `cfg`'s NICs in `t`, with times in cycles of `tsc_hz`. Fails on a NIC
+    // with too many addresses or a firewall `compiled` doesn't have.
+    static Result<FirewallTables> build(const config::Config& cfg, const SwitchTable& t,
+                                        const Compiled& compiled, std::uint64_t tsc_hz);
+};
+
+// Connection tracking, per worker: the worker writes, the control thread reads.
+struct CtCounters {
+    Counter created, full, revoked;
+    std::atomic<std::uint32_t> size{0};                 // entries in the table now
+    std::atomic<std::uint32_t> denied{0};               // of which remember a denied flow
+    std::atomic<std::uint64_t> expired{0}, evicted{0};  // the table's totals (ConnTable)
+    void publish(const ConnTable& t) noexcept {
+        size.store(t.size(), std::memory_order_relaxed);
+        denied.store(t.denied(), std::memory_order_relaxed);
+        expired.store(t.expired(), std::memory_order_relaxed);
+        evicted.store(t.evicted(), std::memory_order_relaxed);
+    }
+};
+
+class FirewallStage {
+  public:
+    explicit FirewallStage(unsigned worker = 0) : worker_(worker) {}
+
+    // Decides the firewall's part of every packet's step: drops (with their reason) or lets
+    // the switch's verdict stand. `now` is in the unit of the connection table's ticks (TSC
+    // cycles).
+    void process(Burst& b, const SwitchTable& t, const FirewallTables& fw,
+                 std::uint64_t now) noexcept;
+
+    // After process(): for a flooded frame (`pkt` in the burst), whether the copy for guest port
+    // `to` passes its ingress rules; counts the rule hit.
+    bool admits_copy(std::uint16_t pkt, PortIdx to, const FirewallTables& fw) const noexcept;
+
+    // The connection table: set by the control thread before the first snapshot with a
+    // stateful firewall is published, then used by this stage only.
+    std::atomic<ConnTable*> conntrack{nullptr};
+    CtCounters ct;
+
+  private:
+    enum class PacketClass : std::uint8_t {
+        kUnchecked,      // nothing applied (or dropped before)
+        kBypass,         // ARP or neighbour discovery: anti-spoofing only
+        kRules,          // classified (FlowKey complete)
+        kLaterFragment,  // passed because its first fragment did
+    };
+
+    // One firewall a packet meets: the sender's egress or the receiver's ingress.
+    struct Side {
+        const NicFirewall* fw;
+        std::uint16_t pkt;
+        Dir dir;
+        bool swapped;  // conn_key's orientation of this packet
+        bool decided;  // conntrack (or re-validation) settled it
+        bool allow;
+        bool established;     // passed by conntrack
+        bool sole;            // the packet's only side: what conntrack settles is its verdict
+        bool final;           // a sole side conntrack settled: verdict applied, entry advanced
+        std::int16_t leader;  // an earlier side of this burst on the same new connection, or -1
+        std::int32_t pos;     // its connection's position, or negative
+        std::uint32_t match;  // the rule's index + 1, 0 for the default
+    };
+
+    // Established packets of a burst, counted once per run of one rule set (one add instead of
+    // a serial chain of load-add-store on one counter per packet).
+    struct EstablishedTally {
+        const RuleSet* rs = nullptr;
+        std::uint64_t n = 0;
+    };
+
+    bool inspect(Burst& b, const FirewallTables& fw, std::uint16_t i, bool from_guest) noexcept;
+    void add_side(std::uint16_t pkt, const NicFirewall* fw, Dir dir) noexcept;
+    bool track(Burst& b, const FirewallTables& fw, std::uint32_t tick) noexcept;
+    void classify() noexcept;
+    void apply_verdicts(Burst& b, const FirewallTables& fw, std::uint32_t tick) noexcept;
+    bool commit(const FirewallTables& fw, Side& sd, std::uint16_t j, std::uint32_t tick) noexcept;
+    void remember_denial(const FirewallTables& fw, const Side& sd, std::uint16_t j,
+                         std::uint32_t tick) noexcept;
+    void record(const FirewallTables& fw, CtEntry& e, CtState state, const Side& sd,
+                std::uint32_t tick) noexcept;
+    void count_match(const RuleSet& rs, std::uint32_t match) const noexcept {
+        rs.count(worker_, match == 0 ? rs.default_slot() : match - 1);
+    }
+    void tally(const RuleSet& rs) noexcept;
+    void flush_tally() noexcept;
+
+    unsigned worker_;
+    FragmentTable fragments_;
+    EstablishedTally tally_;
+
+    // Scratch for one burst, filled before read: left uninitialized.
+    std::array<FlowKey, kBurstSize> key_;      // NOLINT(cppcoreguidelines-pro-type-member-init)
+    std::array<PacketClass, kBurstSize> cls_;  // NOLINT(cppcoreguidelines-pro-type-member-init)
+    std::array<Side, std::size_t{2} * kBurstSize> side_;     // NOLINT: scratch
+    std::array<ConnKey, std::size_t{2} * kBurstSize> conn_;  // NOLINT: scratch
+    std::uint16_t sides_ = 0;
+};
+
+}  // namespace vfgate::dataplane
