@@ -51,6 +51,16 @@ def need_memory(mb, what):
                          f"measure fewer flows")
 
 
+def built(path, env):
+    """A binary of the build: $ENV if set, else PATH under $VFGATE_BUILD (default: the source
+    tree's build/), or a BenchError when it isn't there."""
+    binary = Path(os.environ.get(env) or Path(os.environ.get("VFGATE_BUILD") or ROOT / "build") / path)
+    if not binary.is_file():
+        raise BenchError(f"{binary} not found: build first (meson compile -C build), or set "
+                         f"VFGATE_BUILD to the build directory ({env} to the binary)")
+    return binary
+
+
 def cpus(workers):
     return list(range(1, workers + 1))
 
@@ -163,7 +173,7 @@ guests:
         devargs: "{sink}"
         mac: "{traffic.DST_MAC}"
 {fw}""")
-        binary = binary or os.environ.get("VFGATE_DATAPLANE") or ROOT / "build/dataplane/vfgate-dataplane"
+        binary = binary or built("dataplane/vfgate-dataplane", "VFGATE_DATAPLANE")
         self.log = open(Path(workdir) / "vfgate.log", "a")
         self.p = subprocess.Popen([str(binary), "--config", str(cfg), "--log-level", "warn"],
                                   stdout=self.log, stderr=subprocess.STDOUT)
