@@ -12,6 +12,8 @@ EPILOG = """examples:
   sudo vfgate-bench run --sizes 64,512,1518,imix --flows 1024 --rules 0 --plot sizes.png
   sudo vfgate-bench run --flows 1,1024,65536 --rules 1000 --json now.json --compare old.json
   sudo vfgate-bench run --scenarios bench/scenarios/firewall.yaml --peers ovs
+  sudo vfgate-bench run --traffic churn                   # new connections per second
+  sudo vfgate-bench run --traffic synflood                # a SYN flood beside established traffic
   sudo vfgate-bench nic --sizes 64 --flows 1024 --rules 1000 --pdr 0.001
   sudo vfgate-bench compile --rules 1000,10000,100000
   vfgate-bench compare old.json new.json --threshold 5
@@ -35,12 +37,16 @@ def _csv(kind):
 def _add_scenario_flags(p):
     g = p.add_argument_group("scenario (ignored with --scenarios)")
     g.add_argument("--sizes", type=_csv(int), default=[64], help="frame sizes, 64..1518 or imix (default 64)")
-    g.add_argument("--flows", type=_csv(int), default=[1024], help="flow counts, 1..1000000 (default 1024)")
+    g.add_argument("--flows", type=_csv(int),
+                   help="flow counts, 1..1000000 (default 1024; churn and synflood: 262144)")
     g.add_argument("--rules", default="1000",
                    help="N generated rules (0: no firewall), or CONFIG:GUEST/NIC for that NIC's firewall")
-    g.add_argument("--allowed", type=float, default=0.9, help="share of generated rules that allow (default 0.9)")
+    g.add_argument("--allowed", type=float,
+                   help="share of generated rules that allow (default 0.9; churn: 1, its only value)")
     g.add_argument("--stateless", action="store_true", help="a stateless firewall (default stateful)")
     g.add_argument("--workers", type=int, default=1, help="forwarding cores (default 1)")
+    g.add_argument("--traffic", help="steady (default), churn (every packet a new connection) or "
+                   "synflood (a SYN flood beside established traffic); software mode only")
     p.add_argument("--scenarios", metavar="FILE", help="scenarios from a YAML file")
     p.add_argument("--reps", type=int, default=3, help="repetitions, the outer loop (default 3)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
@@ -99,8 +105,15 @@ def scenario_list(args):
         except ValueError:
             raise scenarios.ScenarioError(f"--rules: {rules!r}: want a count or CONFIG:GUEST/NIC") from None
     spec = {"sizes": args.sizes, "flows": args.flows, "rules": rules, "allowed": args.allowed,
-            "stateful": not args.stateless, "workers": args.workers}
-    return scenarios.expand(spec, "flags", cpus)
+            "stateful": not args.stateless, "workers": args.workers, "traffic": args.traffic}
+    return scenarios.expand({k: v for k, v in spec.items() if v is not None}, "flags", cpus)
+
+
+def check_nic_mode(scns):
+    for s in scns:
+        if s.traffic != "steady":
+            raise scenarios.ScenarioError(f"{s.key}: traffic {s.traffic} is measured in software "
+                                          f"mode (run), not in nic mode")
 
 
 def check_run_env():
@@ -155,6 +168,8 @@ def main(argv=None):
         if getattr(args, "warm", 0) < 0:
             raise scenarios.ScenarioError("--warm: want 0 or more seconds")
         scns = scenario_list(args)
+        if args.command == "nic":
+            check_nic_mode(scns)
         check_run_env()
         if args.command == "run":
             from . import software

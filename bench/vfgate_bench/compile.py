@@ -31,7 +31,7 @@ guests:
         devargs: net_null1
         mac: "{traffic.DST_MAC}"
 {traffic.firewall_yaml(n, 0.9, True)}""")
-        binary = binary or systems.ROOT / "build/dataplane/vfgate-dataplane"
+        binary = binary or systems.built("dataplane/vfgate-dataplane", "VFGATE_DATAPLANE")
         t0 = time.time()
         p = subprocess.Popen([str(binary), "--config", str(cfg)], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)

@@ -20,9 +20,7 @@ from . import ndr, progress, report, software, systems, traffic
 
 class Trafgen:
     def __init__(self, pcap, ports, workdir):
-        binary = os.environ.get("VFGATE_TRAFGEN") or systems.ROOT / "build/bench/vfgate-trafgen"
-        if not Path(binary).exists():
-            raise systems.BenchError(f"{binary} not found: build first (meson compile -C build)")
+        binary = systems.built("bench/vfgate-trafgen", "VFGATE_TRAFGEN")
         cmd = [str(binary), "-l", "0", "--file-prefix", f"vfgate-trafgen-{os.getpid()}",
                "--in-memory", "-m", "256", "--log-level", "*:warning"]
         # Virtual devices by devargs, PCI ports by address (and no PCI scan unless one is used).

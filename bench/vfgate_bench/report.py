@@ -8,8 +8,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from . import churn
+
 FORMAT = "vfgate-bench/1"
 METRICS = {"software": ("ratio", "mpps"), "nic": ("ndr_mpps", "pdr_mpps")}
+# Software mode's columns for churn and SYN flood (key, title, divisor), shown when a result has them.
+EXTRA_COLUMNS = (("new_conn_per_s", "new M/s", 1e6), ("evicted_per_s", "evict M/s", 1e6),
+                 ("table_full_per_s", "full M/s", 1e6), ("b_mpps_baseline", "B base", 1),
+                 ("b_mpps_flood", "B flood", 1), ("b_delivered", "B deliv", 1), ("a_mpps", "A Mpps", 1))
 
 
 def _round(v):
@@ -28,6 +34,8 @@ def scenario_fields(scn):
          "group": scn.group}
     if scn.rules_from:
         d["rules_from"] = {"config": scn.rules_from[0], "nic": scn.rules_from[1]}
+    if scn.traffic != "steady":
+        d.update(traffic=scn.traffic, conntrack_capacity=churn.capacity(scn))
     return d
 
 
@@ -81,29 +89,45 @@ def _fmt(v, width, prec=2):
     return f"{v:>{width}.{prec}f}" if isinstance(v, (int, float)) else f"{'-':>{width}}"
 
 
+def _key_width(doc):
+    """The scenario column's width: 36, or the longest key."""
+    return max([36] + [len(s["key"]) for s in doc["scenarios"]])
+
+
+def _extra_columns(doc):
+    """The EXTRA_COLUMNS some result of the document has."""
+    have = {k for s in doc["scenarios"] for r in s["results"].values() for k in r}
+    return [c for c in EXTRA_COLUMNS if c[0] in have]
+
+
 def table(doc):
     """The results as a text table, one line per scenario and system."""
     nic = doc["mode"] == "nic"
+    extra = [] if nic else _extra_columns(doc)
+    w = _key_width(doc)
     if nic:
-        head = (f"{'scenario':<36} {'system':<10} {'NDR Mpps':>9} {'PDR Mpps':>9} {'Gbps':>7} "
+        head = (f"{'scenario':<{w}} {'system':<10} {'NDR Mpps':>9} {'PDR Mpps':>9} {'Gbps':>7} "
                 f"{'p50 us':>8} {'p99 us':>8} {'p99.9 us':>9} {'max us':>8}")
     else:
-        head = (f"{'scenario':<36} {'system':<10} {'Mpps':>7} {'offered':>7} {'Gbps':>7} "
-                f"{'ratio':>6} {'cyc/pkt':>8}  drops (Mpps)")
+        head = (f"{'scenario':<{w}} {'system':<10} {'Mpps':>7} {'offered':>7} {'Gbps':>7} "
+                f"{'ratio':>6} {'cyc/pkt':>8}" + "".join(f" {title:>9}" for _, title, _ in extra) +
+                "  drops (Mpps)")
     lines = [head, "-" * len(head)]
     for s in doc["scenarios"]:
         for system, r in s["results"].items():
             if nic:
                 lat = r.get("latency_us", {})
-                lines.append(f"{s['key']:<36} {system:<10} {_fmt(r.get('ndr_mpps'), 9)} "
+                lines.append(f"{s['key']:<{w}} {system:<10} {_fmt(r.get('ndr_mpps'), 9)} "
                              f"{_fmt(r.get('pdr_mpps'), 9)} {_fmt(r.get('gbps'), 7)} "
                              f"{_fmt(lat.get('p50'), 8, 1)} {_fmt(lat.get('p99'), 8, 1)} "
                              f"{_fmt(lat.get('p99.9'), 9, 1)} {_fmt(lat.get('max'), 8, 1)}")
             else:
                 drops = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.get("drops_mpps", {}).items()))
-                lines.append(f"{s['key']:<36} {system:<10} {_fmt(r['mpps'], 7)} "
+                more = "".join(f" {_fmt(r[k] / div if k in r else None, 9, 3)}" for k, _, div in extra)
+                lines.append(f"{s['key']:<{w}} {system:<10} {_fmt(r['mpps'], 7)} "
                              f"{_fmt(r.get('rx_mpps'), 7)} {_fmt(r.get('gbps'), 7)} "
-                             f"{_fmt(r.get('ratio'), 6)} {_fmt(r.get('cycles_per_packet'), 8, 0)}  {drops}")
+                             f"{_fmt(r.get('ratio'), 6)} {_fmt(r.get('cycles_per_packet'), 8, 0)}"
+                             f"{more}  {drops}")
     return "\n".join(lines) + "\n"
 
 
@@ -115,7 +139,8 @@ def compare(old, new, threshold_pct, system="vfgate"):
         raise ValueError(f"cannot compare a {old['mode']} run with a {new['mode']} run")
     metric = METRICS[new["mode"]][0]
     before = {s["key"]: s["results"].get(system, {}).get(metric) for s in old["scenarios"]}
-    lines = [f"{'scenario':<36} {metric + ' before':>14} {'after':>8} {'change':>8}"]
+    w = _key_width(new)
+    lines = [f"{'scenario':<{w}} {metric + ' before':>14} {'after':>8} {'change':>8}"]
     regressed, matched = False, 0
     for s in new["scenarios"]:
         a, b = before.get(s["key"]), s["results"].get(system, {}).get(metric)
@@ -125,7 +150,7 @@ def compare(old, new, threshold_pct, system="vfgate"):
         change = (b - a) / a * 100 if a else 0.0
         bad = change < -threshold_pct
         regressed |= bad
-        lines.append(f"{s['key']:<36} {a:>14.3f} {b:>8.3f} {change:>+7.1f}%"
+        lines.append(f"{s['key']:<{w}} {a:>14.3f} {b:>8.3f} {change:>+7.1f}%"
                      f"{'  REGRESSION' if bad else ''}")
     if matched == 0:
         raise ValueError("no scenario of the new run is in the old one")

@@ -12,6 +12,7 @@ A scenario file:
         allowed: 0.9              # share of generated rules that allow (and of the traffic)
         stateful: true
         workers: 1
+        traffic: steady           # steady, churn (new connections), synflood (a SYN flood)
 """
 import dataclasses
 import itertools
@@ -21,7 +22,8 @@ import yaml
 
 from . import traffic
 
-KEYS = {"name", "sizes", "flows", "rules", "allowed", "stateful", "workers"}
+KEYS = {"name", "sizes", "flows", "rules", "allowed", "stateful", "workers", "traffic"}
+TRAFFIC = {"steady": 1024, "churn": 262144, "synflood": 262144}  # each kind's default flow count
 MAX_FLOWS = 1_000_000
 MAX_RULES = 1_000_000
 
@@ -40,6 +42,7 @@ class Scenario:
     workers: int
     rules_from: tuple = None  # (config file, "guest/nic"): that NIC's firewall
     group: str = ""           # the scenario's name (a line in the plot)
+    traffic: str = "steady"   # steady, churn or synflood (bench/README.md)
 
     @property
     def key(self):
@@ -54,7 +57,8 @@ class Scenario:
         if not (self.rules or self.rules_from):
             mode = "switch"
         size = self.size if self.size == "imix" else f"{self.size}B"
-        return f"{size}/{self.flows}f/{fw}/{mode}/{self.workers}w"
+        kind = "" if self.traffic == "steady" else f"/{self.traffic}"
+        return f"{size}/{self.flows}f/{fw}/{mode}/{self.workers}w{kind}"
 
 
 def user_firewall(config, nic, where="rules"):
@@ -95,13 +99,33 @@ def _int(v, where, lo, hi, what):
     return v
 
 
+def _traffic(v, where):
+    if not isinstance(v, str) or v not in TRAFFIC:
+        _fail(where, f"{v!r}: want one of {', '.join(TRAFFIC)}")
+    return v
+
+
+def _check_churn(kind, rules, rules_from, allowed, stateful, where):
+    """Churn and SYN flood measure the connection table: a stateful firewall of generated rules,
+    and for churn every flow allowed (each packet a new connection)."""
+    if rules_from or rules == 0:
+        _fail(f"{where}.rules", f"{kind} traffic needs generated rules (a count of 1 or more) "
+              f"for its stateful firewall")
+    if not stateful:
+        _fail(f"{where}.stateful", f"{kind} traffic needs a stateful firewall")
+    if kind == "churn" and allowed != 1:
+        _fail(f"{where}.allowed", f"{allowed!r}: churn traffic is allowed in full: want 1 (its default)")
+
+
 def expand(spec, where, cpus):
     """The scenarios of one spec (a dict of KEYS), in order: sizes, then flows."""
     unknown = set(spec) - KEYS
     if unknown:
         _fail(where, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(KEYS))})")
+    kind = _traffic(spec.get("traffic", "steady"), f"{where}.traffic")
     sizes = [_size(v, f"{where}.sizes") for v in _list(spec.get("sizes", [64]))]
-    flows = [_int(v, f"{where}.flows", 1, MAX_FLOWS, "flow count") for v in _list(spec.get("flows", [1024]))]
+    flows = [_int(v, f"{where}.flows", 1, MAX_FLOWS, "flow count")
+             for v in _list(spec.get("flows", [TRAFFIC[kind]]))]
     rules, rules_from = spec.get("rules", 0), None
     if isinstance(rules, dict):
         if set(rules) != {"config", "nic"}:
@@ -114,7 +138,7 @@ def expand(spec, where, cpus):
         rules_from, rules = (str(rules["config"]), str(rules["nic"])), 0
     else:
         rules = _int(rules, f"{where}.rules", 0, MAX_RULES, "rule count")
-    allowed = spec.get("allowed", 0.9)
+    allowed = spec.get("allowed", 1.0 if kind == "churn" else 0.9)
     if isinstance(allowed, bool) or not isinstance(allowed, (int, float)) or not 0 <= allowed <= 1:
         _fail(f"{where}.allowed", f"{allowed!r}: want a share in 0..1")
     stateful = spec.get("stateful", True)
@@ -124,9 +148,11 @@ def expand(spec, where, cpus):
     if workers > cpus - 1:
         _fail(f"{where}.workers", f"{workers} worker(s) need {workers + 1} CPUs (one for the main "
               f"thread); this host has {cpus}")
+    if kind != "steady":
+        _check_churn(kind, rules, rules_from, allowed, stateful, where)
     name = spec.get("name", "")
     return [Scenario(size=s, flows=f, rules=rules, allowed=float(allowed), stateful=stateful,
-                     workers=workers, rules_from=rules_from, group=name)
+                     workers=workers, rules_from=rules_from, group=name, traffic=kind)
             for s, f in itertools.product(sizes, flows)]
 
 

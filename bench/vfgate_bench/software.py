@@ -7,20 +7,45 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import progress, systems, traffic
+from . import churn, progress, systems, traffic
 
 
-def pcap_for(scn, cache):
-    rules = scn.rules if not scn.rules_from else 1000
-    path = Path(cache) / f"udp{scn.size}_f{scn.flows}_c{traffic.classes(rules)}.pcap"
+def _cached(path, write):
+    """`path`, written by `write(tmp)` unless it is there already."""
     if not path.exists():
         tmp = path.with_suffix(".tmp")
-        traffic.gen_pcap(tmp, scn.flows, scn.size, traffic.classes(rules))
+        write(tmp)
         tmp.rename(path)
     return str(path)
 
 
-def measure_one(system, scn, warm, dur):
+def pcap_for(scn, cache):
+    """The scenario's UDP flows, each once."""
+    n = traffic.classes(scn.rules if not scn.rules_from else 1000)
+    return _cached(Path(cache) / f"udp{scn.size}_f{scn.flows}_c{n}.pcap",
+                   lambda tmp: traffic.gen_pcap(tmp, scn.flows, scn.size, n))
+
+
+def pcaps_for(scn, cache):
+    """(phase, pcap) per measurement of a system: synflood's baseline and flood, else one."""
+    if scn.traffic != "synflood":
+        return [(None, pcap_for(scn, cache))]
+    return [(phase, _cached(Path(cache) / f"synflood{scn.size}_f{scn.flows}_{phase}.pcap",
+                            lambda tmp, ph=phase: traffic.write_pcap(tmp, churn.synflood_frames(scn, ph))))
+            for phase in churn.phases(scn)]
+
+
+def systems_for(scn, peers):
+    """(name, class) of the systems measured on a scenario: Open vSwitch on steady traffic only
+    (its connection tracking has no table of the scenario's size)."""
+    out = [("testpmd-io", systems.Testpmd), ("vfgate", systems.Vfgate)]
+    if "ovs" in peers and scn.traffic == "steady":
+        from . import ovs
+        out.append(("ovs-dpdk", ovs.Ovs))
+    return out
+
+
+def measure_one(system, scn, warm, dur, phase=None):
     time.sleep(warm)
     a = system.counters()
     t0 = time.monotonic()
@@ -34,6 +59,7 @@ def measure_one(system, scn, warm, dur):
                      if b["drops"][k] - a["drops"].get(k, 0)}}
     if b["busy_cycles"] is not None and b["packets"] > a["packets"]:
         row["cycles_per_packet"] = (b["busy_cycles"] - a["busy_cycles"]) / (b["packets"] - a["packets"])
+    row.update(churn.rates(scn, phase, a, b, dt))
     return row
 
 
@@ -42,42 +68,45 @@ def run(scenarios, peers, reps, warm, dur, workdir=None, log=print):
     work = workdir or tempfile.mkdtemp(prefix="vfgate-bench-")
     cache = Path(work) / "pcaps"
     cache.mkdir(parents=True, exist_ok=True)
-    makers = [("testpmd-io", systems.Testpmd), ("vfgate", systems.Vfgate)]
-    if "ovs" in peers:
-        from . import ovs
-        makers.append(("ovs-dpdk", ovs.Ovs))
-    total = reps * len(scenarios) * len(makers)
+    total = reps * sum(len(systems_for(s, peers)) * len(churn.phases(s)) for s in scenarios)
     bar = progress.Progress(total)
     raw = []
     for rep in range(reps):
         for scn in scenarios:
-            pcap = pcap_for(scn, cache)
-            for name, make in makers:
-                bar.step(f"rep {rep + 1}/{reps} {scn.key} {name}")
-                system = make(scn, pcap, work)
-                try:
-                    row = measure_one(system, scn, warm, dur)
-                finally:
-                    system.close()
-                row.update({"rep": rep, "scenario": scn.key, "system": name})
-                raw.append(row)
-                bar.done(f"{scn.key:<36} {name:<10} {row['mpps']:7.2f} Mpps")
+            for phase, pcap in pcaps_for(scn, cache):
+                label = f"{scn.key} {phase}" if phase else scn.key
+                for name, make in systems_for(scn, peers):
+                    bar.step(f"rep {rep + 1}/{reps} {label} {name}")
+                    system = make(scn, pcap, work)
+                    try:
+                        row = measure_one(system, scn, warm, dur, phase)
+                    finally:
+                        system.close()
+                    row.update({"rep": rep, "scenario": scn.key, "system": name})
+                    if phase:
+                        row["phase"] = phase
+                    raw.append(row)
+                    bar.done(f"{label:<36} {name:<10} {row['mpps']:7.2f} Mpps{churn.note(row)}")
     bar.finish()
     return raw
 
 
 def summarize(scenarios, raw):
-    """Medians over the reps per scenario and system, and each system's ratio to testpmd io."""
+    """Medians over the reps per scenario and system, and each system's ratio to testpmd io
+    (synflood: those of the flood, with the baseline's in churn.medians)."""
     out = []
     for scn in scenarios:
         results = {}
         for system in dict.fromkeys(r["system"] for r in raw if r["scenario"] == scn.key):
-            rows = [r for r in raw if r["scenario"] == scn.key and r["system"] == system]
+            mine = [r for r in raw if r["scenario"] == scn.key and r["system"] == system]
+            rows = [r for r in mine if r.get("phase") != "baseline"]
             med = {k: statistics.median(r[k] for r in rows)
                    for k in ("mpps", "rx_mpps", "gbps", "cycles_per_packet") if k in rows[0]}
             reasons = sorted({k for r in rows for k in r["drops"]})
             med["drops_mpps"] = {k: statistics.median(r["drops"].get(k, 0) for r in rows) for k in reasons}
             med["reps"] = [r["mpps"] for r in rows]
+            if scn.traffic != "steady":
+                med.update(churn.medians(rows, [r for r in mine if r.get("phase") == "baseline"]))
             results[system] = med
         io = results.get("testpmd-io", {}).get("mpps")
         for res in results.values():

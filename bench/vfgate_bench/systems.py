@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from . import scenarios, traffic
+from . import churn, scenarios, traffic
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 MBUF_KIB = 2.5  # one mbuf of the default 2 KiB data room, with its header and mempool overhead
@@ -25,13 +25,13 @@ class BenchError(RuntimeError):
 
 def mbufs_for(scn):
     """The pcap's frames, held by each source queue, plus room for bursts in flight."""
-    return traffic.frames_needed(scn.flows, scn.size) * scn.workers + 65536
+    return churn.frames(scn) * scn.workers + 65536
 
 
 def memory_mb_for(scn, rules):
     mb = mbufs_for(scn) * MBUF_KIB / 1024 + 256 + rules // 100
     if scn.stateful and rules:
-        mb += 100 * scn.workers  # the default 1M-entry connection table per worker
+        mb += 100 * scn.workers * (churn.capacity(scn) or 1 << 20) / (1 << 20)  # 100 MiB per 1M
     return int(mb) + 1
 
 
@@ -49,6 +49,16 @@ def need_memory(mb, what):
         raise BenchError(f"{what} needs {mb} MiB of hugepages, {free} MiB are free: reserve more "
                          f"(sudo scripts/setup --hugepages {(mb + 1023) // 1024 * 512 + 512}) or "
                          f"measure fewer flows")
+
+
+def built(path, env):
+    """A binary of the build: $ENV if set, else PATH under $VFGATE_BUILD (default: the source
+    tree's build/), or a BenchError when it isn't there."""
+    binary = Path(os.environ.get(env) or Path(os.environ.get("VFGATE_BUILD") or ROOT / "build") / path)
+    if not binary.is_file():
+        raise BenchError(f"{binary} not found: build first (meson compile -C build), or set "
+                         f"VFGATE_BUILD to the build directory ({env} to the binary)")
+    return binary
 
 
 def cpus(workers):
@@ -130,19 +140,37 @@ def firewall_for(scn):
     return traffic.firewall_yaml(scn.rules, scn.allowed, scn.stateful), scn.rules
 
 
+def sink_yaml(sink, fw):
+    """The guest of the sink NIC (the `guests` list's entry), `fw` its firewall."""
+    return f"""  - name: sink
+    nics:
+      - name: eth0
+        type: dpdk
+        devargs: "{sink}"
+        mac: "{traffic.DST_MAC}"
+{fw}"""
+
+
 class Vfgate:
-    """vfgate-dataplane: the pcap into the uplink, a net_null guest NIC as the sink."""
+    """vfgate-dataplane: the pcap into the uplink, a net_null guest NIC as the sink (synflood:
+    two, churn.guests_yaml)."""
     name = "vfgate"
 
     def __init__(self, scn, pcap, workdir, binary=None, uplink=None, sink=None):
-        fw, rules = firewall_for(scn)
+        if scn.traffic == "synflood":
+            guests, rules, self.sinks = churn.guests_yaml(scn), 2 * scn.rules, churn.SINKS
+        else:
+            fw, rules = firewall_for(scn)
+            guests, self.sinks = sink_yaml(sink or "net_null0,no-rx=1", fw), ("sink/eth0",)
         mb = memory_mb_for(scn, rules)
         need_memory(mb, "vfgate-dataplane")
         self.sock = f"{workdir}/vfgate.sock"
         self.workers = scn.workers
+        self.conntrack = scn.traffic != "steady"
         rx = ",".join([f"rx_pcap={pcap}"] * scn.workers)
         uplink = uplink or f"net_pcap0,{rx},infinite_rx=1"
-        sink = sink or "net_null0,no-rx=1"
+        capacity = churn.capacity(scn)
+        conntrack = f"  conntrack: {{capacity: {capacity}}}\n" if capacity else ""
         cfg = Path(workdir) / "vfgate.yaml"
         cfg.write_text(f"""version: 1
 host: {{name: vfgate-bench}}
@@ -153,17 +181,11 @@ dataplane:
   hugepages: true
   mbufs: {mbufs_for(scn)}
   control_socket: {self.sock}
-  uplinks:
+{conntrack}  uplinks:
     - {{name: up0, device: "{uplink}", rx_queues: {scn.workers}}}
 guests:
-  - name: sink
-    nics:
-      - name: eth0
-        type: dpdk
-        devargs: "{sink}"
-        mac: "{traffic.DST_MAC}"
-{fw}""")
-        binary = binary or os.environ.get("VFGATE_DATAPLANE") or ROOT / "build/dataplane/vfgate-dataplane"
+{guests}""")
+        binary = binary or built("dataplane/vfgate-dataplane", "VFGATE_DATAPLANE")
         self.log = open(Path(workdir) / "vfgate.log", "a")
         self.p = subprocess.Popen([str(binary), "--config", str(cfg), "--log-level", "warn"],
                                   stdout=self.log, stderr=subprocess.STDOUT)
@@ -178,6 +200,7 @@ guests:
         raise BenchError(f"vfgate-dataplane did not come up: {tail(self.log.name)}")
 
     def call(self, method):
+        """A control method's result (no params), or None when it fails."""
         try:
             with socket.socket(socket.AF_UNIX) as s:
                 s.settimeout(30)
@@ -195,6 +218,8 @@ guests:
             return None
 
     def counters(self):
+        """The source's RX, the sinks' TX (summed and each), drops by reason, the workers' busy
+        cycles and packets; for churn and synflood, the connection tables' counters."""
         st = self.call("stats")
         if st is None:
             raise BenchError(f"vfgate-dataplane: no stats ({tail(self.log.name)})")
@@ -203,9 +228,16 @@ guests:
         for p in st["ports"]:
             for reason, n in p["drops"].items():
                 drops[reason] = drops.get(reason, 0) + n
-        return {"rx": ports["up0"]["rx_packets"], "tx": ports["sink/eth0"]["tx_packets"],
-                "drops": drops, "busy_cycles": sum(w["busy_cycles"] for w in st["workers"]),
-                "packets": sum(w["packets"] for w in st["workers"])}
+        out = {"rx": ports["up0"]["rx_packets"], "tx": sum(ports[p]["tx_packets"] for p in self.sinks),
+               "port_tx": {p: ports[p]["tx_packets"] for p in self.sinks},
+               "drops": drops, "busy_cycles": sum(w["busy_cycles"] for w in st["workers"]),
+               "packets": sum(w["packets"] for w in st["workers"])}
+        if self.conntrack:
+            ct = self.call("firewall.conntrack")
+            if ct is None:
+                raise BenchError(f"vfgate-dataplane: no conntrack counters ({tail(self.log.name)})")
+            out["conntrack"] = churn.conntrack_totals(ct)
+        return out
 
     def close(self):
         if self.p.poll() is None:

@@ -38,19 +38,39 @@ def dst_of(c):
     return bytes([198, 19, 0, c // 4 + 1])  # c < 1000
 
 
-def frame(i, size, n_classes):
-    """Flow i's frame of `size` bytes on the wire (FCS excluded from what is stored)."""
-    c = i % n_classes
+def source(i):
+    """Flow i's source address and port."""
     if i < 250_000:
         host, sport = i // 1000 + 1, 10000 + i % 20000
     else:
         host, sport = (i - 250_000) % 250 + 1, 30000 + (i - 250_000) // 250
-    src = bytes([198, 18, 0, host])
+    return bytes([198, 18, 0, host]), sport
+
+
+def ipv4(proto, src, dst, length):
+    """An IPv4 header (no options, checksum set) before `length` bytes of `proto`."""
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + length, 0, 0, 64, proto, 0, src, dst)
+    return ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+
+
+def frame(i, size, n_classes):
+    """Flow i's frame of `size` bytes on the wire (FCS excluded from what is stored)."""
+    c = i % n_classes
+    src, sport = source(i)
     payload = size - 4 - 14 - 20 - 8
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + payload, 0, 0, 64, 17, 0, src, dst_of(c))
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
     udp = struct.pack("!HHHH", sport, PORTS[c % 4], 8 + payload, 0)
-    return mac(DST_MAC) + mac(SRC_MAC) + b"\x08\x00" + ip + udp + bytes(payload)
+    return (mac(DST_MAC) + mac(SRC_MAC) + b"\x08\x00" + ipv4(17, src, dst_of(c), 8 + payload) + udp +
+            bytes(payload))
+
+
+def tcp_frame(dst_mac, src, sport, dst, dport, flags, size):
+    """A TCP segment without data, `flags` set (checksums too), from SRC_MAC to `dst_mac`,
+    padded to `size` bytes on the wire as a short frame is."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, flags, 65535, 0, 0)
+    pseudo = src + dst + struct.pack("!BBH", 0, 6, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
+    eth = mac(dst_mac) + mac(SRC_MAC) + b"\x08\x00" + ipv4(6, src, dst, len(tcp)) + tcp
+    return eth + bytes(size - 4 - len(eth))
 
 
 def sizes_of(size):
@@ -63,14 +83,19 @@ def frames_needed(flows, size):
     return max(flows, len(sizes_of(size)))
 
 
+def write_pcap(path, frames):
+    """A pcap of `frames` (each the bytes of one Ethernet frame, FCS excluded)."""
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for fr in frames:
+            f.write(struct.pack("<IIII", 0, 0, len(fr), len(fr)) + fr)
+
+
 def gen_pcap(path, flows, size, n_classes):
     """A pcap of every flow once (IMIX: frame k has IMIX[k % 12] bytes, flow k % flows)."""
     sizes = sizes_of(size)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for k in range(frames_needed(flows, size)):
-            fr = frame(k % flows, sizes[k % len(sizes)], n_classes)
-            f.write(struct.pack("<IIII", 0, 0, len(fr), len(fr)) + fr)
+    write_pcap(path, (frame(k % flows, sizes[k % len(sizes)], n_classes)
+                      for k in range(frames_needed(flows, size))))
 
 
 def mean_size(size):
@@ -98,8 +123,10 @@ def rule_yaml(r):
     return ("            - {" + ", ".join(f"{k}: {v}" for k, v in r.items()) + "}\n")
 
 
-def firewall_yaml(rules, allowed_share, stateful):
-    """The sink NIC's firewall: `rules` generated ingress rules, default deny."""
+def firewall_yaml(rules, allowed_share, stateful, first=()):
+    """The sink NIC's firewall: the rules `first`, then `rules` generated ingress rules,
+    default deny."""
     return (f"        firewall:\n          stateful: {'true' if stateful else 'false'}\n"
             f"          ingress_default: deny\n          ingress:\n" +
+            "".join(rule_yaml(r) for r in first) +
             "".join(rule_yaml(rule(c, allowed_share)) for c in range(rules)))
