@@ -4,16 +4,18 @@
 """
 import copy
 import json
+import os
 import random
 import subprocess
 import sys
 import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(sys.argv.pop(1)) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
-from vfgate_bench import ndr, report, scenarios, traffic  # noqa: E402
+from vfgate_bench import churn, cli, ndr, report, scenarios, software, systems, traffic  # noqa: E402
 
 
 def lossy_above(limit, noise=0.0, seed=1):
@@ -199,6 +201,118 @@ class Traffic(unittest.TestCase):
                 lens.append(n)
                 off += 16 + n
             self.assertEqual(lens, [60] * 7 + [566] * 4 + [1514])
+
+
+class TrafficKey(unittest.TestCase):
+    """The scenario key `traffic` (bench/README.md, "Connection churn and SYN flood")."""
+    def write(self, text):
+        f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        self.addCleanup(os.unlink, f.name)
+        f.write(text)
+        f.close()
+        return f.name
+
+    def test_values_accepted_and_refused(self):
+        for kind in ("steady", "churn", "synflood"):
+            with self.subTest(kind=kind):
+                [scn] = scenarios.expand({"rules": 1000, "traffic": kind}, "t", 2)
+                self.assertEqual(scn.traffic, kind)
+        self.assertEqual(scenarios.expand({"rules": 1000}, "t", 2)[0].traffic, "steady")
+        for bad in ("Churn", "flood", "", "steady ", 1, True, None, ["churn"]):
+            with self.subTest(bad=bad):
+                with self.assertRaisesRegex(scenarios.ScenarioError,
+                                            r"^t\.traffic: .*want one of steady, churn, synflood$"):
+                    scenarios.expand({"rules": 1000, "traffic": bad}, "t", 2)
+
+    def test_file_errors_name_the_file_scenario_and_key(self):
+        path = self.write("scenarios:\n  - {rules: 10}\n  - {rules: 10, traffic: flood}\n")
+        with self.assertRaisesRegex(scenarios.ScenarioError,
+                                    rf"^{path}: scenarios\[1\]\.traffic: 'flood': want one of"):
+            scenarios.from_file(path, 2)
+        cases = {
+            "{traffic: churn}": r"scenarios\[0\]\.rules: churn traffic needs generated rules",
+            "{traffic: synflood, rules: 0}": r"scenarios\[0\]\.rules: synflood traffic needs generated",
+            "{traffic: churn, rules: 10, stateful: false}":
+                r"scenarios\[0\]\.stateful: churn traffic needs a stateful firewall",
+            "{traffic: churn, rules: 10, allowed: 0.9}":
+                r"scenarios\[0\]\.allowed: 0\.9: churn traffic is allowed in full: want 1",
+        }
+        for spec, pattern in cases.items():
+            with self.subTest(spec=spec):
+                path = self.write(f"scenarios:\n  - {spec}\n")
+                with self.assertRaisesRegex(scenarios.ScenarioError, rf"^{path}: {pattern}"):
+                    scenarios.from_file(path, 2)
+
+    def test_churn_and_synflood_need_a_stateful_firewall_of_generated_rules(self):
+        demo = str(ROOT / "config/examples/demo.yaml")
+        for kind in ("churn", "synflood"):
+            refused = {
+                "rules 0": ({"rules": 0}, rf"^t\.rules: {kind} traffic needs generated rules"),
+                "no rules given": ({}, rf"^t\.rules: {kind} traffic needs generated rules"),
+                "a config's firewall": ({"rules": {"config": demo, "nic": "web/eth0"}},
+                                        rf"^t\.rules: {kind} traffic needs generated rules"),
+                "stateless": ({"rules": 10, "stateful": False},
+                              rf"^t\.stateful: {kind} traffic needs a stateful firewall"),
+            }
+            for what, (spec, pattern) in refused.items():
+                with self.subTest(kind=kind, what=what):
+                    with self.assertRaisesRegex(scenarios.ScenarioError, pattern):
+                        scenarios.expand({**spec, "traffic": kind}, "t", 2)
+            # The same specs are fine as steady traffic.
+            for what, (spec, _) in refused.items():
+                with self.subTest(kind="steady", what=what):
+                    scenarios.expand(spec, "t", 2)
+
+    def test_churn_allows_every_flow_and_synflood_any_share(self):
+        for allowed in (0, 0.5, 0.9, 0.999):
+            with self.subTest(allowed=allowed):
+                with self.assertRaisesRegex(scenarios.ScenarioError,
+                                            rf"^t\.allowed: {allowed!r}: churn traffic is allowed in "
+                                            r"full: want 1 \(its default\)$"):
+                    scenarios.expand({"rules": 10, "traffic": "churn", "allowed": allowed}, "t", 2)
+                [scn] = scenarios.expand({"rules": 10, "traffic": "synflood", "allowed": allowed}, "t", 2)
+                self.assertEqual(scn.allowed, allowed)
+        for allowed in (1, 1.0):
+            [scn] = scenarios.expand({"rules": 10, "traffic": "churn", "allowed": allowed}, "t", 2)
+            self.assertEqual(scn.allowed, 1.0)
+        self.assertEqual(scenarios.expand({"rules": 10, "traffic": "churn"}, "t", 2)[0].allowed, 1.0)
+        self.assertEqual(scenarios.expand({"rules": 10, "traffic": "synflood"}, "t", 2)[0].allowed, 0.9)
+        self.assertEqual(scenarios.expand({"rules": 10}, "t", 2)[0].allowed, 0.9)
+        # A share out of range is refused as such, whatever the traffic.
+        with self.assertRaisesRegex(scenarios.ScenarioError, r"^t\.allowed: 2: want a share in 0\.\.1"):
+            scenarios.expand({"rules": 10, "traffic": "churn", "allowed": 2}, "t", 2)
+
+    def bench(self, *args):
+        return subprocess.run([sys.executable, str(ROOT / "bench/vfgate-bench"), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    def test_nic_mode_refuses_churn_and_synflood(self):
+        # Refused before anything needs root or DPDK: exit 2, the scenario and its traffic named.
+        for kind, key in (("churn", "64B/262144f/1000r/1/stateful/1w/churn"),
+                          ("synflood", "64B/262144f/1000r/0.9/stateful/1w/synflood")):
+            with self.subTest(kind=kind):
+                r = self.bench("nic", "--traffic", kind, "--workers", "1")
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertEqual(r.stderr, f"vfgate-bench: {key}: traffic {kind} is measured in "
+                                           f"software mode (run), not in nic mode\n")
+        steady = scenarios.expand({"rules": 1000, "traffic": "steady"}, "t", 2)
+        cli.check_nic_mode(steady)  # no error
+        with self.assertRaisesRegex(scenarios.ScenarioError, "traffic churn is measured in software"):
+            cli.check_nic_mode(steady + scenarios.expand({"rules": 1000, "traffic": "churn"}, "t", 2))
+
+    def test_flags_errors(self):
+        for mode in ("run", "nic"):
+            with self.subTest(mode=mode):
+                r = self.bench(mode, "--traffic", "flood")
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("vfgate-bench: flags.traffic: 'flood': want one of steady, churn, synflood",
+                              r.stderr)
+                r = self.bench(mode, "--traffic", "churn", "--allowed", "0.9")
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("vfgate-bench: flags.allowed: 0.9: churn traffic is allowed in full", r.stderr)
+                r = self.bench(mode, "--traffic", "synflood", "--stateless")
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("vfgate-bench: flags.stateful: synflood traffic needs a stateful", r.stderr)
 
 
 class TapResult(unittest.TestResult):
