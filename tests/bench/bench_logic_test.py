@@ -282,6 +282,62 @@ class TrafficKey(unittest.TestCase):
         with self.assertRaisesRegex(scenarios.ScenarioError, r"^t\.allowed: 2: want a share in 0\.\.1"):
             scenarios.expand({"rules": 10, "traffic": "churn", "allowed": 2}, "t", 2)
 
+    def test_keys_steady_unchanged_churn_and_synflood_suffixed(self):
+        keys = {kind: scenarios.expand({"rules": 1000, "traffic": kind, "flows": [1024, 65536]}, "t", 2)
+                for kind in ("steady", "churn", "synflood")}
+        self.assertEqual([s.key for s in keys["steady"]],
+                         ["64B/1024f/1000r/0.9/stateful/1w", "64B/65536f/1000r/0.9/stateful/1w"])
+        self.assertEqual(keys["steady"], scenarios.expand({"rules": 1000, "flows": [1024, 65536]}, "t", 2))
+        self.assertEqual([s.key for s in keys["churn"]],
+                         ["64B/1024f/1000r/1/stateful/1w/churn", "64B/65536f/1000r/1/stateful/1w/churn"])
+        self.assertEqual([s.key for s in keys["synflood"]],
+                         ["64B/1024f/1000r/0.9/stateful/1w/synflood",
+                          "64B/65536f/1000r/0.9/stateful/1w/synflood"])
+        # Keys of other steady shapes keep their old form too.
+        for spec, key in (({"rules": 0}, "64B/1024f/none/switch/1w"),
+                          ({"rules": 10, "stateful": False, "sizes": ["imix"]}, "imix/1024f/10r/0.9/stateless/1w"),
+                          ({"rules": 10, "allowed": 0.5, "sizes": [1518], "flows": 1}, "1518B/1f/10r/0.5/stateful/1w")):
+            with self.subTest(spec=spec):
+                self.assertEqual([s.key for s in scenarios.expand({**spec, "traffic": "steady"}, "t", 2)], [key])
+
+    def test_default_flows(self):
+        self.assertEqual([s.flows for s in scenarios.expand({"rules": 10}, "t", 2)], [1024])
+        for kind in ("churn", "synflood"):
+            with self.subTest(kind=kind):
+                [scn] = scenarios.expand({"rules": 10, "traffic": kind}, "t", 2)
+                self.assertEqual(scn.flows, 262144)
+                self.assertTrue(scn.key.startswith("64B/262144f/10r/"), scn.key)
+                self.assertEqual(scenarios.expand({"rules": 10, "traffic": kind, "flows": [1000]}, "t", 2)[0].flows,
+                                 1000)
+        # In a file whose defaults give no flows, each scenario gets its traffic's default.
+        path = self.write("defaults: {rules: 10, allowed: 1}\nscenarios:\n  - {traffic: churn}\n"
+                          "  - {traffic: synflood}\n  - {}\n  - {traffic: churn, flows: [4096]}\n")
+        self.assertEqual([s.key for s in scenarios.from_file(path, 2)],
+                         ["64B/262144f/10r/1/stateful/1w/churn", "64B/262144f/10r/1/stateful/1w/synflood",
+                          "64B/1024f/10r/1/stateful/1w", "64B/4096f/10r/1/stateful/1w/churn"])
+
+    def test_flags_make_the_same_scenarios(self):
+        def flags(*argv):
+            with mock.patch("os.cpu_count", return_value=4):
+                return [s.key for s in cli.scenario_list(cli.build_parser().parse_args(["run", *argv]))]
+        self.assertEqual(flags(), ["64B/1024f/1000r/0.9/stateful/1w"])
+        self.assertEqual(flags("--traffic", "steady"), ["64B/1024f/1000r/0.9/stateful/1w"])
+        self.assertEqual(flags("--traffic", "churn"), ["64B/262144f/1000r/1/stateful/1w/churn"])
+        self.assertEqual(flags("--traffic", "synflood", "--workers", "2", "--flows", "3000,90000"),
+                         ["64B/3000f/1000r/0.9/stateful/2w/synflood", "64B/90000f/1000r/0.9/stateful/2w/synflood"])
+        self.assertEqual(flags("--traffic", "churn", "--allowed", "1", "--rules", "5"),
+                         ["64B/262144f/5r/1/stateful/1w/churn"])
+
+    def test_same_values_other_traffic_is_another_scenario(self):
+        path = self.write("defaults: {rules: 100, allowed: 1, flows: [4096]}\nscenarios:\n"
+                          "  - {traffic: steady}\n  - {traffic: churn}\n  - {traffic: synflood}\n"
+                          "  - {}\n  - {traffic: churn}\n")
+        scns = scenarios.from_file(path, 2)
+        self.assertEqual([(s.traffic, s.key) for s in scns],
+                         [("steady", "64B/4096f/100r/1/stateful/1w"),
+                          ("churn", "64B/4096f/100r/1/stateful/1w/churn"),
+                          ("synflood", "64B/4096f/100r/1/stateful/1w/synflood")])
+
     def bench(self, *args):
         return subprocess.run([sys.executable, str(ROOT / "bench/vfgate-bench"), *args],
                               capture_output=True, text=True, timeout=60)
