@@ -6,12 +6,15 @@ import copy
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
 import unittest
 from pathlib import Path
 from unittest import mock
+
+import yaml
 
 ROOT = Path(sys.argv.pop(1)) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -369,6 +372,84 @@ class TrafficKey(unittest.TestCase):
                 r = self.bench(mode, "--traffic", "synflood", "--stateless")
                 self.assertEqual(r.returncode, 2, r.stderr)
                 self.assertIn("vfgate-bench: flags.stateful: synflood traffic needs a stateful", r.stderr)
+
+
+def vfgate_config(test, scn):
+    """The vfgate config software mode writes for `scn`, parsed (its dataplane a stand-in that
+    exits at once: no DPDK, no hugepages)."""
+    with tempfile.TemporaryDirectory() as d, mock.patch.object(systems, "need_memory") as need, \
+            mock.patch.object(systems.time, "sleep"):  # its wait for the stand-in to exit
+        with test.assertRaisesRegex(systems.BenchError, "did not come up"):
+            systems.Vfgate(scn, f"{d}/in.pcap", d, binary=shutil.which("true") or "/bin/true")
+        need.assert_called_once()
+        return yaml.safe_load((Path(d) / "vfgate.yaml").read_text())
+
+
+def one(spec, cpus=16):
+    [scn] = scenarios.expand(spec, "t", cpus)
+    return scn
+
+
+class GeneratedConfig(unittest.TestCase):
+    def test_churn_table_is_a_quarter_of_the_flows_per_worker(self):
+        cases = [  # flows, workers, capacity
+            (262144, 1, 65536), (262144, 2, 32768), (262144, 4, 16384), (100000, 1, 24576),
+            (1_000_000, 3, 82944), (8191, 1, 1024), (4096, 1, 1024), (1000, 1, 1024), (1, 2, 1024)]
+        for flows, workers, want in cases:
+            with self.subTest(flows=flows, workers=workers):
+                scn = one({"rules": 100, "traffic": "churn", "flows": flows, "workers": workers})
+                cfg = vfgate_config(self, scn)
+                capacity = cfg["dataplane"]["conntrack"]["capacity"]
+                self.assertEqual(capacity, want)
+                self.assertEqual(capacity % 1024, 0)
+                self.assertGreaterEqual(capacity, 1024)
+                if flows >= 4096 * workers:
+                    self.assertLessEqual(capacity * 4 * workers, flows)
+                    self.assertGreater((capacity + 1024) * 4 * workers, flows)
+                self.assertEqual(cfg["dataplane"]["worker_cores"], list(range(1, workers + 1)))
+                self.assertEqual(report.scenario_fields(scn)["conntrack_capacity"], capacity)
+                # One sink, every generated rule allowing, stateful.
+                [guest] = cfg["guests"]
+                fw = guest["nics"][0]["firewall"]
+                self.assertTrue(fw["stateful"])
+                self.assertEqual(len(fw["ingress"]), 100)
+                self.assertEqual({r["action"] for r in fw["ingress"]}, {"allow"})
+
+    def test_steady_config_keeps_the_default_table(self):
+        for spec in ({"rules": 1000}, {"rules": 0}, {"rules": 10, "stateful": False}):
+            with self.subTest(spec=spec):
+                scn = one(spec)
+                cfg = vfgate_config(self, scn)
+                self.assertNotIn("conntrack", cfg["dataplane"])
+                self.assertNotIn("traffic", report.scenario_fields(scn))
+                self.assertNotIn("conntrack_capacity", report.scenario_fields(scn))
+                [guest] = cfg["guests"]
+                self.assertEqual(guest["name"], "sink")
+                self.assertEqual(guest["nics"][0]["mac"], traffic.DST_MAC)
+                fw = guest["nics"][0].get("firewall")
+                self.assertEqual(len(fw["ingress"]) if fw else 0, spec["rules"])
+
+    def test_synflood_guests_a_and_b(self):
+        scn = one({"rules": 50, "traffic": "synflood", "workers": 2})
+        cfg = vfgate_config(self, scn)
+        self.assertEqual(cfg["dataplane"]["conntrack"], {"capacity": 65536})
+        self.assertEqual(report.scenario_fields(scn)["conntrack_capacity"], 65536)
+        guests = {g["name"]: g for g in cfg["guests"]}
+        self.assertEqual(set(guests), {"flooded", "quiet"})
+        for name, mac, port in (("flooded", "02:00:00:00:00:02", 80), ("quiet", "02:00:00:00:00:03", 443)):
+            with self.subTest(guest=name):
+                [nic] = guests[name]["nics"]
+                self.assertEqual(nic["name"], "eth0")
+                self.assertEqual(nic["mac"], mac)
+                self.assertRegex(nic["devargs"], r"^net_null\d,no-rx=1$")
+                fw = nic["firewall"]
+                self.assertTrue(fw["stateful"])
+                self.assertEqual(fw["ingress_default"], "deny")
+                self.assertEqual(fw["ingress"][0], {"id": f"tcp{port}", "action": "allow", "proto": "tcp",
+                                                    "dst_port": port})
+                self.assertEqual(len(fw["ingress"]), 1 + 50)
+                self.assertEqual({r["proto"] for r in fw["ingress"][1:]}, {"udp"})
+        self.assertNotEqual(guests["flooded"]["nics"][0]["devargs"], guests["quiet"]["nics"][0]["devargs"])
 
 
 class TapResult(unittest.TestResult):
