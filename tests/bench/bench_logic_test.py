@@ -3,10 +3,12 @@
     python3 bench_logic_test.py SOURCE_ROOT
 """
 import copy
+import hashlib
 import json
 import os
 import random
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -450,6 +452,180 @@ class GeneratedConfig(unittest.TestCase):
                 self.assertEqual(len(fw["ingress"]), 1 + 50)
                 self.assertEqual({r["proto"] for r in fw["ingress"][1:]}, {"udp"})
         self.assertNotEqual(guests["flooded"]["nics"][0]["devargs"], guests["quiet"]["nics"][0]["devargs"])
+
+
+def read_pcap(path):
+    """The frames of a pcap (microsecond, Ethernet), checking its headers."""
+    data = Path(path).read_bytes()
+    magic, major, minor, _, _, snap, link = struct.unpack("<IHHiIII", data[:24])
+    assert (magic, major, minor, link) == (0xA1B2C3D4, 2, 4, 1), (magic, major, minor, link)
+    frames, off = [], 24
+    while off < len(data):
+        _, _, incl, orig = struct.unpack("<IIII", data[off:off + 16])
+        assert incl == orig <= snap, (incl, orig)
+        frames.append(data[off + 16:off + 16 + incl])
+        assert len(frames[-1]) == incl
+        off += 16 + incl
+    return frames
+
+
+def ones_sum(b):
+    """The 16-bit ones' complement sum (0xFFFF over data whose checksum is right)."""
+    b = b + b"\0" * (len(b) % 2)
+    s = sum(w for (w,) in struct.iter_unpack("!H", b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def parse(fr):
+    """An IPv4 TCP or UDP frame's fields, its checksums verified (UDP's may be 0: none)."""
+    eth_type = int.from_bytes(fr[12:14], "big")
+    ihl = (fr[14] & 0x0F) * 4
+    ip = fr[14:14 + ihl]
+    total = int.from_bytes(ip[2:4], "big")
+    proto, src, dst = ip[9], ip[12:16], ip[16:20]
+    l4 = fr[14 + ihl:14 + total]
+    pseudo = src + dst + bytes([0, proto]) + len(l4).to_bytes(2, "big")
+    f = {"dst_mac": fr[0:6], "src_mac": fr[6:12], "type": eth_type, "version": ip[0] >> 4, "ihl": ihl,
+         "total": total, "proto": proto, "src": src, "dst": dst, "ip_ok": ones_sum(ip) == 0xFFFF,
+         "sport": int.from_bytes(l4[0:2], "big"), "dport": int.from_bytes(l4[2:4], "big")}
+    if proto == 6:
+        f.update(flags=l4[13], data_off=l4[12] >> 4, l4_ok=ones_sum(pseudo + l4) == 0xFFFF)
+    else:
+        f.update(l4_ok=l4[6:8] == b"\0\0" or ones_sum(pseudo + l4) == 0xFFFF)
+    return f
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class Pcaps(unittest.TestCase):
+    def setUp(self):
+        d = tempfile.TemporaryDirectory()
+        self.addCleanup(d.cleanup)
+        self.cache = Path(d.name)
+
+    def test_steady_udp_pcaps_unchanged_byte_for_byte(self):
+        # Hashes of the pcaps traffic.py wrote before churn and synflood (591c7c6): steady
+        # results stay comparable with earlier runs.
+        for spec, digest in (
+                ({"flows": 7, "rules": 1000}, "01ab9be0a09b7d9519f3f7b0835a566a2577f8e65fd96bc4f8004f5c37246abc"),
+                ({"flows": 3, "rules": 10, "sizes": ["imix"]},
+                 "6e4d09181582975ac802aa043656e1f7e656dad9aeb0fb8f71921e9bb91c214c")):
+            with self.subTest(spec=spec):
+                [(phase, path)] = software.pcaps_for(one({**spec, "traffic": "steady"}), self.cache)
+                self.assertIsNone(phase)
+                self.assertEqual(sha256(path), digest)
+        h = hashlib.sha256()
+        for i in (0, 1, 999, 1000, 249_999, 250_000, 250_251, 999_999):
+            h.update(traffic.frame(i, 64, 1000))
+            h.update(traffic.frame(i, 1518, 7))
+        self.assertEqual(h.hexdigest(), "5b722db4e2d579b933b8fc062f0eef84c1657bc45a28d95fa689aee20a47079a")
+
+    def test_udp_frames_are_valid_ipv4(self):
+        for i, size in ((0, 64), (250_001, 570), (999_999, 1518)):
+            with self.subTest(i=i):
+                f = parse(traffic.frame(i, size, 1000))
+                self.assertEqual((f["type"], f["version"], f["ihl"], f["proto"]), (0x0800, 4, 20, 17))
+                self.assertEqual(f["total"], size - 4 - 14)
+                self.assertTrue(f["ip_ok"])
+
+    def test_churn_pcap_holds_every_flow_once_each_allowed(self):
+        scn = one({"rules": 1000, "traffic": "churn", "flows": 5000})
+        [(phase, path)] = software.pcaps_for(scn, self.cache)
+        self.assertIsNone(phase)
+        frames = read_pcap(path)
+        self.assertEqual(len(frames), 5000)
+        fw = yaml.safe_load(systems.firewall_for(scn)[0])["firewall"]
+        allow = {(r["dst"], r["dst_port"]) for r in fw["ingress"] if r["action"] == "allow"}
+        self.assertEqual(len(allow), 1000)
+        self.assertFalse([r for r in fw["ingress"] if r["action"] != "allow"])
+        tuples = set()
+        for fr in frames:
+            f = parse(fr)
+            self.assertEqual((len(fr), f["proto"], f["dst_mac"], f["src_mac"]),
+                             (60, 17, traffic.mac(traffic.DST_MAC), traffic.mac(traffic.SRC_MAC)))
+            self.assertTrue(f["ip_ok"])
+            self.assertEqual(f["src"][:3], bytes([198, 18, 0]))  # in every rule's source prefix
+            self.assertIn((".".join(map(str, f["dst"])) + "/32", f["dport"]), allow)
+            tuples.add((f["src"], f["sport"], f["dst"], f["dport"]))
+        self.assertEqual(len(tuples), 5000)
+        # The table holds a quarter of them: the loop brings four times what fits.
+        self.assertEqual(churn.capacity(scn) * 4, 4096)
+        # Churn's flows are steady's: the same pcap.
+        (self.cache / "steady").mkdir()
+        self.assertEqual(sha256(path), sha256(software.pcap_for(one({"rules": 1000, "flows": 5000}),
+                                                                self.cache / "steady")))
+
+    def check_b(self, f):
+        self.assertEqual(f["dst_mac"], bytes.fromhex("020000000003"))
+        self.assertEqual(f["dst"], bytes([198, 19, 1, 3]))
+        self.assertEqual(f["dport"], 443)
+        self.assertEqual(f["flags"], 0x10)  # ACK alone: an established connection
+        self.assertEqual(f["src"][:3], bytes([198, 18, 1]))
+
+    def check_tcp(self, fr, size):
+        f = parse(fr)
+        self.assertEqual(len(fr), size - 4)
+        self.assertEqual((f["type"], f["version"], f["ihl"], f["proto"], f["total"], f["data_off"]),
+                         (0x0800, 4, 20, 6, 40, 5))
+        self.assertEqual(f["src_mac"], traffic.mac(traffic.SRC_MAC))
+        self.assertTrue(f["ip_ok"], "IPv4 header checksum")
+        self.assertTrue(f["l4_ok"], "TCP checksum")
+        self.assertEqual(fr[54:], bytes(size - 4 - 54))  # padding, zeroes
+        return f
+
+    def test_synflood_pcaps(self):
+        flows = 301
+        scn = one({"rules": 10, "traffic": "synflood", "flows": flows})
+        pcaps = software.pcaps_for(scn, self.cache)
+        self.assertEqual([p for p, _ in pcaps], ["baseline", "flood"])
+        baseline, flood = (read_pcap(path) for _, path in pcaps)
+
+        self.assertEqual(len(baseline), 1024)
+        b_flows = set()
+        for fr in baseline:
+            f = self.check_tcp(fr, 64)
+            self.check_b(f)
+            b_flows.add((f["src"], f["sport"]))
+        self.assertEqual(len(b_flows), 1024)
+
+        self.assertEqual(len(flood), 4 * 101)
+        self.assertEqual(churn.frames(scn), len(flood))
+        syn_sources = set()
+        for n, fr in enumerate(flood):
+            with self.subTest(frame=n):
+                f = self.check_tcp(fr, 64)
+                if n % 4 == 0:
+                    self.check_b(f)
+                    self.assertIn((f["src"], f["sport"]), b_flows)
+                else:
+                    self.assertEqual(f["dst_mac"], bytes.fromhex("020000000002"))
+                    self.assertEqual(f["dst"], bytes([198, 19, 1, 2]))
+                    self.assertEqual(f["dport"], 80)
+                    self.assertEqual(f["flags"], 0x02)  # SYN alone
+                    syn_sources.add((f["src"], f["sport"]))
+        # Every flood flow sends: from the UDP traffic's flows 0..flows-1's sources.
+        udp = {(fr[26:30], int.from_bytes(fr[34:36], "big")) for fr in
+               (traffic.frame(i, 64, 1000) for i in range(flows))}
+        self.assertEqual(syn_sources, udp)
+        self.assertEqual(len(syn_sources), flows)
+
+    def test_synflood_imix(self):
+        scn = one({"rules": 10, "traffic": "synflood", "flows": 6000, "sizes": ["imix"]})
+        flood = list(churn.synflood_frames(scn, "flood"))
+        self.assertEqual(len(flood), 8000)
+        for n in list(range(0, 48)) + list(range(7952, 8000)):
+            with self.subTest(frame=n):
+                f = self.check_tcp(flood[n], traffic.IMIX[n % 12])
+                self.assertEqual(f["dport"], 443 if n % 4 == 0 else 80)
+        syn = {(fr[26:30], fr[34:36]) for n, fr in enumerate(flood) if n % 4}
+        self.assertEqual(len(syn), 6000)
+        b = [fr for n, fr in enumerate(flood) if n % 4 == 0]
+        self.assertEqual(len(b), 2000)
+        self.assertEqual(len({(fr[26:30], fr[34:36]) for fr in b}), 1024)
 
 
 class TapResult(unittest.TestResult):
