@@ -628,6 +628,205 @@ class Pcaps(unittest.TestCase):
         self.assertEqual(len({(fr[26:30], fr[34:36]) for fr in b}), 1024)
 
 
+class Clock:
+    """software's time: sleeping moves it on, nothing waits."""
+    def __init__(self):
+        self.t = 1000.0
+
+    def sleep(self, s):
+        self.t += s
+
+    def monotonic(self):
+        return self.t
+
+
+class Counters:
+    """A system whose counters() gives `reads` in turn."""
+    def __init__(self, *reads):
+        self.reads = list(reads)
+
+    def counters(self):
+        return self.reads.pop(0)
+
+
+def testpmd_counters(rx, tx):
+    return {"rx": rx, "tx": tx, "drops": {}, "busy_cycles": None}
+
+
+def vfgate_counters(rx, port_tx, conntrack_workers=None, drops=None):
+    out = {"rx": rx, "tx": sum(port_tx.values()), "port_tx": port_tx, "drops": drops or {},
+           "busy_cycles": 100 * rx, "packets": rx}
+    if conntrack_workers is not None:
+        out["conntrack"] = churn.conntrack_totals({"workers": conntrack_workers})
+    return out
+
+
+def measured(scn, system, phase, a, b, rep=0, dur=2.0):
+    """A raw row as software.run makes it: `a` and `b` read `dur` seconds apart."""
+    with mock.patch.object(software, "time", Clock()):
+        row = software.measure_one(Counters(a, b), scn, 3, dur, phase)
+    row.update({"rep": rep, "scenario": scn.key, "system": system})
+    if phase:
+        row["phase"] = phase
+    return row
+
+
+def ct(created, evicted, full, index=0):
+    return {"index": index, "entries": 0, "denied": 0, "capacity": 65536, "created": created,
+            "expired": 0, "evicted": evicted, "revoked": 0, "table_full": full}
+
+
+def steady_rows(scn, rep=0):
+    return [measured(scn, "testpmd-io", None, testpmd_counters(0, 0), testpmd_counters(20e6, 20e6), rep),
+            measured(scn, "vfgate", None, vfgate_counters(0, {"sink/eth0": 0}),
+                     vfgate_counters(20e6, {"sink/eth0": 10e6}), rep)]
+
+
+def churn_rows(scn, rep=0):
+    a = [ct(100, 0, 0, 0), {"index": 1, "created": 50, "table_full": 0}]  # worker 1: no `evicted`
+    b = [ct(100 + 4e6, 3e6 + 2 * rep, 2000, 0), {"index": 1, "created": 50 + 2e6, "table_full": 0}]
+    return [measured(scn, "testpmd-io", None, testpmd_counters(0, 0), testpmd_counters(16e6, 16e6), rep),
+            measured(scn, "vfgate", None, vfgate_counters(0, {"sink/eth0": 0}, a),
+                     vfgate_counters(8e6, {"sink/eth0": 6e6}, b), rep)]
+
+
+def synflood_rows(scn, rep=0):
+    sinks = lambda a, b: {"flooded/eth0": a, "quiet/eth0": b}  # noqa: E731
+    rows = []
+    for phase, rx, a_tx, b_tx, created in (("baseline", 6e6, 0, 6e6, 0), ("flood", 8e6, 4e6, 1.8e6, 4e6)):
+        rows.append(measured(scn, "testpmd-io", phase, testpmd_counters(0, 0), testpmd_counters(rx, rx), rep))
+        rows.append(measured(scn, "vfgate", phase, vfgate_counters(0, sinks(0, 0), [ct(0, 0, 0)]),
+                             vfgate_counters(rx, sinks(a_tx, b_tx), [ct(created, created / 2, 0)]), rep))
+    return rows
+
+
+def run_doc(*pairs):
+    """The document of a software run: pairs of a scenario and its rows' maker, 3 reps."""
+    scns = [scn for scn, _ in pairs]
+    raw = [row for rep in range(3) for scn, rows in pairs for row in rows(scn, rep)]
+    return report.document("software", software.summarize(scns, raw), raw, {"reps": 3},
+                           when="2026-11-22T00:00:00", host={"cpus": 2}, rev="abc")
+
+
+OLD_HEAD = (f"{'scenario':<36} {'system':<10} {'Mpps':>7} {'offered':>7} {'Gbps':>7} "
+            f"{'ratio':>6} {'cyc/pkt':>8}  drops (Mpps)")
+
+
+class ChurnReport(unittest.TestCase):
+    STEADY = one({"rules": 1000})
+    CHURN = one({"rules": 1000, "traffic": "churn"})
+    SYNFLOOD = one({"rules": 1000, "traffic": "synflood"})
+
+    def lines(self, text):
+        """The table's data lines by (scenario, system), and its header."""
+        head, rule, *rows = text.splitlines()
+        self.assertEqual(rule, "-" * len(head))
+        return head, rows
+
+    def test_rates_from_the_counters(self):
+        [_, row] = churn_rows(self.CHURN)
+        self.assertEqual(row["new_conn_per_s"], 3e6)       # both workers' created
+        self.assertEqual(row["evicted_per_s"], 1.5e6)      # worker 1 doesn't count them: 0
+        self.assertEqual(row["table_full_per_s"], 1000)
+        self.assertEqual(row["mpps"], 3.0)
+        self.assertNotIn("b_mpps", row)
+        self.assertIn("M new conn/s", churn.note(row))
+        flood = synflood_rows(self.SYNFLOOD)
+        base, fl = flood[1], flood[3]
+        self.assertEqual((fl["a_mpps"], fl["b_mpps"], fl["b_delivered"]), (2.0, 0.9, 0.9))
+        self.assertEqual((base["a_mpps"], base["b_mpps"], base["b_delivered"]), (0.0, 3.0, 1.0))
+        self.assertEqual(fl["new_conn_per_s"], 2e6)
+        # testpmd has no connection table: none of these.
+        for row in (flood[0], flood[2], churn_rows(self.CHURN)[0], steady_rows(self.STEADY)[1]):
+            self.assertFalse(set(row) & set(churn.MEDIANS + ("b_mpps",)), row)
+            self.assertEqual(churn.note(row), "")
+
+    def test_steady_table_and_json_unchanged(self):
+        doc = run_doc((self.STEADY, steady_rows))
+        head, rows = self.lines(report.table(doc))
+        self.assertEqual(head, OLD_HEAD)
+        self.assertEqual(len(rows), 2)
+        [scn] = json.loads(report.dumps(doc))["scenarios"]
+        self.assertEqual(set(scn), {"key", "size", "flows", "rules", "allowed", "stateful", "workers",
+                                    "group", "results"})
+        self.assertEqual(set(scn["results"]["vfgate"]),
+                         {"mpps", "rx_mpps", "gbps", "cycles_per_packet", "drops_mpps", "reps", "ratio"})
+        self.assertEqual(scn["results"]["vfgate"]["ratio"], 0.5)
+        self.assertTrue(all("phase" not in r for r in doc["raw"]))
+
+    def test_churn_columns_and_json(self):
+        doc = json.loads(report.dumps(run_doc((self.STEADY, steady_rows), (self.CHURN, churn_rows))))
+        text = report.table(doc)
+        head, rows = self.lines(text)
+        w = len(self.CHURN.key)
+        self.assertEqual(head, f"{'scenario':<{w}} {'system':<10} {'Mpps':>7} {'offered':>7} {'Gbps':>7} "
+                               f"{'ratio':>6} {'cyc/pkt':>8}   new M/s evict M/s  full M/s  drops (Mpps)")
+        self.assertEqual(len(rows), 4)
+        for line in rows:
+            self.assertEqual(line.index(" testpmd-io " if "testpmd" in line else " vfgate "), w)
+        by = {tuple(line.split()[:2]): line.split()[2:] for line in rows}
+        self.assertEqual(by[(self.CHURN.key, "vfgate")][5:8], ["3.000", "1.500", "0.001"])
+        self.assertEqual(by[(self.CHURN.key, "testpmd-io")][5:8], ["-", "-", "-"])
+        self.assertEqual(by[(self.STEADY.key, "vfgate")][5:8], ["-", "-", "-"])
+        steady, ch = doc["scenarios"]
+        self.assertNotIn("traffic", steady)
+        self.assertEqual((ch["traffic"], ch["conntrack_capacity"], ch["flows"]), ("churn", 65536, 262144))
+        res = ch["results"]["vfgate"]
+        self.assertEqual((res["new_conn_per_s"], res["evicted_per_s"], res["table_full_per_s"]),
+                         (3e6, 1.5e6 + 1, 1000))  # medians over the reps
+        self.assertEqual((res["mpps"], res["ratio"]), (3.0, 0.375))
+        self.assertNotIn("new_conn_per_s", ch["results"]["testpmd-io"])
+        self.assertFalse({"b_mpps_flood", "a_mpps", "mpps_baseline"} & set(res))
+        # What `vfgate-bench table FILE` shows is the same.
+        self.assertEqual(report.table(json.loads(report.dumps(doc))), text)
+        self.assertFalse(report.compare(doc, doc, 5)[1])
+        self.assertIn(self.CHURN.key, report.compare(doc, doc, 5)[0])
+
+    def test_synflood_columns_and_json(self):
+        doc = json.loads(report.dumps(run_doc((self.SYNFLOOD, synflood_rows))))
+        head, rows = self.lines(report.table(doc))
+        w = len(self.SYNFLOOD.key)
+        self.assertEqual(head, f"{'scenario':<{w}} {'system':<10} {'Mpps':>7} {'offered':>7} {'Gbps':>7} "
+                               f"{'ratio':>6} {'cyc/pkt':>8}   new M/s evict M/s  full M/s    B base   B flood"
+                               f"   B deliv    A Mpps  drops (Mpps)")
+        self.assertEqual(len(rows), 2)
+        vf = next(line for line in rows if " vfgate " in line).split()
+        # new, evict, full, B base, B flood, B deliv, A Mpps
+        self.assertEqual(vf[7:14], ["2.000", "1.000", "0.000", "3.000", "0.900", "0.900", "2.000"])
+        [scn] = doc["scenarios"]
+        self.assertEqual((scn["key"], scn["traffic"], scn["conntrack_capacity"]),
+                         (self.SYNFLOOD.key, "synflood", 65536))
+        res = scn["results"]["vfgate"]
+        self.assertEqual({k: res[k] for k in ("mpps", "mpps_baseline", "b_mpps_baseline", "b_mpps_flood",
+                                              "b_delivered", "a_mpps", "new_conn_per_s", "evicted_per_s",
+                                              "table_full_per_s")},
+                         {"mpps": 2.9, "mpps_baseline": 3.0, "b_mpps_baseline": 3.0, "b_mpps_flood": 0.9,
+                          "b_delivered": 0.9, "a_mpps": 2.0, "new_conn_per_s": 2e6, "evicted_per_s": 1e6,
+                          "table_full_per_s": 0.0})
+        self.assertEqual(res["reps"], [2.9] * 3)  # the flood's
+        tp = scn["results"]["testpmd-io"]
+        self.assertEqual((tp["mpps"], tp["mpps_baseline"]), (4.0, 3.0))
+        self.assertEqual(res["ratio"], round(2.9 / 4.0, 4))
+        self.assertEqual(sorted({r["phase"] for r in doc["raw"]}), ["baseline", "flood"])
+        self.assertEqual(len(doc["raw"]), 3 * 2 * 2)
+
+    def test_table_without_churn_has_no_extra_columns(self):
+        # A churn scenario in the run brings churn's columns only; none in NIC mode.
+        doc = run_doc((self.CHURN, churn_rows))
+        head = self.lines(report.table(doc))[0]
+        self.assertIn("new M/s", head)
+        self.assertNotIn("B base", head)
+        nic = copy.deepcopy(doc)
+        nic["mode"] = "nic"
+        self.assertNotIn("new M/s", report.table(nic))
+
+    def test_ovs_on_steady_traffic_only(self):
+        self.assertEqual([n for n, _ in software.systems_for(self.CHURN, ["ovs"])], ["testpmd-io", "vfgate"])
+        self.assertEqual([n for n, _ in software.systems_for(self.SYNFLOOD, ["ovs"])], ["testpmd-io", "vfgate"])
+        self.assertEqual([n for n, _ in software.systems_for(self.STEADY, ["ovs"])],
+                         ["testpmd-io", "vfgate", "ovs-dpdk"])
+
+
 class TapResult(unittest.TestResult):
     """TAP on stdout: meson counts each test case."""
     def __init__(self):
