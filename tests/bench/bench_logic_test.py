@@ -851,6 +851,13 @@ class TapResult(unittest.TestResult):
         super().addError(test, err)
         self._line(test, False, self.errors[-1][1])
 
+    def addSubTest(self, test, subtest, err):
+        # A failing subtest fails its test without addFailure: its own line says which and why.
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            failed = self.failures if issubclass(err[0], test.failureException) else self.errors
+            self._line(subtest, False, failed[-1][1])
+
 
 if __name__ == "__main__":
     suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
