@@ -626,6 +626,11 @@ class Pcaps(unittest.TestCase):
         b = [fr for n, fr in enumerate(flood) if n % 4 == 0]
         self.assertEqual(len(b), 2000)
         self.assertEqual(len({(fr[26:30], fr[34:36]) for fr in b}), 1024)
+        baseline = list(churn.synflood_frames(scn, "baseline"))
+        self.assertEqual(len(baseline), 1024)
+        for n in list(range(0, 24)) + [1023]:
+            with self.subTest(baseline_frame=n):
+                self.check_b(self.check_tcp(baseline[n], traffic.IMIX[n % 12]))
 
 
 class Clock:
@@ -713,9 +718,10 @@ OLD_HEAD = (f"{'scenario':<36} {'system':<10} {'Mpps':>7} {'offered':>7} {'Gbps'
 
 
 class ChurnReport(unittest.TestCase):
-    STEADY = one({"rules": 1000})
-    CHURN = one({"rules": 1000, "traffic": "churn"})
-    SYNFLOOD = one({"rules": 1000, "traffic": "synflood"})
+    def setUp(self):
+        self.STEADY = one({"rules": 1000})
+        self.CHURN = one({"rules": 1000, "traffic": "churn"})
+        self.SYNFLOOD = one({"rules": 1000, "traffic": "synflood"})
 
     def lines(self, text):
         """The table's data lines by (scenario, system), and its header."""
