@@ -300,10 +300,13 @@ class TrafficKey(unittest.TestCase):
                           "64B/65536f/1000r/0.9/stateful/1w/synflood"])
         # Keys of other steady shapes keep their old form too.
         for spec, key in (({"rules": 0}, "64B/1024f/none/switch/1w"),
-                          ({"rules": 10, "stateful": False, "sizes": ["imix"]}, "imix/1024f/10r/0.9/stateless/1w"),
-                          ({"rules": 10, "allowed": 0.5, "sizes": [1518], "flows": 1}, "1518B/1f/10r/0.5/stateful/1w")):
+                          ({"rules": 10, "stateful": False, "sizes": ["imix"]},
+                           "imix/1024f/10r/0.9/stateless/1w"),
+                          ({"rules": 10, "allowed": 0.5, "sizes": [1518], "flows": 1},
+                           "1518B/1f/10r/0.5/stateful/1w")):
             with self.subTest(spec=spec):
-                self.assertEqual([s.key for s in scenarios.expand({**spec, "traffic": "steady"}, "t", 2)], [key])
+                scns = scenarios.expand({**spec, "traffic": "steady"}, "t", 2)
+                self.assertEqual([s.key for s in scns], [key])
 
     def test_default_flows(self):
         self.assertEqual([s.flows for s in scenarios.expand({"rules": 10}, "t", 2)], [1024])
@@ -312,8 +315,8 @@ class TrafficKey(unittest.TestCase):
                 [scn] = scenarios.expand({"rules": 10, "traffic": kind}, "t", 2)
                 self.assertEqual(scn.flows, 262144)
                 self.assertTrue(scn.key.startswith("64B/262144f/10r/"), scn.key)
-                self.assertEqual(scenarios.expand({"rules": 10, "traffic": kind, "flows": [1000]}, "t", 2)[0].flows,
-                                 1000)
+                [scn] = scenarios.expand({"rules": 10, "traffic": kind, "flows": [1000]}, "t", 2)
+                self.assertEqual(scn.flows, 1000)
         # In a file whose defaults give no flows, each scenario gets its traffic's default.
         path = self.write("defaults: {rules: 10, allowed: 1}\nscenarios:\n  - {traffic: churn}\n"
                           "  - {traffic: synflood}\n  - {}\n  - {traffic: churn, flows: [4096]}\n")
@@ -329,7 +332,8 @@ class TrafficKey(unittest.TestCase):
         self.assertEqual(flags("--traffic", "steady"), ["64B/1024f/1000r/0.9/stateful/1w"])
         self.assertEqual(flags("--traffic", "churn"), ["64B/262144f/1000r/1/stateful/1w/churn"])
         self.assertEqual(flags("--traffic", "synflood", "--workers", "2", "--flows", "3000,90000"),
-                         ["64B/3000f/1000r/0.9/stateful/2w/synflood", "64B/90000f/1000r/0.9/stateful/2w/synflood"])
+                         ["64B/3000f/1000r/0.9/stateful/2w/synflood",
+                          "64B/90000f/1000r/0.9/stateful/2w/synflood"])
         self.assertEqual(flags("--traffic", "churn", "--allowed", "1", "--rules", "5"),
                          ["64B/262144f/5r/1/stateful/1w/churn"])
 
@@ -511,7 +515,8 @@ class Pcaps(unittest.TestCase):
         # Hashes of the pcaps traffic.py wrote before churn and synflood (591c7c6): steady
         # results stay comparable with earlier runs.
         for spec, digest in (
-                ({"flows": 7, "rules": 1000}, "01ab9be0a09b7d9519f3f7b0835a566a2577f8e65fd96bc4f8004f5c37246abc"),
+                ({"flows": 7, "rules": 1000},
+                 "01ab9be0a09b7d9519f3f7b0835a566a2577f8e65fd96bc4f8004f5c37246abc"),
                 ({"flows": 3, "rules": 10, "sizes": ["imix"]},
                  "6e4d09181582975ac802aa043656e1f7e656dad9aeb0fb8f71921e9bb91c214c")):
             with self.subTest(spec=spec):
@@ -793,8 +798,8 @@ class ChurnReport(unittest.TestCase):
         head, rows = self.lines(report.table(doc))
         w = len(self.SYNFLOOD.key)
         self.assertEqual(head, f"{'scenario':<{w}} {'system':<10} {'Mpps':>7} {'offered':>7} {'Gbps':>7} "
-                               f"{'ratio':>6} {'cyc/pkt':>8}   new M/s evict M/s  full M/s    B base   B flood"
-                               f"   B deliv    A Mpps  drops (Mpps)")
+                               f"{'ratio':>6} {'cyc/pkt':>8}   new M/s evict M/s  full M/s"
+                               f"    B base   B flood   B deliv    A Mpps  drops (Mpps)")
         self.assertEqual(len(rows), 2)
         vf = next(line for line in rows if " vfgate " in line).split()
         # new, evict, full, B base, B flood, B deliv, A Mpps
@@ -827,10 +832,11 @@ class ChurnReport(unittest.TestCase):
         self.assertNotIn("new M/s", report.table(nic))
 
     def test_ovs_on_steady_traffic_only(self):
-        self.assertEqual([n for n, _ in software.systems_for(self.CHURN, ["ovs"])], ["testpmd-io", "vfgate"])
-        self.assertEqual([n for n, _ in software.systems_for(self.SYNFLOOD, ["ovs"])], ["testpmd-io", "vfgate"])
-        self.assertEqual([n for n, _ in software.systems_for(self.STEADY, ["ovs"])],
-                         ["testpmd-io", "vfgate", "ovs-dpdk"])
+        def names(scn):
+            return [n for n, _ in software.systems_for(scn, ["ovs"])]
+        self.assertEqual(names(self.CHURN), ["testpmd-io", "vfgate"])
+        self.assertEqual(names(self.SYNFLOOD), ["testpmd-io", "vfgate"])
+        self.assertEqual(names(self.STEADY), ["testpmd-io", "vfgate", "ovs-dpdk"])
 
 
 class TapResult(unittest.TestResult):
