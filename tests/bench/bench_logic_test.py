@@ -144,6 +144,7 @@ class Compare(unittest.TestCase):
 class Scenarios(unittest.TestCase):
     def write(self, text):
         f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        self.addCleanup(os.unlink, f.name)
         f.write(text)
         f.close()
         return f.name
