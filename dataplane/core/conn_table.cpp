@@ -25,7 +25,7 @@ T* zalloc(const TableMemory& m, const char* what, std::size_t n, std::size_t& to
     return p;
 }
 
-inline void prefetch(const void* p) noexcept { __builtin_prefetch(p, 1, 3); }
+inline void prefetch(const void* p) noexcept { __builtin_prefetch(p, 0, 3); }
 
 #if !defined(__SSE4_2__)
 // CRC32-C without the instruction, a bit at a time (only where the CPU lacks SSE 4.2).

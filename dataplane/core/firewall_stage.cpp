@@ -62,20 +62,21 @@ bool orig_swapped(const CtEntry& e) noexcept { return (e.flags & CtEntry::kOrigS
 
 }  // namespace
 
-void FirewallStage::tally(const RuleSet& rs) noexcept {
+[[gnu::always_inline]] inline void FirewallStage::tally(const RuleSet& rs) noexcept {
     if (&rs != tally_.rs) flush_tally();
     tally_.rs = &rs;
     ++tally_.n;
 }
 
-void FirewallStage::flush_tally() noexcept {
+[[gnu::always_inline]] inline void FirewallStage::flush_tally() noexcept {
     if (tally_.n != 0) tally_.rs->count(worker_, tally_.rs->established_slot(), tally_.n);
     tally_.n = 0;
 }
 
 // Parses and applies anti-spoofing; sets the packet's class. False if the packet was dropped.
-bool FirewallStage::inspect(Burst& b, const FirewallTables& fw, std::uint16_t i,
-                            bool from_guest) noexcept {
+[[gnu::always_inline]] inline bool FirewallStage::inspect(Burst& b, const FirewallTables& fw,
+                                                          std::uint16_t i,
+                                                          bool from_guest) noexcept {
     Step& st = b.step[i];
     const L2Meta& m = b.meta[i];
     const auto l3 = l3_of(b.frame[i], m);
@@ -110,7 +111,8 @@ bool FirewallStage::inspect(Burst& b, const FirewallTables& fw, std::uint16_t i,
     return true;
 }
 
-void FirewallStage::add_side(std::uint16_t pkt, const NicFirewall* fw, Dir dir) noexcept {
+[[gnu::always_inline]] inline void FirewallStage::add_side(std::uint16_t pkt, const NicFirewall* fw,
+                                                           Dir dir) noexcept {
     // Not swapped, decided, allowed or established; no leader, connection or match yet.
     side_[sides_++] = Side{fw, pkt, dir, false, false, false, false, false, false, -1, -1, 0};
 }
@@ -119,7 +121,8 @@ void FirewallStage::add_side(std::uint16_t pkt, const NicFirewall* fw, Dir dir) 
 // re-checks connections allowed under older rules (and forgets those the rules now deny).
 // True when it settled every side of the burst alone (then there is nothing left to classify
 // or commit).
-bool FirewallStage::track(Burst& b, const FirewallTables& fw, std::uint32_t tick) noexcept {
+[[gnu::always_inline]] inline bool FirewallStage::track(Burst& b, const FirewallTables& fw,
+                                                        std::uint32_t tick) noexcept {
     ConnTable* table = conntrack.load(std::memory_order_relaxed);
     if (table == nullptr) return false;  // no stateful firewall yet: nothing is tracked
     std::uint32_t settled = 0;

@@ -75,6 +75,8 @@ struct CtCounters {
 
 class FirewallStage {
   public:
+    // The burst scratch (cls_, side_) is filled before it is read: left uninitialized.
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init)
     explicit FirewallStage(unsigned worker = 0) : worker_(worker) {}
 
     // Decides the firewall's part of every packet's step: drops (with their reason) or lets
