@@ -25,9 +25,10 @@ MEDIANS = ("new_conn_per_s", "evicted_per_s", "table_full_per_s", "a_mpps", "b_d
 
 def capacity(scn):
     """The connection table's capacity per worker (None: the dataplane's default). churn: a
-    quarter of the flows each worker sees, a multiple of 1024, at least 1024; synflood: 65536."""
+    quarter of the flows, a multiple of 1024, at least 1024 (each worker's source queue replays
+    the whole pcap, so each worker sees every flow); synflood: 65536."""
     if scn.traffic == "churn":
-        return max(1024, scn.flows // (4 * scn.workers) // 1024 * 1024)
+        return max(1024, scn.flows // 4 // 1024 * 1024)
     return SYNFLOOD_CAPACITY if scn.traffic == "synflood" else None
 
 

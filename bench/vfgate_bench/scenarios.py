@@ -105,7 +105,10 @@ def _traffic(v, where):
     return v
 
 
-def _check_churn(kind, rules, rules_from, allowed, stateful, where):
+CHURN_MIN_FLOWS = 4096  # four times the smallest connection table: every packet a new one
+
+
+def _check_churn(kind, flows, rules, rules_from, allowed, stateful, where):
     """Churn and SYN flood measure the connection table: a stateful firewall of generated rules,
     and for churn every flow allowed (each packet a new connection)."""
     if rules_from or rules == 0:
@@ -115,6 +118,10 @@ def _check_churn(kind, rules, rules_from, allowed, stateful, where):
         _fail(f"{where}.stateful", f"{kind} traffic needs a stateful firewall")
     if kind == "churn" and allowed != 1:
         _fail(f"{where}.allowed", f"{allowed!r}: churn traffic is allowed in full: want 1 (its default)")
+    small = [f for f in flows if kind == "churn" and f < CHURN_MIN_FLOWS]
+    if small:
+        _fail(f"{where}.flows", f"flow count {small[0]}: churn needs at least {CHURN_MIN_FLOWS} "
+              f"(four times the smallest connection table), or the table holds every flow")
 
 
 def expand(spec, where, cpus):
@@ -149,7 +156,7 @@ def expand(spec, where, cpus):
         _fail(f"{where}.workers", f"{workers} worker(s) need {workers + 1} CPUs (one for the main "
               f"thread); this host has {cpus}")
     if kind != "steady":
-        _check_churn(kind, rules, rules_from, allowed, stateful, where)
+        _check_churn(kind, flows, rules, rules_from, allowed, stateful, where)
     name = spec.get("name", "")
     return [Scenario(size=s, flows=f, rules=rules, allowed=float(allowed), stateful=stateful,
                      workers=workers, rules_from=rules_from, group=name, traffic=kind)

@@ -288,14 +288,21 @@ class TrafficKey(unittest.TestCase):
         with self.assertRaisesRegex(scenarios.ScenarioError, r"^t\.allowed: 2: want a share in 0\.\.1"):
             scenarios.expand({"rules": 10, "traffic": "churn", "allowed": 2}, "t", 2)
 
+    def test_churn_refuses_flows_its_smallest_table_would_hold(self):
+        with self.assertRaisesRegex(scenarios.ScenarioError,
+                                    r"^t\.flows: flow count 1024: churn needs at least 4096"):
+            scenarios.expand({"rules": 10, "traffic": "churn", "flows": [65536, 1024]}, "t", 2)
+
     def test_keys_steady_unchanged_churn_and_synflood_suffixed(self):
         keys = {kind: scenarios.expand({"rules": 1000, "traffic": kind, "flows": [1024, 65536]}, "t", 2)
-                for kind in ("steady", "churn", "synflood")}
+                for kind in ("steady", "synflood")}
+        keys["churn"] = scenarios.expand({"rules": 1000, "traffic": "churn", "flows": [4096, 65536]},
+                                         "t", 2)
         self.assertEqual([s.key for s in keys["steady"]],
                          ["64B/1024f/1000r/0.9/stateful/1w", "64B/65536f/1000r/0.9/stateful/1w"])
         self.assertEqual(keys["steady"], scenarios.expand({"rules": 1000, "flows": [1024, 65536]}, "t", 2))
         self.assertEqual([s.key for s in keys["churn"]],
-                         ["64B/1024f/1000r/1/stateful/1w/churn", "64B/65536f/1000r/1/stateful/1w/churn"])
+                         ["64B/4096f/1000r/1/stateful/1w/churn", "64B/65536f/1000r/1/stateful/1w/churn"])
         self.assertEqual([s.key for s in keys["synflood"]],
                          ["64B/1024f/1000r/0.9/stateful/1w/synflood",
                           "64B/65536f/1000r/0.9/stateful/1w/synflood"])
@@ -316,8 +323,8 @@ class TrafficKey(unittest.TestCase):
                 [scn] = scenarios.expand({"rules": 10, "traffic": kind}, "t", 2)
                 self.assertEqual(scn.flows, 262144)
                 self.assertTrue(scn.key.startswith("64B/262144f/10r/"), scn.key)
-                [scn] = scenarios.expand({"rules": 10, "traffic": kind, "flows": [1000]}, "t", 2)
-                self.assertEqual(scn.flows, 1000)
+                [scn] = scenarios.expand({"rules": 10, "traffic": kind, "flows": [5000]}, "t", 2)
+                self.assertEqual(scn.flows, 5000)
         # In a file whose defaults give no flows, each scenario gets its traffic's default.
         path = self.write("defaults: {rules: 10, allowed: 1}\nscenarios:\n  - {traffic: churn}\n"
                           "  - {traffic: synflood}\n  - {}\n  - {traffic: churn, flows: [4096]}\n")
@@ -398,10 +405,11 @@ def one(spec, cpus=16):
 
 
 class GeneratedConfig(unittest.TestCase):
-    def test_churn_table_is_a_quarter_of_the_flows_per_worker(self):
+    def test_churn_table_is_a_quarter_of_the_flows_each_worker_sees(self):
+        # Each worker's source queue replays the whole pcap: every worker sees every flow.
         cases = [  # flows, workers, capacity
-            (262144, 1, 65536), (262144, 2, 32768), (262144, 4, 16384), (100000, 1, 24576),
-            (1_000_000, 3, 82944), (8191, 1, 1024), (4096, 1, 1024), (1000, 1, 1024), (1, 2, 1024)]
+            (262144, 1, 65536), (262144, 2, 65536), (262144, 4, 65536), (100000, 1, 24576),
+            (1_000_000, 3, 249856), (8191, 1, 1024), (4096, 1, 1024), (4096, 2, 1024)]
         for flows, workers, want in cases:
             with self.subTest(flows=flows, workers=workers):
                 scn = one({"rules": 100, "traffic": "churn", "flows": flows, "workers": workers})
@@ -410,9 +418,8 @@ class GeneratedConfig(unittest.TestCase):
                 self.assertEqual(capacity, want)
                 self.assertEqual(capacity % 1024, 0)
                 self.assertGreaterEqual(capacity, 1024)
-                if flows >= 4096 * workers:
-                    self.assertLessEqual(capacity * 4 * workers, flows)
-                    self.assertGreater((capacity + 1024) * 4 * workers, flows)
+                self.assertLessEqual(capacity * 4, flows)
+                self.assertGreater((capacity + 1024) * 4, flows)
                 self.assertEqual(cfg["dataplane"]["worker_cores"], list(range(1, workers + 1)))
                 self.assertEqual(report.scenario_fields(scn)["conntrack_capacity"], capacity)
                 # One sink, every generated rule allowing, stateful.
