@@ -112,9 +112,15 @@ bool orig_swapped(const CtEntry& e) noexcept { return (e.flags & CtEntry::kOrigS
 }
 
 [[gnu::always_inline]] inline void FirewallStage::add_side(std::uint16_t pkt, const NicFirewall* fw,
-                                                           Dir dir) noexcept {
+                                                           Dir dir, bool tracked) noexcept {
     // Not swapped, decided, allowed or established; no leader, connection or match yet.
-    side_[sides_++] = Side{fw, pkt, dir, false, false, false, false, false, false, -1, -1, 0};
+    const std::uint16_t j = sides_++;
+    side_[j] = Side{fw, pkt, dir, false, false, false, false, false, false, -1, -1, 0};
+    if (tracked && fw->stateful) {
+        // Its connection key now, while the packet's flow key is at hand.
+        make_conn_key(fw->zone, key_[pkt], conn_[j], side_[j].swapped);
+        lookup_side_[lookups_++] = j;
+    }
 }
 
 // Conntrack for the stateful sides: one bulk lookup; settles those a live connection passes,
@@ -128,17 +134,11 @@ bool orig_swapped(const CtEntry& e) noexcept { return (e.flags & CtEntry::kOrigS
     std::uint32_t settled = 0;
     static_assert(std::size_t{2} * kBurstSize <= ConnTable::kBulkMax);
     std::array<const ConnKey*, std::size_t{2} * kBurstSize> keys;  // NOLINT: scratch
-    std::array<std::uint16_t, std::size_t{2} * kBurstSize> which;  // NOLINT: scratch
     std::array<std::int32_t, std::size_t{2} * kBurstSize> pos;     // NOLINT: scratch
-    std::uint32_t n = 0;
-    for (std::uint16_t j = 0; j < sides_; ++j) {
-        Side& sd = side_[j];
-        if (!sd.fw->stateful) continue;
-        make_conn_key(sd.fw->zone, key_[sd.pkt], conn_[j], sd.swapped);
-        keys[n] = &conn_[j];
-        which[n++] = j;
-    }
+    const std::uint32_t n = lookups_;
+    const auto& which = lookup_side_;
     if (n == 0) return false;
+    for (std::uint32_t q = 0; q < n; ++q) keys[q] = &conn_[which[q]];
     table->lookup(keys.data(), n, pos.data());
     for (std::uint32_t q = 0; q < n; ++q) {
         if (pos[q] < 0) continue;
@@ -355,6 +355,8 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
     const NicFirewall* egress = fw.nic[index(b.in)].get();
     const GuestIdentity& ids = fw.identity[index(b.in)];
     sides_ = 0;
+    lookups_ = 0;
+    const bool tracked = conntrack.load(std::memory_order_relaxed) != nullptr;
     bool later_fragments = false, first_fragments = false;
     for (std::uint16_t i = 0; i < b.count; ++i) {
         cls_[i] = PacketClass::kUnchecked;
@@ -378,8 +380,8 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
         if (cls_[i] != PacketClass::kRules) continue;
         first_fragments |= key_[i].fragment;
         const std::uint16_t first = sides_;
-        if (egress != nullptr) add_side(i, egress, kEgress);
-        if (ingress != nullptr) add_side(i, ingress, kIngress);
+        if (egress != nullptr) add_side(i, egress, kEgress, tracked);
+        if (ingress != nullptr) add_side(i, ingress, kIngress, tracked);
         side_[first].sole = sides_ == first + 1;
     }
     if (sides_ != 0) {

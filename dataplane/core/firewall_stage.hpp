@@ -75,7 +75,8 @@ struct CtCounters {
 
 class FirewallStage {
   public:
-    // The burst scratch (cls_, side_) is filled before it is read: left uninitialized.
+    // The burst's scratch (cls_, side_, lookup_side_) is filled before it is read: left
+    // uninitialized.
     // NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init)
     explicit FirewallStage(unsigned worker = 0) : worker_(worker) {}
 
@@ -126,7 +127,9 @@ class FirewallStage {
     };
 
     bool inspect(Burst& b, const FirewallTables& fw, std::uint16_t i, bool from_guest) noexcept;
-    void add_side(std::uint16_t pkt, const NicFirewall* fw, Dir dir) noexcept;
+    // Adds a side; a stateful one (with `tracked`: there is a table) gets its connection key
+    // and a place in the burst's lookup.
+    void add_side(std::uint16_t pkt, const NicFirewall* fw, Dir dir, bool tracked) noexcept;
     bool track(Burst& b, const FirewallTables& fw, std::uint32_t tick) noexcept;
     void classify() noexcept;
     void apply_verdicts(Burst& b, const FirewallTables& fw, std::uint32_t tick) noexcept;
@@ -148,9 +151,11 @@ class FirewallStage {
     // Scratch for one burst, filled before read: left uninitialized.
     std::array<FlowKey, kBurstSize> key_;      // NOLINT(cppcoreguidelines-pro-type-member-init)
     std::array<PacketClass, kBurstSize> cls_;  // NOLINT(cppcoreguidelines-pro-type-member-init)
-    std::array<Side, std::size_t{2} * kBurstSize> side_;     // NOLINT: scratch
-    std::array<ConnKey, std::size_t{2} * kBurstSize> conn_;  // NOLINT: scratch
+    std::array<Side, std::size_t{2} * kBurstSize> side_;                  // NOLINT: scratch
+    std::array<ConnKey, std::size_t{2} * kBurstSize> conn_;               // NOLINT: scratch
+    std::array<std::uint16_t, std::size_t{2} * kBurstSize> lookup_side_;  // NOLINT: scratch
     std::uint16_t sides_ = 0;
+    std::uint16_t lookups_ = 0;  // stateful sides, in lookup_side_
 };
 
 }  // namespace vfgate::dataplane
