@@ -6,12 +6,6 @@
 #include <cstring>
 #include <string>
 
-#if defined(__SSE4_2__)
-#include <nmmintrin.h>
-#elif defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 namespace vfgate::dataplane {
 namespace {
 
@@ -26,39 +20,6 @@ T* zalloc(const TableMemory& m, const char* what, std::size_t n, std::size_t& to
 }
 
 inline void prefetch(const void* p) noexcept { __builtin_prefetch(p, 0, 3); }
-
-#if !defined(__SSE4_2__)
-// CRC32-C without the instruction, a bit at a time (only where the CPU lacks SSE 4.2).
-std::uint32_t crc32c(std::uint32_t c, std::uint64_t v) noexcept {
-    for (int i = 0; i < 64; ++i, v >>= 1) {
-        c = ((c ^ static_cast<std::uint32_t>(v)) & 1U) != 0 ? (c >> 1) ^ 0x82f63b78U : c >> 1;
-    }
-    return c;
-}
-#endif
-
-// The key as five 8-byte words (IPv4 keys use the first two: the rest is zero), each read
-// with one load: a copy of the whole key to an array first cost a stack round trip per word.
-constexpr std::size_t kWords = sizeof(ConnKey) / sizeof(std::uint64_t);
-[[gnu::always_inline]] inline std::uint64_t word(const ConnKey& k, std::size_t i) noexcept {
-    std::uint64_t v = 0;
-    std::memcpy(&v, reinterpret_cast<const std::byte*>(&k) + i * sizeof v, sizeof v);
-    return v;
-}
-constexpr bool is_v6(std::uint64_t word0) noexcept {
-    return ((word0 >> (std::endian::native == std::endian::little ? 16 : 40)) & 0xff) == 6;
-}
-
-[[gnu::always_inline]] inline bool same_key(const ConnKey& a, const ConnKey& b) noexcept {
-    // As words, no early exit: cheaper than memcmp's call and branches. The first word holds
-    // the family: equal first words mean the same number of significant words.
-    const std::uint64_t a0 = word(a, 0);
-    std::uint64_t d = (a0 ^ word(b, 0)) | (word(a, 1) ^ word(b, 1));
-    if (is_v6(a0)) {
-        d |= (word(a, 2) ^ word(b, 2)) | (word(a, 3) ^ word(b, 3)) | (word(a, 4) ^ word(b, 4));
-    }
-    return d == 0;
-}
 
 }  // namespace
 
@@ -111,62 +72,12 @@ ConnTable::~ConnTable() {
     }
 }
 
-std::uint32_t ConnTable::crc(const ConnKey& k) noexcept {
-    const std::uint64_t w0 = word(k, 0);
-    const std::size_t n = is_v6(w0) ? kWords : 2;  // IPv4: the rest is zero
-#if defined(__SSE4_2__)
-    // CRC32-C of the significant words, inline (rte_hash_crc re-checks the CPU at every word).
-    std::uint64_t c = _mm_crc32_u64(_mm_crc32_u64(0, w0), word(k, 1));
-    for (std::size_t i = 2; i < n; ++i) c = _mm_crc32_u64(c, word(k, i));
-    return static_cast<std::uint32_t>(c);
-#else
-    std::uint32_t c = crc32c(crc32c(0, w0), word(k, 1));
-    for (std::size_t i = 2; i < n; ++i) c = crc32c(c, word(k, i));
-    return c;
-#endif
-}
-
-// The bucket comes from the low bits of the CRC, the signature and the secondary bucket from
-// two multiplicative mixes (whose high bits depend on every bit of it).
-std::uint16_t ConnTable::sig_of(std::uint32_t h) noexcept {
-    const auto sig = static_cast<std::uint16_t>((h * 0x9e3779b1U) >> 16);
-    return sig == 0 ? 1 : sig;  // 0 marks an empty slot
-}
-
-std::uint32_t ConnTable::secondary_of(std::uint32_t h) const noexcept {
-    const std::uint32_t primary = h & bucket_mask_;
-    const std::uint32_t secondary = ((h * 0x85ebca6bU) >> (32 - bucket_bits_)) & bucket_mask_;
-    return secondary == primary ? secondary ^ 1 : secondary;
-}
-
 ConnTable::Hashed ConnTable::hash(const ConnKey& k) const noexcept {
-    const std::uint32_t h = crc(k);
+    const std::uint32_t h = hash_of(k);
     return Hashed{h & bucket_mask_, secondary_of(h), sig_of(h)};
 }
 
 std::uint32_t ConnTable::primary_bucket(const ConnKey& k) const noexcept { return hash(k).primary; }
-
-std::uint32_t ConnTable::sig_matches(const Bucket& b, std::uint16_t sig) noexcept {
-#if defined(__SSE2__)
-    const __m128i sigs = _mm_load_si128(reinterpret_cast<const __m128i*>(b.sig.data()));
-    const __m128i eq = _mm_cmpeq_epi16(sigs, _mm_set1_epi16(static_cast<std::int16_t>(sig)));
-    // Two mask bits per 16-bit lane: keep one.
-    return static_cast<std::uint32_t>(_mm_movemask_epi8(eq)) & 0x5555U;
-#else
-    std::uint32_t m = 0;
-    for (unsigned i = 0; i < Bucket::kSlots; ++i) m |= (b.sig[i] == sig ? 1U : 0U) << (2 * i);
-    return m;
-#endif
-}
-
-std::int32_t ConnTable::find_in(const Bucket& b, std::uint16_t sig,
-                                const ConnKey& k) const noexcept {
-    for (std::uint32_t m = sig_matches(b, sig); m != 0; m &= m - 1) {
-        const std::uint32_t pos = b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2];
-        if (same_key(entries_[pos].key, k)) return static_cast<std::int32_t>(pos);
-    }
-    return -1;
-}
 
 std::int32_t ConnTable::find(const Hashed& h, const ConnKey& k) const noexcept {
     const Bucket& b = buckets_[h.primary];
@@ -177,38 +88,16 @@ std::int32_t ConnTable::find(const Hashed& h, const ConnKey& k) const noexcept {
 
 void ConnTable::lookup(const ConnKey* const* keys, std::uint32_t n,
                        std::int32_t* positions) const noexcept {
-    // Scratch, written before read. The signature and the secondary bucket are derived from
-    // the CRC where they are needed (the secondary almost never).
-    std::array<std::uint32_t, kBulkMax> crcs;     // NOLINT(cppcoreguidelines-pro-type-member-init)
-    std::array<std::uint32_t, kBulkMax> matches;  // NOLINT(cppcoreguidelines-pro-type-member-init)
+    // Scratch, written before read.
+    std::array<std::uint32_t, kBulkMax> hashes;  // NOLINT(cppcoreguidelines-pro-type-member-init)
+    std::array<std::uint32_t, kBulkMax>
+        candidate;  // NOLINT(cppcoreguidelines-pro-type-member-init)
     for (std::uint32_t i = 0; i < n; ++i) {
-        crcs[i] = crc(*keys[i]);
-        prefetch(&buckets_[crcs[i] & bucket_mask_]);
+        hashes[i] = hash_of(*keys[i]);
+        prefetch_bucket(hashes[i]);
     }
-    // The first candidate of each key: its entry is fetched while the others are matched.
-    for (std::uint32_t i = 0; i < n; ++i) {
-        const Bucket& b = buckets_[crcs[i] & bucket_mask_];
-        const std::uint32_t m = sig_matches(b, sig_of(crcs[i]));
-        matches[i] = m;
-        if (m != 0) {
-            prefetch(&entries_[b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2]]);
-        }
-    }
-    for (std::uint32_t i = 0; i < n; ++i) {
-        const Bucket& b = buckets_[crcs[i] & bucket_mask_];
-        std::int32_t pos = -1;
-        for (std::uint32_t m = matches[i]; m != 0; m &= m - 1) {
-            const std::uint32_t at = b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2];
-            if (same_key(entries_[at].key, *keys[i])) {
-                pos = static_cast<std::int32_t>(at);
-                break;
-            }
-        }
-        if (pos < 0 && b.overflow != 0) {
-            pos = find_in(buckets_[secondary_of(crcs[i])], sig_of(crcs[i]), *keys[i]);
-        }
-        positions[i] = pos;
-    }
+    for (std::uint32_t i = 0; i < n; ++i) candidate[i] = candidates(hashes[i]);
+    for (std::uint32_t i = 0; i < n; ++i) positions[i] = resolve(hashes[i], candidate[i], *keys[i]);
 }
 
 bool ConnTable::reclaim(std::uint32_t now) noexcept {

@@ -27,13 +27,21 @@
 // timeout must stay below 2^31 ticks (at least 49 days; config-v1 caps timeouts at 30).
 
 #include <array>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 
 #include <vfgate/common/error.hpp>
 
 #include "conntrack.hpp"
+
+#if defined(__SSE4_2__)
+#include <nmmintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace vfgate::dataplane {
 
@@ -90,6 +98,20 @@ class ConnTable {
     // Positions of up to kBulkMax keys (negative: absent). Entries found are in cache after.
     void lookup(const ConnKey* const* keys, std::uint32_t n,
                 std::int32_t* positions) const noexcept;
+    // The same lookup in steps, for a caller that hashes each key as it makes it (while its
+    // words are in registers) and keeps its own arrays; lookup() is these steps over a burst:
+    //   1. hash_of(key), and prefetch_bucket(hash);
+    //   2. candidates(hash): the key's candidate slots in its bucket (fetches the first's entry);
+    //   3. resolve(hash, candidates, key): its position, or negative.
+    // Each step for every key of a burst before the next step for any, so that the fetches of
+    // one key overlap the work on the others.
+    [[gnu::always_inline]] static inline std::uint32_t hash_of(const ConnKey& k) noexcept;
+    void prefetch_bucket(std::uint32_t hash) const noexcept {
+        __builtin_prefetch(&buckets_[hash & bucket_mask_], 0, 3);
+    }
+    [[gnu::always_inline]] inline std::uint32_t candidates(std::uint32_t hash) const noexcept;
+    [[gnu::always_inline]] inline std::int32_t resolve(std::uint32_t hash, std::uint32_t candidates,
+                                                       const ConnKey& k) const noexcept;
     // The key's position, or negative when there is no room. A key that was absent gets a blank
     // entry (with the key) marked in use; a present one keeps its entry as it was. A full table
     // first frees an expired or evictable entry (at tick `now`).
@@ -141,7 +163,6 @@ class ConnTable {
     };
 
     explicit ConnTable(TableMemory memory) : memory_fns_(std::move(memory)) {}
-    [[gnu::always_inline]] static inline std::uint32_t crc(const ConnKey& k) noexcept;
     [[gnu::always_inline]] static inline std::uint16_t sig_of(std::uint32_t crc) noexcept;
     [[gnu::always_inline]] inline std::uint32_t secondary_of(std::uint32_t crc) const noexcept;
     [[gnu::always_inline]] inline Hashed hash(const ConnKey& k) const noexcept;
@@ -172,5 +193,115 @@ class ConnTable {
     std::size_t memory_ = 0;
     TableMemory memory_fns_;
 };
+
+// The packet path's steps, inline: the stage calls them per packet.
+namespace conn_table_detail {
+
+// The key as five 8-byte words (IPv4 keys use the first two: the rest is zero), each read
+// with one load: a copy of the whole key to an array first cost a stack round trip per word.
+inline constexpr std::size_t kWords = sizeof(ConnKey) / sizeof(std::uint64_t);
+[[gnu::always_inline]] inline std::uint64_t word(const ConnKey& k, std::size_t i) noexcept {
+    std::uint64_t v = 0;
+    std::memcpy(&v, reinterpret_cast<const std::byte*>(&k) + i * sizeof v, sizeof v);
+    return v;
+}
+constexpr bool is_v6(std::uint64_t word0) noexcept {
+    return ((word0 >> (std::endian::native == std::endian::little ? 16 : 40)) & 0xff) == 6;
+}
+
+[[gnu::always_inline]] inline bool same_key(const ConnKey& a, const ConnKey& b) noexcept {
+    // As words, no early exit: cheaper than memcmp's call and branches. The first word holds
+    // the family: equal first words mean the same number of significant words.
+    const std::uint64_t a0 = word(a, 0);
+    std::uint64_t d = (a0 ^ word(b, 0)) | (word(a, 1) ^ word(b, 1));
+    if (is_v6(a0)) {
+        d |= (word(a, 2) ^ word(b, 2)) | (word(a, 3) ^ word(b, 3)) | (word(a, 4) ^ word(b, 4));
+    }
+    return d == 0;
+}
+
+#if !defined(__SSE4_2__)
+// CRC32-C without the instruction, a bit at a time (only where the CPU lacks SSE 4.2).
+inline std::uint32_t crc32c(std::uint32_t c, std::uint64_t v) noexcept {
+    for (int i = 0; i < 64; ++i, v >>= 1) {
+        c = ((c ^ static_cast<std::uint32_t>(v)) & 1U) != 0 ? (c >> 1) ^ 0x82f63b78U : c >> 1;
+    }
+    return c;
+}
+#endif
+
+}  // namespace conn_table_detail
+
+std::uint32_t ConnTable::hash_of(const ConnKey& k) noexcept {
+    using namespace conn_table_detail;
+    const std::uint64_t w0 = word(k, 0);
+    const std::size_t n = is_v6(w0) ? kWords : 2;  // IPv4: the rest is zero
+#if defined(__SSE4_2__)
+    // CRC32-C of the significant words, inline (rte_hash_crc re-checks the CPU at every word).
+    std::uint64_t c = _mm_crc32_u64(_mm_crc32_u64(0, w0), word(k, 1));
+    for (std::size_t i = 2; i < n; ++i) c = _mm_crc32_u64(c, word(k, i));
+    return static_cast<std::uint32_t>(c);
+#else
+    std::uint32_t c = crc32c(crc32c(0, w0), word(k, 1));
+    for (std::size_t i = 2; i < n; ++i) c = crc32c(c, word(k, i));
+    return c;
+#endif
+}
+
+// The bucket comes from the low bits of the hash, the signature and the secondary bucket from
+// two multiplicative mixes (whose high bits depend on every bit of it).
+std::uint16_t ConnTable::sig_of(std::uint32_t h) noexcept {
+    const auto sig = static_cast<std::uint16_t>((h * 0x9e3779b1U) >> 16);
+    return sig == 0 ? 1 : sig;  // 0 marks an empty slot
+}
+
+std::uint32_t ConnTable::secondary_of(std::uint32_t h) const noexcept {
+    const std::uint32_t primary = h & bucket_mask_;
+    const std::uint32_t secondary = ((h * 0x85ebca6bU) >> (32 - bucket_bits_)) & bucket_mask_;
+    return secondary == primary ? secondary ^ 1 : secondary;
+}
+
+std::uint32_t ConnTable::sig_matches(const Bucket& b, std::uint16_t sig) noexcept {
+#if defined(__SSE2__)
+    const __m128i sigs = _mm_load_si128(reinterpret_cast<const __m128i*>(b.sig.data()));
+    const __m128i eq = _mm_cmpeq_epi16(sigs, _mm_set1_epi16(static_cast<std::int16_t>(sig)));
+    // Two mask bits per 16-bit lane: keep one.
+    return static_cast<std::uint32_t>(_mm_movemask_epi8(eq)) & 0x5555U;
+#else
+    std::uint32_t m = 0;
+    for (unsigned i = 0; i < Bucket::kSlots; ++i) m |= (b.sig[i] == sig ? 1U : 0U) << (2 * i);
+    return m;
+#endif
+}
+
+std::int32_t ConnTable::find_in(const Bucket& b, std::uint16_t sig,
+                                const ConnKey& k) const noexcept {
+    for (std::uint32_t m = sig_matches(b, sig); m != 0; m &= m - 1) {
+        const std::uint32_t pos = b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2];
+        if (conn_table_detail::same_key(entries_[pos].key, k))
+            return static_cast<std::int32_t>(pos);
+    }
+    return -1;
+}
+
+std::uint32_t ConnTable::candidates(std::uint32_t hash) const noexcept {
+    const Bucket& b = buckets_[hash & bucket_mask_];
+    const std::uint32_t m = sig_matches(b, sig_of(hash));
+    if (m != 0) {
+        __builtin_prefetch(&entries_[b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2]], 0, 3);
+    }
+    return m;
+}
+
+std::int32_t ConnTable::resolve(std::uint32_t hash, std::uint32_t candidates,
+                                const ConnKey& k) const noexcept {
+    const Bucket& b = buckets_[hash & bucket_mask_];
+    for (std::uint32_t m = candidates; m != 0; m &= m - 1) {
+        const std::uint32_t at = b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2];
+        if (conn_table_detail::same_key(entries_[at].key, k)) return static_cast<std::int32_t>(at);
+    }
+    // The secondary bucket only when keys of this one overflowed there (almost never).
+    return b.overflow != 0 ? find_in(buckets_[secondary_of(hash)], sig_of(hash), k) : -1;
+}
 
 }  // namespace vfgate::dataplane

@@ -42,68 +42,97 @@ struct ConnKey {
 };
 static_assert(sizeof(ConnKey) == 40, "ConnKey is hashed and compared as raw bytes: no padding");
 
-// The canonical key of `k`'s connection, written into `c` (in place: the hot path reads it
-// right away). `swapped` is true when `k` runs from endpoint b to a; the table stores which
-// way the originator's packets run, so a packet is a reply when its `swapped` differs from the
-// originator's.
-//
-// The table hashes the key as 8-byte words right after this: each word is written with one
-// store (narrower stores that a wider load spans stall store forwarding until they retire).
-inline void make_conn_key(std::uint16_t zone, const FlowKey& k, ConnKey& c,
-                          bool& swapped) noexcept {
-    const bool ports = k.has_ports || k.is_icmp;
-    const std::uint16_t sport = ports ? k.sport : 0;
-    const std::uint16_t dport = ports ? k.dport : 0;
-    // Addresses in order as big-endian words (a libc memcmp call cost more).
-    const auto load = [](const std::array<std::uint8_t, 16>& a, std::size_t at) {
-        std::uint64_t v = 0;
-        std::memcpy(&v, a.data() + at, sizeof v);
-        return v;
-    };
-    // The key's five words, kept in registers and each stored once: built in an array, they
-    // went through the stack and were reloaded 16 bytes at a time across two 8-byte stores,
-    // which stalled store forwarding (a third of the conntrack stage's cycles).
-    std::uint64_t w1 = 0, w2 = 0, w3 = 0, w4 = 0;
-    if (k.family == 6) {
-        const std::uint64_t s0 = load(k.src, 0), d0 = load(k.dst, 0);
-        const std::uint64_t s1 = load(k.src, 8), d1 = load(k.dst, 8);
-        const std::uint64_t bs0 = __builtin_bswap64(s0), bd0 = __builtin_bswap64(d0);
-        const std::uint64_t bs1 = __builtin_bswap64(s1), bd1 = __builtin_bswap64(d1);
-        swapped = bs0 != bd0 ? bs0 > bd0 : bs1 != bd1 ? bs1 > bd1 : sport > dport;
-        w1 = swapped ? d0 : s0;
-        w2 = swapped ? d1 : s1;
-        w3 = swapped ? s0 : d0;
-        w4 = swapped ? s1 : d1;
-    } else {
-        std::uint32_t s = 0, d = 0;
-        std::memcpy(&s, k.src.data(), sizeof s);
-        std::memcpy(&d, k.dst.data(), sizeof d);
-        const std::uint32_t bs = __builtin_bswap32(s), bd = __builtin_bswap32(d);
-        swapped = bs != bd ? bs > bd : sport > dport;
-        const std::uint64_t a = swapped ? d : s, b = swapped ? s : d;
-        // Memory order a then b: on a little-endian host a is the low half.
-        w1 = std::endian::native == std::endian::little ? a | (b << 32) : (a << 32) | b;
-    }
-    const std::uint16_t pa = swapped ? dport : sport, pb = swapped ? sport : dport;
-    std::uint64_t w0 = 0;
+namespace conn_key_detail {
+
+// The key's first word: zone, family, protocol and ports, in memory order.
+inline std::uint64_t head(std::uint16_t zone, std::uint8_t family, std::uint8_t proto,
+                          std::uint16_t pa, std::uint16_t pb) noexcept {
     if constexpr (std::endian::native == std::endian::little) {
-        w0 = std::uint64_t{zone} | std::uint64_t{k.family} << 16 | std::uint64_t{k.proto} << 24 |
-             std::uint64_t{pa} << 32 | std::uint64_t{pb} << 48;
+        return std::uint64_t{zone} | std::uint64_t{family} << 16 | std::uint64_t{proto} << 24 |
+               std::uint64_t{pa} << 32 | std::uint64_t{pb} << 48;
     } else {
-        ConnKey head;
-        head.zone = zone;
-        head.family = k.family;
-        head.proto = k.proto;
-        head.port_a = pa;
-        head.port_b = pb;
-        std::memcpy(&w0, &head, sizeof w0);
+        ConnKey h;
+        h.zone = zone;
+        h.family = family;
+        h.proto = proto;
+        h.port_a = pa;
+        h.port_b = pb;
+        std::uint64_t w = 0;
+        std::memcpy(&w, &h, sizeof w);
+        return w;
     }
+}
+
+// Each word written with one store: the table hashes the key as 8-byte words right after, and
+// narrower stores that a wider load spans stall store forwarding until they retire.
+inline void store(ConnKey& c, std::uint64_t w0, std::uint64_t w1, std::uint64_t w2,
+                  std::uint64_t w3, std::uint64_t w4) noexcept {
     auto* out = reinterpret_cast<std::byte*>(&c);
     std::memcpy(out, &w0, sizeof w0);
     std::memcpy(out + 8, &w1, sizeof w1);
     std::memcpy(out + 16, &w2, sizeof w2);
     std::memcpy(out + 24, &w3, sizeof w3);
     std::memcpy(out + 32, &w4, sizeof w4);
+}
+
+// An IPv4 key from its fields: addresses as in memory (network order), ports as numbers.
+inline void ipv4(std::uint16_t zone, std::uint8_t proto, std::uint32_t s, std::uint32_t d,
+                 std::uint16_t sport, std::uint16_t dport, ConnKey& c, bool& swapped) noexcept {
+    const std::uint32_t bs = __builtin_bswap32(s), bd = __builtin_bswap32(d);
+    swapped = bs != bd ? bs > bd : sport > dport;
+    const std::uint64_t a = swapped ? d : s, b = swapped ? s : d;
+    // Memory order a then b: on a little-endian host a is the low half.
+    const std::uint64_t w1 =
+        std::endian::native == std::endian::little ? a | (b << 32) : (a << 32) | b;
+    const std::uint16_t pa = swapped ? dport : sport, pb = swapped ? sport : dport;
+    store(c, head(zone, 4, proto, pa, pb), w1, 0, 0, 0);
+}
+
+}  // namespace conn_key_detail
+
+// The canonical key of `k`'s connection, written into `c` (in place: the hot path reads it
+// right away). `swapped` is true when `k` runs from endpoint b to a; the table stores which
+// way the originator's packets run, so a packet is a reply when its `swapped` differs from the
+// originator's.
+inline void make_conn_key(std::uint16_t zone, const FlowKey& k, ConnKey& c,
+                          bool& swapped) noexcept {
+    const bool ports = k.has_ports || k.is_icmp;
+    const std::uint16_t sport = ports ? k.sport : 0;
+    const std::uint16_t dport = ports ? k.dport : 0;
+    if (k.family != 6) {
+        std::uint32_t s = 0, d = 0;
+        std::memcpy(&s, k.src.data(), sizeof s);
+        std::memcpy(&d, k.dst.data(), sizeof d);
+        conn_key_detail::ipv4(zone, k.proto, s, d, sport, dport, c, swapped);
+        return;
+    }
+    // Addresses in order as big-endian words (a libc memcmp call cost more), kept in registers
+    // and each stored once: built in an array, they went through the stack and were reloaded
+    // 16 bytes at a time across two 8-byte stores, which stalled store forwarding.
+    const auto load = [](const std::array<std::uint8_t, 16>& a, std::size_t at) {
+        std::uint64_t v = 0;
+        std::memcpy(&v, a.data() + at, sizeof v);
+        return v;
+    };
+    const std::uint64_t s0 = load(k.src, 0), d0 = load(k.dst, 0);
+    const std::uint64_t s1 = load(k.src, 8), d1 = load(k.dst, 8);
+    const std::uint64_t bs0 = __builtin_bswap64(s0), bd0 = __builtin_bswap64(d0);
+    const std::uint64_t bs1 = __builtin_bswap64(s1), bd1 = __builtin_bswap64(d1);
+    swapped = bs0 != bd0 ? bs0 > bd0 : bs1 != bd1 ? bs1 > bd1 : sport > dport;
+    const std::uint16_t pa = swapped ? dport : sport, pb = swapped ? sport : dport;
+    conn_key_detail::store(c, conn_key_detail::head(zone, 6, k.proto, pa, pb), swapped ? d0 : s0,
+                           swapped ? d1 : s1, swapped ? s0 : d0, swapped ? s1 : d1);
+}
+
+// The key of a plain IPv4 TCP or UDP packet (is_plain_ipv4_l4), read from its IP header
+// without a flow key: the same as make_conn_key of what parse_l3l4 makes of it.
+inline void make_conn_key_ipv4(std::uint16_t zone, const std::byte* ip, ConnKey& c,
+                               bool& swapped) noexcept {
+    std::uint32_t s = 0, d = 0;
+    std::memcpy(&s, ip + 12, sizeof s);
+    std::memcpy(&d, ip + 16, sizeof d);
+    conn_key_detail::ipv4(zone, static_cast<std::uint8_t>(ip[9]), s, d, load_be16(ip + 20),
+                          load_be16(ip + 22), c, swapped);
 }
 
 inline ConnKey conn_key(std::uint16_t zone, const FlowKey& k, bool& swapped) noexcept {
@@ -145,14 +174,15 @@ inline bool is_tracked_tcp(const FlowKey& k) noexcept {
     return k.proto == kIpProtoTcp && k.has_ports;
 }
 
-// The state after a packet of the connection; `reply` is true for the non-originating side.
-inline CtState advance(CtState s, const FlowKey& k, bool reply) noexcept {
+// The state after a packet of the connection; `reply` is true for the non-originating side,
+// `tcp` whether it is tracked TCP (is_tracked_tcp) and `flags` its TCP flags.
+inline CtState advance(CtState s, bool tcp, std::uint8_t flags, bool reply) noexcept {
     using namespace tcp_flag;
-    if (!is_tracked_tcp(k)) {
+    if (!tcp) {
         if (s == CtState::kUdpUnreplied && reply) return CtState::kUdpReplied;
         return s;
     }
-    const std::uint8_t f = k.tcp_flags;
+    const std::uint8_t f = flags;
     if ((f & kRst) != 0) return CtState::kTcpClosed;
     switch (s) {
         case CtState::kTcpSynSent:
@@ -167,16 +197,22 @@ inline CtState advance(CtState s, const FlowKey& k, bool reply) noexcept {
             return s;
     }
 }
+inline CtState advance(CtState s, const FlowKey& k, bool reply) noexcept {
+    return advance(s, is_tracked_tcp(k), k.tcp_flags, reply);
+}
 
 // Whether a packet of a known connection passes without rule evaluation. A new TCP SYN on a
 // closed connection (a reused port) is a new connection: it goes to the rules again.
-inline bool passes(CtState s, const FlowKey& k) noexcept {
+inline bool passes(CtState s, bool tcp, std::uint8_t flags) noexcept {
     using namespace tcp_flag;
     if (s == CtState::kDenied) return false;
     if (s != CtState::kTcpClosed && s != CtState::kTcpClosing) return true;
     // After RST or both FINs, only the tail of the old connection (ACKs, FINs) passes; a new
     // SYN opens a new connection and meets the rules.
-    return !is_tracked_tcp(k) || (k.tcp_flags & (kSyn | kAck)) != kSyn;
+    return !tcp || (flags & (kSyn | kAck)) != kSyn;
+}
+inline bool passes(CtState s, const FlowKey& k) noexcept {
+    return passes(s, is_tracked_tcp(k), k.tcp_flags);
 }
 
 }  // namespace vfgate::dataplane

@@ -2,13 +2,12 @@
 
 #include <span>
 
+#include "firewall_stage_detail.hpp"
+
 namespace vfgate::dataplane {
 namespace {
 
-void drop(Step& st, DropReason r) noexcept {
-    st.verdict = Verdict::kDrop;
-    st.reason = r;
-}
+using namespace firewall_detail;
 
 DropReason reason_of(SpoofResult r) noexcept {
     switch (r) {
@@ -28,50 +27,7 @@ DropReason reason_of(SpoofResult r) noexcept {
     return DropReason::kMalformed;
 }
 
-std::span<const std::byte> l3_of(std::span<const std::byte> frame, const L2Meta& meta) noexcept {
-    const std::uint32_t off = kEtherHeaderLen + (meta.tagged ? kVlanTagLen : 0);
-    return off <= frame.size() ? frame.subspan(off) : std::span<const std::byte>();
-}
-
-// The originator's packet of a connection, from one of its replies: what the rules allowed.
-FlowKey originator_of(const FlowKey& k) noexcept {
-    FlowKey o = k;
-    std::swap(o.src, o.dst);
-    std::swap(o.sport, o.dport);
-    if (k.is_icmp) o.icmp_type = k.family == 4 ? 8 : 128;  // echo request
-    return o;
-}
-
-std::uint32_t timeout_of(const FirewallTables& fw, CtState s) noexcept {
-    return fw.ct_timeout[static_cast<std::size_t>(s)];
-}
-
-// A packet of a known connection that passes: the connection's state, expiry and counters.
-[[gnu::always_inline]] inline void advance_entry(const FirewallTables& fw, CtEntry& e,
-                                                 const FlowKey& k, bool reply,
-                                                 std::uint32_t tick) noexcept {
-    e.state = advance(e.state, k, reply);
-    e.expires = tick + timeout_of(fw, e.state);
-    ++e.packets[reply ? 1 : 0];
-}
-
-Dir dir_of(const CtEntry& e) noexcept {
-    return (e.flags & CtEntry::kEgress) != 0 ? kEgress : kIngress;
-}
-bool orig_swapped(const CtEntry& e) noexcept { return (e.flags & CtEntry::kOrigSwapped) != 0; }
-
 }  // namespace
-
-[[gnu::always_inline]] inline void FirewallStage::tally(const RuleSet& rs) noexcept {
-    if (&rs != tally_.rs) flush_tally();
-    tally_.rs = &rs;
-    ++tally_.n;
-}
-
-[[gnu::always_inline]] inline void FirewallStage::flush_tally() noexcept {
-    if (tally_.n != 0) tally_.rs->count(worker_, tally_.rs->established_slot(), tally_.n);
-    tally_.n = 0;
-}
 
 // Parses and applies anti-spoofing; sets the packet's class. False if the packet was dropped.
 [[gnu::always_inline]] inline bool FirewallStage::inspect(Burst& b, const FirewallTables& fw,
@@ -123,229 +79,80 @@ bool orig_swapped(const CtEntry& e) noexcept { return (e.flags & CtEntry::kOrigS
     }
 }
 
-// Conntrack for the stateful sides: one bulk lookup; settles those a live connection passes,
-// re-checks connections allowed under older rules (and forgets those the rules now deny).
-// True when it settled every side of the burst alone (then there is nothing left to classify
-// or commit).
-[[gnu::always_inline]] inline bool FirewallStage::track(Burst& b, const FirewallTables& fw,
-                                                        std::uint32_t tick) noexcept {
-    ConnTable* table = conntrack.load(std::memory_order_relaxed);
-    if (table == nullptr) return false;  // no stateful firewall yet: nothing is tracked
-    std::uint32_t settled = 0;
-    static_assert(std::size_t{2} * kBurstSize <= ConnTable::kBulkMax);
-    std::array<const ConnKey*, std::size_t{2} * kBurstSize> keys;  // NOLINT: scratch
-    std::array<std::int32_t, std::size_t{2} * kBurstSize> pos;     // NOLINT: scratch
-    const std::uint32_t n = lookups_;
-    const auto& which = lookup_side_;
-    if (n == 0) return false;
-    for (std::uint32_t q = 0; q < n; ++q) keys[q] = &conn_[which[q]];
-    table->lookup(keys.data(), n, pos.data());
-    for (std::uint32_t q = 0; q < n; ++q) {
-        if (pos[q] < 0) continue;
-        Side& sd = side_[which[q]];
-        sd.pos = pos[q];
-        CtEntry& e = table->at(pos[q]);
-        // Expired (or forgotten earlier in this burst): a new connection, for the rules.
-        if ((e.flags & CtEntry::kInUse) == 0 || ct_expired(e.expires, tick)) continue;
-        if (e.state == CtState::kDenied) {
-            // A denial remembered for this side, direction and rules; else the rules decide
-            // (and the entry is overwritten with their verdict).
-            if (e.epoch != sd.fw->epoch || dir_of(e) != sd.dir || sd.swapped != orig_swapped(e)) {
-                continue;
-            }
-            e.expires = tick + timeout_of(fw, CtState::kDenied);
-            ++e.packets[0];
-            count_match(sd.fw->dir[sd.dir], e.rule);
-            sd.match = e.rule;
-            sd.decided = true;
-            if (sd.sole) {
-                drop(b.step[sd.pkt], DropReason::kFirewall);
-                sd.final = true;
-                ++settled;
-            }
-            continue;
-        }
-        const FlowKey& k = key_[sd.pkt];
-        const bool reply = sd.swapped != orig_swapped(e);
-        if (e.epoch != sd.fw->epoch) {
-            // Allowed under rules since replaced: still allowed by the current ones?
-            const RuleSet& rs = sd.fw->dir[dir_of(e)];
-            const std::uint32_t m = rs.match(reply ? originator_of(k) : k);
-            count_match(rs, m);
-            if (rs.action(m) != config::Action::kAllow) {
-                table->erase(pos[q]);
-                ct.revoked.add(1);
-                ct.publish(*table);
-                sd.pos = -1;
-                sd.decided = true;
-                sd.allow = false;
-                continue;
-            }
-            e.epoch = sd.fw->epoch;
-            e.rule = m;
-        }
-        if (!passes(e.state, k)) continue;  // a new SYN on a closed connection: the rules decide
-        sd.decided = true;
-        sd.allow = true;
-        sd.established = true;
-        if (sd.sole) {
-            // Nothing else decides this packet: advance the connection now, while its entry
-            // is in cache, rather than in a later pass.
-            tally(sd.fw->dir[sd.dir]);
-            advance_entry(fw, e, k, reply, tick);
-            sd.final = true;
-            ++settled;
-        }
-    }
-    if (settled == sides_) return true;
-    // Packets of one new connection in one burst: the first meets the rules, the others follow
-    // it (same connection, same rules, same verdict) and then advance the entry it creates.
-    // Only the sides conntrack left open are compared, with each other.
-    std::array<std::uint16_t, std::size_t{2} * kBurstSize> open;  // NOLINT: scratch
-    std::uint32_t n_open = 0;
-    for (std::uint32_t q = 0; q < n; ++q) {
-        Side& sd = side_[which[q]];
-        if (sd.decided) continue;
-        for (std::uint32_t p = 0; p < n_open; ++p) {
-            if (side_[open[p]].fw != sd.fw || !(conn_[open[p]] == conn_[which[q]])) continue;
-            sd.leader = static_cast<std::int16_t>(open[p]);
-            sd.decided = true;
-            break;
-        }
-        if (!sd.decided) open[n_open++] = which[q];
-    }
-    return false;
+[[gnu::always_inline]] inline FirewallStage::Candidate& FirewallStage::add_candidate(
+    std::uint16_t i, const NicFirewall* fw, Dir dir) noexcept {
+    Candidate& cd = cand_[cands_];
+    cd.fw = fw;
+    cd.pkt = i;
+    cd.dir = dir;
+    return cd;
 }
 
-// The classifier for the sides conntrack didn't settle, a batch per (rule set, IP version).
-void FirewallStage::classify() noexcept {
-    std::array<bool, std::size_t{2} * kBurstSize> done;  // NOLINT: scratch
-    for (std::uint16_t j = 0; j < sides_; ++j) done[j] = side_[j].decided;
-    std::array<const FlowKey*, std::size_t{2} * kBurstSize> keys;  // NOLINT: scratch
-    std::array<std::uint16_t, std::size_t{2} * kBurstSize> which;  // NOLINT: scratch
-    std::array<std::uint32_t, std::size_t{2} * kBurstSize> out;    // NOLINT: scratch
-    for (std::uint16_t j = 0; j < sides_; ++j) {
-        if (done[j]) continue;
-        const RuleSet& rs = side_[j].fw->dir[side_[j].dir];
-        const std::uint8_t family = key_[side_[j].pkt].family;
-        std::uint32_t n = 0;
-        for (std::uint16_t q = j; q < sides_; ++q) {
-            const Side& sd = side_[q];
-            if (done[q] || &sd.fw->dir[sd.dir] != &rs || key_[sd.pkt].family != family) continue;
-            keys[n] = &key_[sd.pkt];
-            which[n++] = q;
-            done[q] = true;
-        }
-        rs.match(family, keys.data(), out.data(), n);
-        for (std::uint32_t q = 0; q < n; ++q) {
-            Side& sd = side_[which[q]];
-            sd.match = out[q];
-            sd.allow = rs.action(out[q]) == config::Action::kAllow;
-            count_match(rs, out[q]);
-        }
-    }
-    for (std::uint16_t j = 0; j < sides_; ++j) {
-        Side& sd = side_[j];
-        if (sd.leader < 0) continue;
-        sd.match = side_[sd.leader].match;
-        sd.allow = side_[sd.leader].allow;
-        if (!sd.allow) count_match(sd.fw->dir[sd.dir], sd.match);
-    }
+void FirewallStage::complete(const Burst& b, std::uint16_t i) noexcept {
+    if (cls_[i] != PacketClass::kPlain) return;
+    // kOk: it is plain. The general parser (the same key), so that parse_l3l4 stays inline in
+    // inspect().
+    (void)parse_l3l4_general(kEtherIpv4, l3_of(b.frame[i], b.meta[i]), key_[i]);
+    cls_[i] = PacketClass::kRules;
 }
 
-// A new entry for the side's connection: its state, expiry, first packet and the rules that
-// decided it.
-void FirewallStage::record(const FirewallTables& fw, CtEntry& e, CtState state, const Side& sd,
-                           std::uint32_t tick) noexcept {
-    ConnTable& ct_table = *conntrack.load(std::memory_order_relaxed);
-    ct_table.set_state(e, state);
-    e.expires = tick + timeout_of(fw, state);
-    e.packets = {1, 0};
-    e.epoch = sd.fw->epoch;
-    e.rule = sd.match;
-    e.flags = static_cast<std::uint8_t>(CtEntry::kInUse | (sd.swapped ? CtEntry::kOrigSwapped : 0) |
-                                        (sd.dir == kEgress ? CtEntry::kEgress : 0));
-    ct.publish(ct_table);
+// Packet `i`'s sides (its flow key made): the sender's egress first, then the receiver's ingress.
+[[gnu::always_inline]] inline void FirewallStage::add_sides(std::uint16_t i,
+                                                            const NicFirewall* egress,
+                                                            bool tracked) noexcept {
+    const std::uint16_t first = sides_;
+    if (egress != nullptr) add_side(i, egress, kEgress, tracked);
+    if (ingress_[i] != nullptr) add_side(i, ingress_[i], kIngress, tracked);
+    side_[first].sole = sides_ == first + 1;
 }
 
-// A side that allowed a packet that passes: advance its connection, or record a new one.
-// False when the new connection finds the table full.
-bool FirewallStage::commit(const FirewallTables& fw, Side& sd, std::uint16_t j,
-                           std::uint32_t tick) noexcept {
-    const RuleSet& rs = sd.fw->dir[sd.dir];
-    const FlowKey& k = key_[sd.pkt];
-    ConnTable* ct_table = conntrack.load(std::memory_order_relaxed);
-    if (sd.final) return true;
-    // Whether the entry at `pos` is still this side's connection: a new connection earlier in
-    // this burst may have evicted it.
-    const auto holds = [&](std::int32_t pos) {
-        const CtEntry& e = ct_table->at(pos);
-        return (e.flags & CtEntry::kInUse) != 0 && e.key == conn_[j];
-    };
-    if (sd.leader >= 0) {
-        if (side_[sd.leader].pos >= 0 && holds(side_[sd.leader].pos)) {
-            sd.pos = side_[sd.leader].pos;  // the entry its leader created (or renewed) just now
-            sd.established = passes(ct_table->at(sd.pos).state, k);
-        }
-        if (!sd.established) count_match(rs, sd.match);  // a new connection again
-    }
-    if (sd.established && holds(sd.pos)) {
-        tally(rs);
-        CtEntry& e = ct_table->at(sd.pos);
-        advance_entry(fw, e, k, sd.swapped != orig_swapped(e), tick);
-        return true;
-    }
-    if (!sd.fw->stateful || ct_table == nullptr) return true;
-    const std::int32_t pos = ct_table->insert(conn_[j], tick);
-    sd.pos = pos;
-    if (pos < 0) {
-        ct.full.add(1);
+void FirewallStage::add_candidate_side(const Burst& b, std::uint16_t c) noexcept {
+    const Candidate& cd = cand_[c];
+    complete(b, cd.pkt);
+    const std::uint16_t j = sides_++;
+    side_[j] = Side{cd.fw, cd.pkt, cd.dir, cd.swapped, false, false, false, true, false, -1, -1, 0};
+    conn_[j] = cand_key_[c];
+    lookup_side_[lookups_++] = j;
+}
+
+// A candidate found at `pos`: settled (passed and its connection advanced, or dropped by a
+// denial remembered for it) when the entry is live, made under the current rules, and decides
+// the packet. False leaves it to the general path (a new connection, rules since replaced, a
+// new SYN on a closed connection, a denial remembered the other way).
+[[gnu::always_inline]] inline bool FirewallStage::settle(Burst& b, const FirewallTables& fw,
+                                                         ConnTable& table, const Candidate& c,
+                                                         std::int32_t pos,
+                                                         std::uint32_t tick) noexcept {
+    CtEntry& e = table.at(pos);
+    if ((e.flags & CtEntry::kInUse) == 0 || ct_expired(e.expires, tick) || e.epoch != c.fw->epoch) {
         return false;
     }
-    record(fw, ct_table->at(pos), initial_state(k), sd, tick);
-    ct.created.add(1);
+    const RuleSet& rs = c.fw->dir[c.dir];
+    const bool reply = c.swapped != orig_swapped(e);
+    if (e.state == CtState::kDenied) {
+        if (dir_of(e) != c.dir || reply) return false;
+        e.expires = tick + timeout_of(fw, CtState::kDenied);
+        ++e.packets[0];
+        count_match(rs, e.rule);
+        drop(b.step[c.pkt], DropReason::kFirewall);
+        return true;
+    }
+    if (!passes(e.state, c.tcp, c.tcp_flags)) return false;
+    tally(rs);
+    advance_entry(fw, e, c.tcp, c.tcp_flags, reply, tick);
     return true;
 }
 
-// A stateful side whose rules denied a packet: remember it for the flow's next packets (same
-// side, direction and rules), unless it is ICMP (whose rules match fields that the connection
-// key lacks: type and code) or denials already fill their share of the table.
-void FirewallStage::remember_denial(const FirewallTables& fw, const Side& sd, std::uint16_t j,
-                                    std::uint32_t tick) noexcept {
-    // Only sides the rules themselves just denied (not conntrack, not a follower).
-    if (sd.allow || sd.decided || !sd.fw->stateful) return;
-    const FlowKey& k = key_[sd.pkt];
-    ConnTable* ct_table = conntrack.load(std::memory_order_relaxed);
-    if (timeout_of(fw, CtState::kDenied) == 0 || ct_table == nullptr || k.proto == kIpProtoIcmp ||
-        k.proto == kIpProtoIcmpv6 || ct_table->denied() >= ct_table->denied_limit()) {
-        return;
-    }
-    const std::int32_t pos = ct_table->insert(conn_[j], tick);
-    if (pos >= 0) record(fw, ct_table->at(pos), CtState::kDenied, sd, tick);
-}
-
-// Each packet passes when all its sides allow (sides are in packet order): the allowing sides
-// advance or record their connections; else it is dropped and the denying sides remember it.
-void FirewallStage::apply_verdicts(Burst& b, const FirewallTables& fw,
-                                   std::uint32_t tick) noexcept {
-    for (std::uint16_t j = 0; j < sides_;) {
-        const std::uint16_t pkt = side_[j].pkt;
-        std::uint16_t end = j;
-        bool allow = true;
-        while (end < sides_ && side_[end].pkt == pkt) allow &= side_[end++].allow;
-        Step& st = b.step[pkt];
-        if (!allow) {
-            drop(st, DropReason::kFirewall);
-            for (std::uint16_t q = j; q < end; ++q) remember_denial(fw, side_[q], q, tick);
-        } else {
-            for (std::uint16_t q = j; q < end; ++q) {
-                if (!commit(fw, side_[q], q, tick)) {
-                    drop(st, DropReason::kConntrackFull);
-                    break;
-                }
-            }
-        }
-        j = end;
+// Step 2 and 3 of the candidates' lookup (step 1 was taken as their keys were made).
+void FirewallStage::settle_candidates(Burst& b, const FirewallTables& fw, ConnTable& table,
+                                      std::uint32_t tick) noexcept {
+    for (std::uint16_t c = 0; c < cands_; ++c) table.prefetch_bucket(cand_[c].hash);
+    for (std::uint16_t c = 0; c < cands_; ++c)
+        cand_[c].candidates = table.candidates(cand_[c].hash);
+    for (std::uint16_t c = 0; c < cands_; ++c) {
+        const Candidate& cd = cand_[c];
+        const std::int32_t pos = table.resolve(cd.hash, cd.candidates, cand_key_[c]);
+        if (pos < 0 || !settle(b, fw, table, cd, pos, tick)) add_candidate_side(b, c);
     }
 }
 
@@ -354,9 +161,13 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
     const bool from_guest = t.port(b.in).role == PortRole::kGuest;
     const NicFirewall* egress = fw.nic[index(b.in)].get();
     const GuestIdentity& ids = fw.identity[index(b.in)];
+    ConnTable* table = conntrack.load(std::memory_order_relaxed);
     sides_ = 0;
     lookups_ = 0;
-    const bool tracked = conntrack.load(std::memory_order_relaxed) != nullptr;
+    cands_ = 0;
+    // Whether the burst takes the general path: once a packet has a side that is no candidate
+    // (two sides, or a stateless one), every packet gets its sides, in packet order.
+    bool general = false;
     bool later_fragments = false, first_fragments = false;
     for (std::uint16_t i = 0; i < b.count; ++i) {
         cls_[i] = PacketClass::kUnchecked;
@@ -371,6 +182,29 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
         const std::uint16_t type = b.meta[i].ethertype;
         const bool spoof_check = from_guest && (type != kEtherIpv4 || ids.check_ip);
         if (!rules && !spoof_check) continue;
+        ingress_[i] = ingress;
+        // One stateful side: a candidate for the established path. Its connection key is made
+        // and hashed now. A plain IPv4 TCP or UDP packet that needs no anti-spoofing gets it
+        // straight from its header: its flow key waits until the general path needs it.
+        const NicFirewall* sole = egress == nullptr    ? ingress
+                                  : ingress == nullptr ? egress
+                                                       : nullptr;
+        const bool candidate = table != nullptr && sole != nullptr && sole->stateful;
+        const Dir dir = egress != nullptr ? kEgress : kIngress;
+        if (candidate && !general && !spoof_check && type == kEtherIpv4 &&
+            st.verdict == Verdict::kUnicast) {
+            const auto l3 = l3_of(b.frame[i], b.meta[i]);
+            if (is_plain_ipv4_l4(l3)) {
+                Candidate& cd = add_candidate(i, sole, dir);
+                const auto* ip = reinterpret_cast<const std::uint8_t*>(l3.data());
+                cd.tcp = ip[9] == kIpProtoTcp;
+                cd.tcp_flags = cd.tcp ? ip[33] : 0;
+                make_conn_key_ipv4(sole->zone, l3.data(), cand_key_[cands_], cd.swapped);
+                cd.hash = ConnTable::hash_of(cand_key_[cands_++]);
+                cls_[i] = PacketClass::kPlain;
+                continue;
+            }
+        }
         if (!inspect(b, fw, i, from_guest)) continue;
         if (!rules) {
             cls_[i] = PacketClass::kUnchecked;
@@ -379,15 +213,33 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
         if (cls_[i] == PacketClass::kLaterFragment) later_fragments = true;
         if (cls_[i] != PacketClass::kRules) continue;
         first_fragments |= key_[i].fragment;
-        const std::uint16_t first = sides_;
-        if (egress != nullptr) add_side(i, egress, kEgress, tracked);
-        if (ingress != nullptr) add_side(i, ingress, kIngress, tracked);
-        side_[first].sole = sides_ == first + 1;
+        if (egress == nullptr && ingress == nullptr) continue;  // a flood: admits_copy() asks
+        if (candidate && !general) {
+            Candidate& cd = add_candidate(i, sole, dir);
+            cd.tcp = is_tracked_tcp(key_[i]);
+            cd.tcp_flags = key_[i].tcp_flags;
+            make_conn_key(sole->zone, key_[i], cand_key_[cands_], cd.swapped);
+            cd.hash = ConnTable::hash_of(cand_key_[cands_++]);
+            continue;
+        }
+        if (!general) {
+            // The earlier packets' sides first, then this one's.
+            general = true;
+            for (std::uint16_t c = 0; c < cands_; ++c) {
+                complete(b, cand_[c].pkt);
+                add_sides(cand_[c].pkt, egress, table != nullptr);
+            }
+            cands_ = 0;
+        }
+        add_sides(i, egress, table != nullptr);
     }
-    if (sides_ != 0) {
-        const ConnTable* ct_table = conntrack.load(std::memory_order_relaxed);
-        const std::uint32_t tick = ct_table != nullptr ? ct_table->ticks(now) : 0;
-        if (!track(b, fw, tick)) {
+    if (cands_ != 0 || sides_ != 0) {
+        const std::uint32_t tick = table != nullptr ? table->ticks(now) : 0;
+        // Every packet has one stateful side (the common case: traffic between an uplink and
+        // guests with stateful firewalls): live connections settle most in one lookup, the
+        // others become sides.
+        if (cands_ != 0) settle_candidates(b, fw, *table, tick);
+        if (sides_ != 0 && !track(b, fw, tick)) {
             classify();
             apply_verdicts(b, fw, tick);
         }

@@ -75,7 +75,7 @@ struct CtCounters {
 
 class FirewallStage {
   public:
-    // The burst's scratch (cls_, side_, lookup_side_) is filled before it is read: left
+    // The burst's scratch (cls_, side_, lookup_side_, cand_ ...) is filled before it is read: left
     // uninitialized.
     // NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init)
     explicit FirewallStage(unsigned worker = 0) : worker_(worker) {}
@@ -101,6 +101,7 @@ class FirewallStage {
         kBypass,         // ARP or neighbour discovery: anti-spoofing only
         kRules,          // classified (FlowKey complete)
         kLaterFragment,  // passed because its first fragment did
+        kPlain,          // plain IPv4 TCP or UDP on the established path, its FlowKey not made yet
     };
 
     // One firewall a packet meets: the sender's egress or the receiver's ingress.
@@ -119,6 +120,18 @@ class FirewallStage {
         std::uint32_t match;  // the rule's index + 1, 0 for the default
     };
 
+    // A packet whose only firewall is one stateful side: a candidate for the established path.
+    struct Candidate {
+        const NicFirewall* fw;
+        std::uint32_t hash;        // its connection key's (ConnTable::hash_of)
+        std::uint32_t candidates;  // slots in the key's bucket (ConnTable::candidates)
+        std::uint16_t pkt;
+        Dir dir;
+        bool swapped;  // conn_key's orientation of this packet
+        bool tcp;      // tracked TCP (is_tracked_tcp)
+        std::uint8_t tcp_flags;
+    };
+
     // Established packets of a burst, counted once per run of one rule set (one add instead of
     // a serial chain of load-add-store on one counter per packet).
     struct EstablishedTally {
@@ -127,9 +140,22 @@ class FirewallStage {
     };
 
     bool inspect(Burst& b, const FirewallTables& fw, std::uint16_t i, bool from_guest) noexcept;
+    // Packet `i` as a candidate of firewall `fw` on side `dir`, its connection key made and hashed.
+    Candidate& add_candidate(std::uint16_t i, const NicFirewall* fw, Dir dir) noexcept;
+    // The flow key of a kPlain packet, for the general path.
+    void complete(const Burst& b, std::uint16_t i) noexcept;
     // Adds a side; a stateful one (with `tracked`: there is a table) gets its connection key
     // and a place in the burst's lookup.
     void add_side(std::uint16_t pkt, const NicFirewall* fw, Dir dir, bool tracked) noexcept;
+    void add_sides(std::uint16_t i, const NicFirewall* egress, bool tracked) noexcept;
+    // Adds candidate `c` as a side of its own, with its connection key (the general path).
+    void add_candidate_side(const Burst& b, std::uint16_t c) noexcept;
+    // The established path: settles the candidates whose live connection decides them in one
+    // lookup; the others become sides for the general path.
+    void settle_candidates(Burst& b, const FirewallTables& fw, ConnTable& table,
+                           std::uint32_t tick) noexcept;
+    bool settle(Burst& b, const FirewallTables& fw, ConnTable& table, const Candidate& c,
+                std::int32_t pos, std::uint32_t tick) noexcept;
     bool track(Burst& b, const FirewallTables& fw, std::uint32_t tick) noexcept;
     void classify() noexcept;
     void apply_verdicts(Burst& b, const FirewallTables& fw, std::uint32_t tick) noexcept;
@@ -141,14 +167,24 @@ class FirewallStage {
     void count_match(const RuleSet& rs, std::uint32_t match) const noexcept {
         rs.count(worker_, match == 0 ? rs.default_slot() : match - 1);
     }
-    void tally(const RuleSet& rs) noexcept;
-    void flush_tally() noexcept;
+    void tally(const RuleSet& rs) noexcept {
+        if (&rs != tally_.rs) flush_tally();
+        tally_.rs = &rs;
+        ++tally_.n;
+    }
+    void flush_tally() noexcept {
+        if (tally_.n != 0) tally_.rs->count(worker_, tally_.rs->established_slot(), tally_.n);
+        tally_.n = 0;
+    }
 
     unsigned worker_;
     FragmentTable fragments_;
     EstablishedTally tally_;
 
     // Scratch for one burst, filled before read: left uninitialized.
+    std::array<const NicFirewall*, kBurstSize> ingress_;  // NOLINT: scratch, by packet
+    std::array<Candidate, kBurstSize> cand_;              // NOLINT: scratch
+    std::array<ConnKey, kBurstSize> cand_key_;            // NOLINT: scratch, by candidate
     std::array<FlowKey, kBurstSize> key_;      // NOLINT(cppcoreguidelines-pro-type-member-init)
     std::array<PacketClass, kBurstSize> cls_;  // NOLINT(cppcoreguidelines-pro-type-member-init)
     std::array<Side, std::size_t{2} * kBurstSize> side_;                  // NOLINT: scratch
@@ -156,6 +192,7 @@ class FirewallStage {
     std::array<std::uint16_t, std::size_t{2} * kBurstSize> lookup_side_;  // NOLINT: scratch
     std::uint16_t sides_ = 0;
     std::uint16_t lookups_ = 0;  // stateful sides, in lookup_side_
+    std::uint16_t cands_ = 0;    // in cand_
 };
 
 }  // namespace vfgate::dataplane

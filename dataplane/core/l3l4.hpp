@@ -56,41 +56,49 @@ struct FlowKey {
 L3Result parse_l3l4_general(std::uint16_t ethertype, std::span<const std::byte> l3,
                             FlowKey& key) noexcept;
 
-// The parser the fast path calls: inline for the common case (IPv4 without options or
-// fragmentation, carrying a well-formed TCP or UDP header), the general parser for the rest.
-// Both give the same result and key for every input (the fuzz target and a unit test check).
+// Whether `l3` (after an IPv4 EtherType) is the common case the fast paths take: version 4,
+// IHL 5, neither MF nor an offset (DF and the reserved bit don't matter), the total length
+// within the span, carrying a well-formed UDP header or a TCP header whose data offset runs from
+// 5 words to the end of the segment. Its addresses are at 12 and 16, its ports at 20 and 22.
+inline bool is_plain_ipv4_l4(std::span<const std::byte> l3) noexcept {
+    constexpr std::size_t kIp = 20, kUdp = 8, kTcp = 20;
+    if (l3.size() < kIp + kUdp) return false;
+    const auto* p = reinterpret_cast<const std::uint8_t*>(l3.data());
+    const auto be16 = [&l3](std::size_t at) { return load_be16(l3.data() + at); };
+    const std::uint8_t proto = p[9];
+    const std::size_t total = be16(2);
+    const bool plain = p[0] == 0x45 && (be16(6) & 0x3fff) == 0 && total <= l3.size();
+    const bool udp = proto == kIpProtoUdp && total >= kIp + kUdp;
+    const bool tcp = proto == kIpProtoTcp && total >= kIp + kTcp;
+    // The TCP data offset is read only once the length shows the byte is there.
+    const auto tcp_header = [p] { return std::size_t{p[kIp + 12]} >> 4U << 2U; };
+    return plain && (udp || (tcp && tcp_header() >= kTcp && tcp_header() <= total - kIp));
+}
+
+// The parser the fast path calls: inline for the common case (is_plain_ipv4_l4), the general
+// parser for the rest. Both give the same result and key for every input (the fuzz target and
+// a unit test check).
 inline L3Result parse_l3l4(std::uint16_t ethertype, std::span<const std::byte> l3,
                            FlowKey& key) noexcept {
-    constexpr std::size_t kIp = 20, kUdp = 8, kTcp = 20;
-    if (ethertype == kEtherIpv4 && l3.size() >= kIp + kUdp) {
+    constexpr std::size_t kIp = 20;
+    if (ethertype == kEtherIpv4 && is_plain_ipv4_l4(l3)) {
         const auto* p = reinterpret_cast<const std::uint8_t*>(l3.data());
         const auto be16 = [&l3](std::size_t at) { return load_be16(l3.data() + at); };
-        const std::uint8_t proto = p[9];
-        const std::size_t total = be16(2);
-        // Version 4, IHL 5; neither MF nor an offset (DF and the reserved bit don't matter).
-        const bool plain = p[0] == 0x45 && (be16(6) & 0x3fff) == 0 && total <= l3.size();
-        const bool udp = proto == kIpProtoUdp && total >= kIp + kUdp;
-        const bool tcp = proto == kIpProtoTcp && total >= kIp + kTcp;
-        // TCP: a data offset from 5 words to the end of the segment (read only once the
-        // length shows the byte is there).
-        const auto tcp_header = [p] { return std::size_t{p[kIp + 12]} >> 4U << 2U; };
-        if (plain && (udp || (tcp && tcp_header() >= kTcp && tcp_header() <= total - kIp))) {
-            // Written in place: a key built on the stack and copied over stalled store
-            // forwarding (its wide loads spanned the narrow stores that built it).
-            FlowKey& k = key;
-            k = FlowKey{};
-            k.family = 4;
-            k.proto = proto;
-            std::memcpy(k.src.data(), p + 12, 4);
-            std::memcpy(k.dst.data(), p + 16, 4);
-            k.sport = be16(kIp);
-            k.dport = be16(kIp + 2);
-            k.tcp_flags = tcp ? p[kIp + 13] : 0;
-            k.has_ports = true;
-            k.l4_len = static_cast<std::uint16_t>(total - kIp);
-            k.l4_offset = kIp;
-            return L3Result::kOk;
-        }
+        // Written in place: a key built on the stack and copied over stalled store forwarding
+        // (its wide loads spanned the narrow stores that built it).
+        FlowKey& k = key;
+        k = FlowKey{};
+        k.family = 4;
+        k.proto = p[9];
+        std::memcpy(k.src.data(), p + 12, 4);
+        std::memcpy(k.dst.data(), p + 16, 4);
+        k.sport = be16(kIp);
+        k.dport = be16(kIp + 2);
+        k.tcp_flags = k.proto == kIpProtoTcp ? p[kIp + 13] : 0;
+        k.has_ports = true;
+        k.l4_len = static_cast<std::uint16_t>(be16(2) - kIp);
+        k.l4_offset = kIp;
+        return L3Result::kOk;
     }
     return parse_l3l4_general(ethertype, l3, key);
 }

@@ -2,6 +2,8 @@
 
 #include "conntrack.hpp"
 
+#include <random>
+
 #include <gtest/gtest.h>
 
 #include "../common/frames.hpp"
@@ -35,6 +37,42 @@ TEST(Conntrack, BothDirectionsShareOneKey) {
     auto v6b = pkt(ipv6(v6(1), v6(9), 17, udp(53, 5000)), 0x86dd);
     EXPECT_EQ(conn_key(0, v6a, s1), conn_key(0, v6b, s2));
     EXPECT_NE(s1, s2);
+}
+
+// The established path reads plain IPv4 TCP and UDP keys straight from the header: the same
+// key and orientation as from the flow key, for random addresses (equal ones too) and ports.
+TEST(Conntrack, AKeyFromTheIpv4HeaderIsTheFlowKeys) {
+    std::mt19937 rng(17);
+    for (int i = 0; i < 20000; ++i) {
+        const auto addr = [&] {
+            const auto r = rng();
+            return v4(10, 0, static_cast<std::uint8_t>(r & 3), static_cast<std::uint8_t>(r >> 8));
+        };
+        const auto src = addr();
+        const auto dst = (rng() & 7) == 0 ? src : addr();
+        const auto sport = static_cast<std::uint16_t>(rng() & 0x3ff);
+        const auto dport = static_cast<std::uint16_t>(rng() & 0x3ff);
+        const bool is_tcp = (rng() & 1) != 0;
+        const Bytes l3 = is_tcp ? ipv4(src, dst, 6, tcp(sport, dport, 0x12))
+                                : ipv4(src, dst, 17, udp(sport, dport));
+        ASSERT_TRUE(is_plain_ipv4_l4(l3));
+        const auto zone = static_cast<std::uint16_t>(rng());
+        bool s1 = false, s2 = false;
+        ConnKey from_header;
+        make_conn_key_ipv4(zone, l3.data(), from_header, s2);
+        ASSERT_EQ(conn_key(zone, pkt(l3), s1), from_header) << i;
+        ASSERT_EQ(s1, s2) << i;
+    }
+    // Not plain: options, a fragment, a short TCP header.
+    Bytes options = ipv4(v4(1, 2, 3, 4), v4(5, 6, 7, 8), 17, udp(1, 2));
+    options[0] = std::byte{0x46};
+    EXPECT_FALSE(is_plain_ipv4_l4(options));
+    Bytes fragment = ipv4(v4(1, 2, 3, 4), v4(5, 6, 7, 8), 17, udp(1, 2));
+    fragment[6] = std::byte{0x20};  // MF
+    EXPECT_FALSE(is_plain_ipv4_l4(fragment));
+    Bytes short_tcp = ipv4(v4(1, 2, 3, 4), v4(5, 6, 7, 8), 6, tcp(1, 2));
+    short_tcp[32] = std::byte{0x40};  // a data offset of 4 words
+    EXPECT_FALSE(is_plain_ipv4_l4(short_tcp));
 }
 
 TEST(Conntrack, SameAddressesOrderByPort) {

@@ -239,6 +239,49 @@ TEST_F(Firewall, PacketsOfOneNewConnectionInOneBurstMakeOneEntry) {
     EXPECT_EQ(established("g/a", kIngress), 7U);
 }
 
+// One stateful side per packet takes the established path; a packet with another firewall (b's
+// stateless one) sends the whole burst down the general path, from that packet or from the
+// start: the verdicts and counters are the same either way.
+TEST_F(Firewall, ABurstMixingFirewallsKeepsEachVerdict) {
+    const auto to_a = [](std::uint16_t sport, std::uint16_t dport, std::uint8_t flags) {
+        return tcp_frame(kMacA, kUplinkMac, kHost, kA, sport, dport, flags);
+    };
+    const auto udp_to = [](const char* mac, std::uint16_t dport) {
+        return udp_frame(mac, kUplinkMac, kHost, kA, 5353, dport);
+    };
+    expect_pass(one("up0", to_a(40000, 22, 0x02)));  // a connection to a
+    const std::vector<test::Frame> mixed = {
+        to_a(40000, 22, 0x10),  // established, on the established path
+        udp_to(kMacB, 53),      // b allows: the burst turns general here
+        udp_to(kMacB, 54),      // b denies (its default)
+        to_a(40001, 23, 0x02),  // a denies (its default)
+        udp_to(kMacA, 53),      // a new connection a allows
+        to_a(40000, 22, 0x10),  // established, now on the general path
+    };
+    for (int round = 0; round < 2; ++round) {
+        std::vector<test::Frame> frames = mixed;
+        if (round == 1) std::swap(frames[0], frames[1]);  // general from the first packet
+        const std::vector<Step> st = burst("up0", frames);
+        expect_pass(st[round == 0 ? 0 : 1]);
+        expect_pass(st[round == 0 ? 1 : 0]);
+        expect_drop(st[2], DropReason::kFirewall);
+        expect_drop(st[3], DropReason::kFirewall);
+        expect_pass(st[4]);
+        expect_pass(st[5]);
+    }
+    EXPECT_EQ(established("g/a", kIngress), 5U) << "2 per round, and the DNS flow's second";
+    EXPECT_EQ(hits("g/a", kIngress, "dns"), 1U);
+    EXPECT_EQ(hits("g/b", kIngress, "dns"), 2U) << "stateless: the rules meet every packet";
+    EXPECT_EQ(defaults("g/b", kIngress), 2U);
+    EXPECT_EQ(defaults("g/a", kIngress), 2U) << "the denied SYN, then its remembered denial";
+    EXPECT_EQ(stage_.ct.created.get(), 2U);
+    // The same packets one side each, a burst apiece: the established path alone.
+    for (const auto& f : {to_a(40000, 22, 0x10), udp_to(kMacA, 53)}) expect_pass(one("up0", f));
+    expect_drop(one("up0", to_a(40001, 23, 0x02)), DropReason::kFirewall);
+    EXPECT_EQ(established("g/a", kIngress), 7U);
+    EXPECT_EQ(defaults("g/a", kIngress), 3U);
+}
+
 TEST_F(Firewall, AFullTableDropsNewConnectionsAndKeepsTheEstablished) {
     stage_.conntrack.store(nullptr);  // the table is made on the first load only: remake it
     conntrack_.reset();

@@ -1,0 +1,250 @@
+// The firewall stage's general path (firewall_stage.hpp): packets with two sides or a stateless
+// one, and what the established path leaves (new connections, rules since replaced): conntrack
+// for every stateful side, the classifier for what it doesn't settle, then each packet's
+// verdict, recording new connections and remembering denials.
+
+#include "firewall_stage.hpp"
+#include "firewall_stage_detail.hpp"
+
+namespace vfgate::dataplane {
+namespace {
+
+using namespace firewall_detail;
+
+// The originator's packet of a connection, from one of its replies: what the rules allowed.
+FlowKey originator_of(const FlowKey& k) noexcept {
+    FlowKey o = k;
+    std::swap(o.src, o.dst);
+    std::swap(o.sport, o.dport);
+    if (k.is_icmp) o.icmp_type = k.family == 4 ? 8 : 128;  // echo request
+    return o;
+}
+
+}  // namespace
+
+// Conntrack for the stateful sides: one bulk lookup; settles those a live connection passes,
+// re-checks connections allowed under older rules (and forgets those the rules now deny).
+// True when it settled every side of the burst alone (then there is nothing left to classify
+// or commit).
+bool FirewallStage::track(Burst& b, const FirewallTables& fw, std::uint32_t tick) noexcept {
+    ConnTable* table = conntrack.load(std::memory_order_relaxed);
+    if (table == nullptr) return false;  // no stateful firewall yet: nothing is tracked
+    std::uint32_t settled = 0;
+    static_assert(std::size_t{2} * kBurstSize <= ConnTable::kBulkMax);
+    std::array<const ConnKey*, std::size_t{2} * kBurstSize> keys;  // NOLINT: scratch
+    std::array<std::int32_t, std::size_t{2} * kBurstSize> pos;     // NOLINT: scratch
+    const std::uint32_t n = lookups_;
+    const auto& which = lookup_side_;
+    if (n == 0) return false;
+    for (std::uint32_t q = 0; q < n; ++q) keys[q] = &conn_[which[q]];
+    table->lookup(keys.data(), n, pos.data());
+    for (std::uint32_t q = 0; q < n; ++q) {
+        if (pos[q] < 0) continue;
+        Side& sd = side_[which[q]];
+        sd.pos = pos[q];
+        CtEntry& e = table->at(pos[q]);
+        // Expired (or forgotten earlier in this burst): a new connection, for the rules.
+        if ((e.flags & CtEntry::kInUse) == 0 || ct_expired(e.expires, tick)) continue;
+        if (e.state == CtState::kDenied) {
+            // A denial remembered for this side, direction and rules; else the rules decide
+            // (and the entry is overwritten with their verdict).
+            if (e.epoch != sd.fw->epoch || dir_of(e) != sd.dir || sd.swapped != orig_swapped(e)) {
+                continue;
+            }
+            e.expires = tick + timeout_of(fw, CtState::kDenied);
+            ++e.packets[0];
+            count_match(sd.fw->dir[sd.dir], e.rule);
+            sd.match = e.rule;
+            sd.decided = true;
+            if (sd.sole) {
+                drop(b.step[sd.pkt], DropReason::kFirewall);
+                sd.final = true;
+                ++settled;
+            }
+            continue;
+        }
+        const FlowKey& k = key_[sd.pkt];
+        const bool reply = sd.swapped != orig_swapped(e);
+        if (e.epoch != sd.fw->epoch) {
+            // Allowed under rules since replaced: still allowed by the current ones?
+            const RuleSet& rs = sd.fw->dir[dir_of(e)];
+            const std::uint32_t m = rs.match(reply ? originator_of(k) : k);
+            count_match(rs, m);
+            if (rs.action(m) != config::Action::kAllow) {
+                table->erase(pos[q]);
+                ct.revoked.add(1);
+                ct.publish(*table);
+                sd.pos = -1;
+                sd.decided = true;
+                sd.allow = false;
+                continue;
+            }
+            e.epoch = sd.fw->epoch;
+            e.rule = m;
+        }
+        if (!passes(e.state, k)) continue;  // a new SYN on a closed connection: the rules decide
+        sd.decided = true;
+        sd.allow = true;
+        sd.established = true;
+        if (sd.sole) {
+            // Nothing else decides this packet: advance the connection now, while its entry
+            // is in cache, rather than in a later pass.
+            tally(sd.fw->dir[sd.dir]);
+            advance_entry(fw, e, k, reply, tick);
+            sd.final = true;
+            ++settled;
+        }
+    }
+    if (settled == sides_) return true;
+    // Packets of one new connection in one burst: the first meets the rules, the others follow
+    // it (same connection, same rules, same verdict) and then advance the entry it creates.
+    // Only the sides conntrack left open are compared, with each other.
+    std::array<std::uint16_t, std::size_t{2} * kBurstSize> open;  // NOLINT: scratch
+    std::uint32_t n_open = 0;
+    for (std::uint32_t q = 0; q < n; ++q) {
+        Side& sd = side_[which[q]];
+        if (sd.decided) continue;
+        for (std::uint32_t p = 0; p < n_open; ++p) {
+            if (side_[open[p]].fw != sd.fw || !(conn_[open[p]] == conn_[which[q]])) continue;
+            sd.leader = static_cast<std::int16_t>(open[p]);
+            sd.decided = true;
+            break;
+        }
+        if (!sd.decided) open[n_open++] = which[q];
+    }
+    return false;
+}
+
+// The classifier for the sides conntrack didn't settle, a batch per (rule set, IP version).
+void FirewallStage::classify() noexcept {
+    std::array<bool, std::size_t{2} * kBurstSize> done;  // NOLINT: scratch
+    for (std::uint16_t j = 0; j < sides_; ++j) done[j] = side_[j].decided;
+    std::array<const FlowKey*, std::size_t{2} * kBurstSize> keys;  // NOLINT: scratch
+    std::array<std::uint16_t, std::size_t{2} * kBurstSize> which;  // NOLINT: scratch
+    std::array<std::uint32_t, std::size_t{2} * kBurstSize> out;    // NOLINT: scratch
+    for (std::uint16_t j = 0; j < sides_; ++j) {
+        if (done[j]) continue;
+        const RuleSet& rs = side_[j].fw->dir[side_[j].dir];
+        const std::uint8_t family = key_[side_[j].pkt].family;
+        std::uint32_t n = 0;
+        for (std::uint16_t q = j; q < sides_; ++q) {
+            const Side& sd = side_[q];
+            if (done[q] || &sd.fw->dir[sd.dir] != &rs || key_[sd.pkt].family != family) continue;
+            keys[n] = &key_[sd.pkt];
+            which[n++] = q;
+            done[q] = true;
+        }
+        rs.match(family, keys.data(), out.data(), n);
+        for (std::uint32_t q = 0; q < n; ++q) {
+            Side& sd = side_[which[q]];
+            sd.match = out[q];
+            sd.allow = rs.action(out[q]) == config::Action::kAllow;
+            count_match(rs, out[q]);
+        }
+    }
+    for (std::uint16_t j = 0; j < sides_; ++j) {
+        Side& sd = side_[j];
+        if (sd.leader < 0) continue;
+        sd.match = side_[sd.leader].match;
+        sd.allow = side_[sd.leader].allow;
+        if (!sd.allow) count_match(sd.fw->dir[sd.dir], sd.match);
+    }
+}
+
+// A new entry for the side's connection: its state, expiry, first packet and the rules that
+// decided it.
+void FirewallStage::record(const FirewallTables& fw, CtEntry& e, CtState state, const Side& sd,
+                           std::uint32_t tick) noexcept {
+    ConnTable& ct_table = *conntrack.load(std::memory_order_relaxed);
+    ct_table.set_state(e, state);
+    e.expires = tick + timeout_of(fw, state);
+    e.packets = {1, 0};
+    e.epoch = sd.fw->epoch;
+    e.rule = sd.match;
+    e.flags = static_cast<std::uint8_t>(CtEntry::kInUse | (sd.swapped ? CtEntry::kOrigSwapped : 0) |
+                                        (sd.dir == kEgress ? CtEntry::kEgress : 0));
+    ct.publish(ct_table);
+}
+
+// A side that allowed a packet that passes: advance its connection, or record a new one.
+// False when the new connection finds the table full.
+bool FirewallStage::commit(const FirewallTables& fw, Side& sd, std::uint16_t j,
+                           std::uint32_t tick) noexcept {
+    const RuleSet& rs = sd.fw->dir[sd.dir];
+    const FlowKey& k = key_[sd.pkt];
+    ConnTable* ct_table = conntrack.load(std::memory_order_relaxed);
+    if (sd.final) return true;
+    // Whether the entry at `pos` is still this side's connection: a new connection earlier in
+    // this burst may have evicted it.
+    const auto holds = [&](std::int32_t pos) {
+        const CtEntry& e = ct_table->at(pos);
+        return (e.flags & CtEntry::kInUse) != 0 && e.key == conn_[j];
+    };
+    if (sd.leader >= 0) {
+        if (side_[sd.leader].pos >= 0 && holds(side_[sd.leader].pos)) {
+            sd.pos = side_[sd.leader].pos;  // the entry its leader created (or renewed) just now
+            sd.established = passes(ct_table->at(sd.pos).state, k);
+        }
+        if (!sd.established) count_match(rs, sd.match);  // a new connection again
+    }
+    if (sd.established && holds(sd.pos)) {
+        tally(rs);
+        CtEntry& e = ct_table->at(sd.pos);
+        advance_entry(fw, e, k, sd.swapped != orig_swapped(e), tick);
+        return true;
+    }
+    if (!sd.fw->stateful || ct_table == nullptr) return true;
+    const std::int32_t pos = ct_table->insert(conn_[j], tick);
+    sd.pos = pos;
+    if (pos < 0) {
+        ct.full.add(1);
+        return false;
+    }
+    record(fw, ct_table->at(pos), initial_state(k), sd, tick);
+    ct.created.add(1);
+    return true;
+}
+
+// A stateful side whose rules denied a packet: remember it for the flow's next packets (same
+// side, direction and rules), unless it is ICMP (whose rules match fields that the connection
+// key lacks: type and code) or denials already fill their share of the table.
+void FirewallStage::remember_denial(const FirewallTables& fw, const Side& sd, std::uint16_t j,
+                                    std::uint32_t tick) noexcept {
+    // Only sides the rules themselves just denied (not conntrack, not a follower).
+    if (sd.allow || sd.decided || !sd.fw->stateful) return;
+    const FlowKey& k = key_[sd.pkt];
+    ConnTable* ct_table = conntrack.load(std::memory_order_relaxed);
+    if (timeout_of(fw, CtState::kDenied) == 0 || ct_table == nullptr || k.proto == kIpProtoIcmp ||
+        k.proto == kIpProtoIcmpv6 || ct_table->denied() >= ct_table->denied_limit()) {
+        return;
+    }
+    const std::int32_t pos = ct_table->insert(conn_[j], tick);
+    if (pos >= 0) record(fw, ct_table->at(pos), CtState::kDenied, sd, tick);
+}
+
+// Each packet passes when all its sides allow (sides are in packet order): the allowing sides
+// advance or record their connections; else it is dropped and the denying sides remember it.
+void FirewallStage::apply_verdicts(Burst& b, const FirewallTables& fw,
+                                   std::uint32_t tick) noexcept {
+    for (std::uint16_t j = 0; j < sides_;) {
+        const std::uint16_t pkt = side_[j].pkt;
+        std::uint16_t end = j;
+        bool allow = true;
+        while (end < sides_ && side_[end].pkt == pkt) allow &= side_[end++].allow;
+        Step& st = b.step[pkt];
+        if (!allow) {
+            drop(st, DropReason::kFirewall);
+            for (std::uint16_t q = j; q < end; ++q) remember_denial(fw, side_[q], q, tick);
+        } else {
+            for (std::uint16_t q = j; q < end; ++q) {
+                if (!commit(fw, side_[q], q, tick)) {
+                    drop(st, DropReason::kConntrackFull);
+                    break;
+                }
+            }
+        }
+        j = end;
+    }
+}
+
+}  // namespace vfgate::dataplane
