@@ -106,6 +106,9 @@ class ConnTable {
     // Each step for every key of a burst before the next step for any, so that the fetches of
     // one key overlap the work on the others.
     [[gnu::always_inline]] static inline std::uint32_t hash_of(const ConnKey& k) noexcept;
+    // hash_of an IPv4 key from its two significant words (make_conn_key_ipv4's).
+    [[gnu::always_inline]] static inline std::uint32_t hash_ipv4(std::uint64_t w0,
+                                                                 std::uint64_t w1) noexcept;
     void prefetch_bucket(std::uint32_t hash) const noexcept {
         __builtin_prefetch(&buckets_[hash & bucket_mask_], 0, 3);
     }
@@ -232,20 +235,29 @@ inline std::uint32_t crc32c(std::uint32_t c, std::uint64_t v) noexcept {
 
 }  // namespace conn_table_detail
 
+std::uint32_t ConnTable::hash_ipv4(std::uint64_t w0, std::uint64_t w1) noexcept {
+#if defined(__SSE4_2__)
+    // CRC32-C, inline (rte_hash_crc re-checks the CPU at every word).
+    return static_cast<std::uint32_t>(_mm_crc32_u64(_mm_crc32_u64(0, w0), w1));
+#else
+    return conn_table_detail::crc32c(conn_table_detail::crc32c(0, w0), w1);
+#endif
+}
+
 std::uint32_t ConnTable::hash_of(const ConnKey& k) noexcept {
+    // CRC32-C of the significant words: IPv4 keys' first two (the rest is zero), IPv6 all five.
     using namespace conn_table_detail;
     const std::uint64_t w0 = word(k, 0);
-    const std::size_t n = is_v6(w0) ? kWords : 2;  // IPv4: the rest is zero
+    std::uint32_t c = hash_ipv4(w0, word(k, 1));
+    if (!is_v6(w0)) return c;
+    for (std::size_t i = 2; i < kWords; ++i) {
 #if defined(__SSE4_2__)
-    // CRC32-C of the significant words, inline (rte_hash_crc re-checks the CPU at every word).
-    std::uint64_t c = _mm_crc32_u64(_mm_crc32_u64(0, w0), word(k, 1));
-    for (std::size_t i = 2; i < n; ++i) c = _mm_crc32_u64(c, word(k, i));
-    return static_cast<std::uint32_t>(c);
+        c = static_cast<std::uint32_t>(_mm_crc32_u64(c, word(k, i)));
 #else
-    std::uint32_t c = crc32c(crc32c(0, w0), word(k, 1));
-    for (std::size_t i = 2; i < n; ++i) c = crc32c(c, word(k, i));
-    return c;
+        c = crc32c(c, word(k, i));
 #endif
+    }
+    return c;
 }
 
 // The bucket comes from the low bits of the hash, the signature and the secondary bucket from

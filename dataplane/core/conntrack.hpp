@@ -75,17 +75,18 @@ inline void store(ConnKey& c, std::uint64_t w0, std::uint64_t w1, std::uint64_t 
     std::memcpy(out + 32, &w4, sizeof w4);
 }
 
-// An IPv4 key from its fields: addresses as in memory (network order), ports as numbers.
-inline void ipv4(std::uint16_t zone, std::uint8_t proto, std::uint32_t s, std::uint32_t d,
-                 std::uint16_t sport, std::uint16_t dport, ConnKey& c, bool& swapped) noexcept {
+// An IPv4 key from its fields (addresses as in memory, network order; ports as numbers): its
+// two significant words, the rest being zero.
+inline std::array<std::uint64_t, 2> ipv4(std::uint16_t zone, std::uint8_t proto, std::uint32_t s,
+                                         std::uint32_t d, std::uint16_t sport, std::uint16_t dport,
+                                         bool& swapped) noexcept {
     const std::uint32_t bs = __builtin_bswap32(s), bd = __builtin_bswap32(d);
     swapped = bs != bd ? bs > bd : sport > dport;
     const std::uint64_t a = swapped ? d : s, b = swapped ? s : d;
-    // Memory order a then b: on a little-endian host a is the low half.
-    const std::uint64_t w1 =
-        std::endian::native == std::endian::little ? a | (b << 32) : (a << 32) | b;
     const std::uint16_t pa = swapped ? dport : sport, pb = swapped ? sport : dport;
-    store(c, head(zone, 4, proto, pa, pb), w1, 0, 0, 0);
+    // Memory order a then b: on a little-endian host a is the low half.
+    return {head(zone, 4, proto, pa, pb),
+            std::endian::native == std::endian::little ? a | (b << 32) : (a << 32) | b};
 }
 
 }  // namespace conn_key_detail
@@ -103,7 +104,8 @@ inline void make_conn_key(std::uint16_t zone, const FlowKey& k, ConnKey& c,
         std::uint32_t s = 0, d = 0;
         std::memcpy(&s, k.src.data(), sizeof s);
         std::memcpy(&d, k.dst.data(), sizeof d);
-        conn_key_detail::ipv4(zone, k.proto, s, d, sport, dport, c, swapped);
+        const auto w = conn_key_detail::ipv4(zone, k.proto, s, d, sport, dport, swapped);
+        conn_key_detail::store(c, w[0], w[1], 0, 0, 0);
         return;
     }
     // Addresses in order as big-endian words (a libc memcmp call cost more), kept in registers
@@ -125,14 +127,17 @@ inline void make_conn_key(std::uint16_t zone, const FlowKey& k, ConnKey& c,
 }
 
 // The key of a plain IPv4 TCP or UDP packet (is_plain_ipv4_l4), read from its IP header
-// without a flow key: the same as make_conn_key of what parse_l3l4 makes of it.
-inline void make_conn_key_ipv4(std::uint16_t zone, const std::byte* ip, ConnKey& c,
-                               bool& swapped) noexcept {
+// without a flow key: the same as make_conn_key of what parse_l3l4 makes of it. Returns its two
+// significant words too, for hashing without reading them back (ConnTable::hash_ipv4).
+inline std::array<std::uint64_t, 2> make_conn_key_ipv4(std::uint16_t zone, const std::byte* ip,
+                                                       ConnKey& c, bool& swapped) noexcept {
     std::uint32_t s = 0, d = 0;
     std::memcpy(&s, ip + 12, sizeof s);
     std::memcpy(&d, ip + 16, sizeof d);
-    conn_key_detail::ipv4(zone, static_cast<std::uint8_t>(ip[9]), s, d, load_be16(ip + 20),
-                          load_be16(ip + 22), c, swapped);
+    const auto w = conn_key_detail::ipv4(zone, static_cast<std::uint8_t>(ip[9]), s, d,
+                                         load_be16(ip + 20), load_be16(ip + 22), swapped);
+    conn_key_detail::store(c, w[0], w[1], 0, 0, 0);
+    return w;
 }
 
 inline ConnKey conn_key(std::uint16_t zone, const FlowKey& k, bool& swapped) noexcept {

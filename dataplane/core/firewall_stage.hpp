@@ -140,8 +140,10 @@ class FirewallStage {
     };
 
     bool inspect(Burst& b, const FirewallTables& fw, std::uint16_t i, bool from_guest) noexcept;
-    // Packet `i` as a candidate of firewall `fw` on side `dir`, its connection key made and hashed.
-    Candidate& add_candidate(std::uint16_t i, const NicFirewall* fw, Dir dir) noexcept;
+    // Packet `i` as candidate `c`, of firewall `fw` on side `dir` (its key is the caller's to
+    // make).
+    Candidate& add_candidate(std::uint16_t c, std::uint16_t i, const NicFirewall* fw,
+                             Dir dir) noexcept;
     // The flow key of a kPlain packet, for the general path.
     void complete(const Burst& b, std::uint16_t i) noexcept;
     // Adds a side; a stateful one (with `tracked`: there is a table) gets its connection key
