@@ -36,8 +36,24 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, std::uint32_t tick
     const std::uint32_t n = lookups_;
     const auto& which = lookup_side_;
     if (n == 0) return false;
-    for (std::uint32_t q = 0; q < n; ++q) keys[q] = &conn_[which[q]];
-    table->lookup(keys.data(), n, pos.data());
+    // Only the sides whose position isn't known: a candidate's lookup found it already (for a new
+    // connection, nothing), and the burst changed no position since.
+    std::array<std::uint16_t, std::size_t{2} * kBurstSize> unknown;  // NOLINT: scratch
+    std::uint32_t n_unknown = 0;
+    for (std::uint32_t q = 0; q < n; ++q) {
+        const Side& sd = side_[which[q]];
+        if (sd.looked_up) {
+            pos[q] = sd.pos;
+        } else {
+            keys[n_unknown] = &conn_[which[q]];
+            unknown[n_unknown++] = static_cast<std::uint16_t>(q);
+        }
+    }
+    if (n_unknown != 0) {
+        std::array<std::int32_t, std::size_t{2} * kBurstSize> found;  // NOLINT: scratch
+        table->lookup(keys.data(), n_unknown, found.data());
+        for (std::uint32_t k = 0; k < n_unknown; ++k) pos[unknown[k]] = found[k];
+    }
     for (std::uint32_t q = 0; q < n; ++q) {
         if (pos[q] < 0) continue;
         Side& sd = side_[which[q]];

@@ -71,7 +71,7 @@ DropReason reason_of(SpoofResult r) noexcept {
                                                            Dir dir, bool tracked) noexcept {
     // Not swapped, decided, allowed or established; no leader, connection or match yet.
     const std::uint16_t j = sides_++;
-    side_[j] = Side{fw, pkt, dir, false, false, false, false, false, false, -1, -1, 0};
+    side_[j] = Side{fw, pkt, dir, false, false, false, false, false, false, false, -1, -1, 0};
     if (tracked && fw->stateful) {
         // Its connection key now, while the packet's flow key is at hand.
         make_conn_key(fw->zone, key_[pkt], conn_[j], side_[j].swapped);
@@ -106,11 +106,11 @@ void FirewallStage::complete(const Burst& b, std::uint16_t i) noexcept {
     side_[first].sole = sides_ == first + 1;
 }
 
-void FirewallStage::add_candidate_side(const Burst& b, std::uint16_t c) noexcept {
+void FirewallStage::add_candidate_side(const Burst& b, std::uint16_t c, std::int32_t pos) noexcept {
     const Candidate& cd = cand_[c];
     complete(b, cd.pkt);
     const std::uint16_t j = sides_++;
-    side_[j] = Side{cd.fw, cd.pkt, cd.dir, cd.swapped, false, false, false, true, false, -1, -1, 0};
+    side_[j] = Side{cd.fw, cd.pkt, cd.dir, cd.swapped, false, false, false, true, false, true, -1, pos, 0};
     conn_[j] = cand_key_[c];
     lookup_side_[lookups_++] = j;
 }
@@ -155,7 +155,7 @@ void FirewallStage::settle_candidates(Burst& b, const FirewallTables& fw, ConnTa
     for (std::uint16_t c = 0; c < n; ++c) {
         const Candidate& cd = cand_[c];
         const std::int32_t pos = table.resolve(cd.hash, cd.candidates, cand_key_[c]);
-        if (pos < 0 || !settle(b, fw, table, cd, pos, tick)) add_candidate_side(b, c);
+        if (pos < 0 || !settle(b, fw, table, cd, pos, tick)) add_candidate_side(b, c, pos);
     }
 }
 

@@ -115,6 +115,7 @@ class FirewallStage {
         bool established;     // passed by conntrack
         bool sole;            // the packet's only side: what conntrack settles is its verdict
         bool final;           // a sole side conntrack settled: verdict applied, entry advanced
+        bool looked_up;       // a candidate's: `pos` is known already, track() doesn't look again
         std::int16_t leader;  // an earlier side of this burst on the same new connection, or -1
         std::int32_t pos;     // its connection's position, or negative
         std::uint32_t match;  // the rule's index + 1, 0 for the default
@@ -150,8 +151,9 @@ class FirewallStage {
     // and a place in the burst's lookup.
     void add_side(std::uint16_t pkt, const NicFirewall* fw, Dir dir, bool tracked) noexcept;
     void add_sides(std::uint16_t i, const NicFirewall* egress, bool tracked) noexcept;
-    // Adds candidate `c` as a side of its own, with its connection key (the general path).
-    void add_candidate_side(const Burst& b, std::uint16_t c) noexcept;
+    // Adds candidate `c` as a side of its own, with its connection key and the position its
+    // lookup found (`pos`, negative when absent), for the general path.
+    void add_candidate_side(const Burst& b, std::uint16_t c, std::int32_t pos) noexcept;
     // The established path: settles the candidates whose live connection decides them in one
     // lookup; the others become sides for the general path.
     void settle_candidates(Burst& b, const FirewallTables& fw, ConnTable& table,
