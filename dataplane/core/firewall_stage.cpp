@@ -99,10 +99,11 @@ void FirewallStage::complete(const Burst& b, std::uint16_t i) noexcept {
 // Packet `i`'s sides (its flow key made): the sender's egress first, then the receiver's ingress.
 [[gnu::always_inline]] inline void FirewallStage::add_sides(std::uint16_t i,
                                                             const NicFirewall* egress,
+                                                            const NicFirewall* ingress,
                                                             bool tracked) noexcept {
     const std::uint16_t first = sides_;
     if (egress != nullptr) add_side(i, egress, kEgress, tracked);
-    if (ingress_[i] != nullptr) add_side(i, ingress_[i], kIngress, tracked);
+    if (ingress != nullptr) add_side(i, ingress, kIngress, tracked);
     side_[first].sole = sides_ == first + 1;
 }
 
@@ -110,7 +111,8 @@ void FirewallStage::add_candidate_side(const Burst& b, std::uint16_t c, std::int
     const Candidate& cd = cand_[c];
     complete(b, cd.pkt);
     const std::uint16_t j = sides_++;
-    side_[j] = Side{cd.fw, cd.pkt, cd.dir, cd.swapped, false, false, false, true, false, true, -1, pos, 0};
+    side_[j] =
+        Side{cd.fw, cd.pkt, cd.dir, cd.swapped, false, false, false, true, false, true, -1, pos, 0};
     conn_[j] = cand_key_[c];
     lookup_side_[lookups_++] = j;
 }
@@ -185,7 +187,6 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
         const std::uint16_t type = b.meta[i].ethertype;
         const bool spoof_check = from_guest && (type != kEtherIpv4 || ids.check_ip);
         if (!rules && !spoof_check) continue;
-        ingress_[i] = ingress;
         // One stateful side: a candidate for the established path. Its connection key is made
         // and hashed now. A plain IPv4 TCP or UDP packet that needs no anti-spoofing gets it
         // straight from its header: its flow key waits until the general path needs it.
@@ -230,12 +231,15 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
             // The earlier packets' sides first, then this one's.
             general = true;
             for (std::uint16_t c = 0; c < n; ++c) {
-                complete(b, cand_[c].pkt);
-                add_sides(cand_[c].pkt, egress, table != nullptr);
+                // A candidate's one side is the sender's egress or the receiver's ingress.
+                const Candidate& cd = cand_[c];
+                complete(b, cd.pkt);
+                add_sides(cd.pkt, cd.dir == kEgress ? cd.fw : nullptr,
+                          cd.dir == kIngress ? cd.fw : nullptr, true);
             }
             n = 0;
         }
-        add_sides(i, egress, table != nullptr);
+        add_sides(i, egress, ingress, table != nullptr);
     }
     cands_ = n;
     if (cands_ != 0 || sides_ != 0) {

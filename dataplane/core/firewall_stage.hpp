@@ -150,7 +150,8 @@ class FirewallStage {
     // Adds a side; a stateful one (with `tracked`: there is a table) gets its connection key
     // and a place in the burst's lookup.
     void add_side(std::uint16_t pkt, const NicFirewall* fw, Dir dir, bool tracked) noexcept;
-    void add_sides(std::uint16_t i, const NicFirewall* egress, bool tracked) noexcept;
+    void add_sides(std::uint16_t i, const NicFirewall* egress, const NicFirewall* ingress,
+                   bool tracked) noexcept;
     // Adds candidate `c` as a side of its own, with its connection key and the position its
     // lookup found (`pos`, negative when absent), for the general path.
     void add_candidate_side(const Burst& b, std::uint16_t c, std::int32_t pos) noexcept;
@@ -186,11 +187,10 @@ class FirewallStage {
     EstablishedTally tally_;
 
     // Scratch for one burst, filled before read: left uninitialized.
-    std::array<const NicFirewall*, kBurstSize> ingress_;  // NOLINT: scratch, by packet
-    std::array<Candidate, kBurstSize> cand_;              // NOLINT: scratch
-    std::array<ConnKey, kBurstSize> cand_key_;            // NOLINT: scratch, by candidate
-    std::array<FlowKey, kBurstSize> key_;      // NOLINT(cppcoreguidelines-pro-type-member-init)
-    std::array<PacketClass, kBurstSize> cls_;  // NOLINT(cppcoreguidelines-pro-type-member-init)
+    std::array<Candidate, kBurstSize> cand_;    // NOLINT: scratch
+    std::array<ConnKey, kBurstSize> cand_key_;  // NOLINT: scratch, by candidate
+    std::array<FlowKey, kBurstSize> key_;       // NOLINT(cppcoreguidelines-pro-type-member-init)
+    std::array<PacketClass, kBurstSize> cls_;   // NOLINT(cppcoreguidelines-pro-type-member-init)
     std::array<Side, std::size_t{2} * kBurstSize> side_;                  // NOLINT: scratch
     std::array<ConnKey, std::size_t{2} * kBurstSize> conn_;               // NOLINT: scratch
     std::array<std::uint16_t, std::size_t{2} * kBurstSize> lookup_side_;  // NOLINT: scratch
