@@ -90,14 +90,13 @@ void ConnTable::lookup(const ConnKey* const* keys, std::uint32_t n,
                        std::int32_t* positions) const noexcept {
     // Scratch, written before read.
     std::array<std::uint32_t, kBulkMax> hashes;  // NOLINT(cppcoreguidelines-pro-type-member-init)
-    std::array<std::uint32_t, kBulkMax>
-        candidate;  // NOLINT(cppcoreguidelines-pro-type-member-init)
+    std::array<std::uint32_t, kBulkMax> slots;   // NOLINT(cppcoreguidelines-pro-type-member-init)
     for (std::uint32_t i = 0; i < n; ++i) {
         hashes[i] = hash_of(*keys[i]);
         prefetch_bucket(hashes[i]);
     }
-    for (std::uint32_t i = 0; i < n; ++i) candidate[i] = candidates(hashes[i]);
-    for (std::uint32_t i = 0; i < n; ++i) positions[i] = resolve(hashes[i], candidate[i], *keys[i]);
+    for (std::uint32_t i = 0; i < n; ++i) slots[i] = candidates(hashes[i]);
+    for (std::uint32_t i = 0; i < n; ++i) positions[i] = resolve(hashes[i], slots[i], *keys[i]);
 }
 
 bool ConnTable::reclaim(std::uint32_t now) noexcept {

@@ -290,8 +290,9 @@ std::int32_t ConnTable::find_in(const Bucket& b, std::uint16_t sig,
                                 const ConnKey& k) const noexcept {
     for (std::uint32_t m = sig_matches(b, sig); m != 0; m &= m - 1) {
         const std::uint32_t pos = b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2];
-        if (conn_table_detail::same_key(entries_[pos].key, k))
+        if (conn_table_detail::same_key(entries_[pos].key, k)) {
             return static_cast<std::int32_t>(pos);
+        }
     }
     return -1;
 }
