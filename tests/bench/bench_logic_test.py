@@ -3,7 +3,6 @@
     python3 bench_logic_test.py SOURCE_ROOT
 """
 import json
-import os
 import random
 import subprocess
 import sys
@@ -138,14 +137,7 @@ class Compare(unittest.TestCase):
             self.assertIn("missing.json", r.stderr)
 
 
-class Scenarios(unittest.TestCase):
-    def write(self, text):
-        f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
-        self.addCleanup(os.unlink, f.name)
-        f.write(text)
-        f.close()
-        return f.name
-
+class Scenarios(tap_runner.TempFiles, unittest.TestCase):
     def test_file_expands_the_product_with_defaults(self):
         path = self.write("defaults: {rules: 10, allowed: 0.5}\nscenarios:\n"
                           "  - {name: a, sizes: [64, imix], flows: [1, 1000]}\n  - {rules: 0}\n")

@@ -3,7 +3,6 @@ they make, and how their results are reported.
 
     python3 bench_traffic_test.py SOURCE_ROOT
 """
-import os
 import shutil
 import subprocess
 import sys
@@ -20,15 +19,8 @@ from vfgate_bench import churn, cli, report, scenarios, software, systems, traff
 
 import tap_runner  # noqa: E402
 
-class TrafficKey(unittest.TestCase):
+class TrafficKey(tap_runner.TempFiles, unittest.TestCase):
     """The scenario key `traffic` (bench/README.md, "Connection churn and SYN flood")."""
-    def write(self, text):
-        f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
-        self.addCleanup(os.unlink, f.name)
-        f.write(text)
-        f.close()
-        return f.name
-
     def test_values_accepted_and_refused(self):
         for kind in ("steady", "churn", "synflood"):
             with self.subTest(kind=kind):

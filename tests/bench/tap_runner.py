@@ -1,9 +1,22 @@
 """TAP output for the bench tests run by meson (protocol 'tap'): a line per test case.
 
     tap_runner.main(module)   runs a module's tests and exits 0 if all passed
+    tap_runner.TempFiles      a test case mixin: self.write(text) is a temporary YAML file
 """
+import os
 import sys
+import tempfile
 import unittest
+
+
+class TempFiles:
+    """For test cases: write(text) puts text in a temporary .yaml file, removed after the test."""
+    def write(self, text):
+        f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        self.addCleanup(os.unlink, f.name)
+        f.write(text)
+        f.close()
+        return f.name
 
 
 class TapResult(unittest.TestResult):
