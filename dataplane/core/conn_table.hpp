@@ -170,8 +170,13 @@ class ConnTable {
     [[gnu::always_inline]] inline std::uint32_t secondary_of(std::uint32_t crc) const noexcept;
     [[gnu::always_inline]] inline Hashed hash(const ConnKey& k) const noexcept;
     // The position of `k` in bucket `b` (matching `sig`), or -1.
+    // The position of `k` among the slots of bucket `b` that `matches` marks (sig_matches), or -1.
+    [[gnu::always_inline]] inline std::int32_t first_of(const Bucket& b, std::uint32_t matches,
+                                                        const ConnKey& k) const noexcept;
     [[gnu::always_inline]] inline std::int32_t find_in(const Bucket& b, std::uint16_t sig,
-                                                       const ConnKey& k) const noexcept;
+                                                       const ConnKey& k) const noexcept {
+        return first_of(b, sig_matches(b, sig), k);
+    }
     [[gnu::always_inline]] inline std::int32_t find(const Hashed& h,
                                                     const ConnKey& k) const noexcept;
     [[gnu::always_inline]] static inline std::uint32_t sig_matches(const Bucket& b,
@@ -286,9 +291,9 @@ std::uint32_t ConnTable::sig_matches(const Bucket& b, std::uint16_t sig) noexcep
 #endif
 }
 
-std::int32_t ConnTable::find_in(const Bucket& b, std::uint16_t sig,
-                                const ConnKey& k) const noexcept {
-    for (std::uint32_t m = sig_matches(b, sig); m != 0; m &= m - 1) {
+std::int32_t ConnTable::first_of(const Bucket& b, std::uint32_t matches,
+                                 const ConnKey& k) const noexcept {
+    for (std::uint32_t m = matches; m != 0; m &= m - 1) {
         const std::uint32_t pos = b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2];
         if (conn_table_detail::same_key(entries_[pos].key, k)) {
             return static_cast<std::int32_t>(pos);
@@ -309,12 +314,10 @@ std::uint32_t ConnTable::candidates(std::uint32_t hash) const noexcept {
 std::int32_t ConnTable::resolve(std::uint32_t hash, std::uint32_t candidates,
                                 const ConnKey& k) const noexcept {
     const Bucket& b = buckets_[hash & bucket_mask_];
-    for (std::uint32_t m = candidates; m != 0; m &= m - 1) {
-        const std::uint32_t at = b.slot[static_cast<unsigned>(std::countr_zero(m)) / 2];
-        if (conn_table_detail::same_key(entries_[at].key, k)) return static_cast<std::int32_t>(at);
-    }
+    const std::int32_t pos = first_of(b, candidates, k);
     // The secondary bucket only when keys of this one overflowed there (almost never).
-    return b.overflow != 0 ? find_in(buckets_[secondary_of(hash)], sig_of(hash), k) : -1;
+    if (pos >= 0 || b.overflow == 0) return pos;
+    return find_in(buckets_[secondary_of(hash)], sig_of(hash), k);
 }
 
 }  // namespace vfgate::dataplane
