@@ -173,8 +173,8 @@ class ConnTable {
     // The position of `k` among the slots of bucket `b` that `matches` marks (sig_matches), or -1.
     [[gnu::always_inline]] inline std::int32_t first_of(const Bucket& b, std::uint32_t matches,
                                                         const ConnKey& k) const noexcept;
-    [[gnu::always_inline]] inline std::int32_t find_in(const Bucket& b, std::uint16_t sig,
-                                                       const ConnKey& k) const noexcept {
+    [[gnu::always_inline]] std::int32_t find_in(const Bucket& b, std::uint16_t sig,
+                                                const ConnKey& k) const noexcept {
         return first_of(b, sig_matches(b, sig), k);
     }
     [[gnu::always_inline]] inline std::int32_t find(const Hashed& h,
