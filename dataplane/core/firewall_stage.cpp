@@ -164,6 +164,9 @@ void FirewallStage::settle_candidates(Burst& b, const FirewallTables& fw, ConnTa
 void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables& fw,
                             std::uint64_t now) noexcept {
     const bool from_guest = t.port(b.in).role == PortRole::kGuest;
+    // From an uplink only rules are checked: with none anywhere, the burst has nothing to do
+    // here (and admits_copy() finds no rules either).
+    if (!from_guest && !fw.filtered) return;
     const NicFirewall* egress = fw.nic[index(b.in)].get();
     const GuestIdentity& ids = fw.identity[index(b.in)];
     ConnTable* table = conntrack.load(std::memory_order_relaxed);

@@ -47,6 +47,7 @@ struct FirewallTables {
     std::vector<std::shared_ptr<const NicFirewall>> nic;  // by PortIdx; null: none
     std::vector<GuestIdentity> identity;                  // by PortIdx (guests)
     std::vector<std::uint8_t> domain_filtered;            // by domain: a member has a firewall
+    bool filtered = false;  // some NIC has a firewall (else the uplinks' bursts skip the stage)
     std::array<std::uint32_t, kCtStates> ct_timeout{};    // conntrack ticks, by CtState
     std::uint64_t fragment_lifetime = 0;                  // in the unit of `now` (TSC cycles)
 

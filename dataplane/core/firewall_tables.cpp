@@ -33,6 +33,7 @@ Result<FirewallTables> FirewallTables::build(const config::Config& cfg, const Sw
             if (!f) return fail(ErrorKind::kInternal, name + ": firewall not compiled");
             fw.nic[index(p)] = std::move(f);
             fw.domain_filtered[t.port(p).domain] = 1;
+            fw.filtered = true;
         }
     }
     const unsigned shift = ct_tick_shift(tsc_hz);

@@ -38,7 +38,9 @@ void flush_all(Worker& w) noexcept {
 // TX buffers (emit) before it takes more, so nothing is ever left out.
 // Scratch, filled before it is read: left uninitialized, as zeroing it would cost every burst.
 struct Outbox {  // NOLINT(cppcoreguidelines-pro-type-member-init)
-    std::uint16_t count = 0;
+    // Not a uint16_t: a store to `port` could then alias it, and the compiler would reload it
+    // from memory after every packet (a store-forwarding chain through the whole burst).
+    std::uint32_t count = 0;
     std::array<std::uint16_t, std::size_t{2} * kBurstSize> port;
     std::array<rte_mbuf*, std::size_t{2} * kBurstSize> mbuf;
 };
@@ -223,10 +225,11 @@ int run_worker(void* arg) {
     Worker& w = *static_cast<Worker*>(arg);
     rte_rcu_qsbr_thread_online(w.rcu, w.index);
     const std::uint64_t drain_tsc = (rte_get_tsc_hz() + US_PER_S - 1) / US_PER_S * kDrainUs;
-    std::uint64_t last_drain = rte_rdtsc();
+    // One TSC read per pass (it costs tens of cycles): a pass ends when the next one starts.
+    std::uint64_t start = rte_rdtsc();
+    std::uint64_t last_drain = start;
     std::uint64_t generation = 0;
     while (!w.stop->load(std::memory_order_relaxed)) {
-        const std::uint64_t start = rte_rdtsc();
         const Snapshot* s = w.current->load(std::memory_order_acquire);
         if (s->generation != generation) {
             // Packets buffered under the old snapshot leave before the new one is used, so that
@@ -245,7 +248,9 @@ int run_worker(void* arg) {
             housekeep(w, *ct, start);
         }
         rte_rcu_qsbr_quiescent(w.rcu, w.index);
-        const std::uint64_t spent = rte_rdtsc() - start;
+        const std::uint64_t end = rte_rdtsc();
+        const std::uint64_t spent = end - start;
+        start = end;
         if (got != 0) {
             w.loop.busy_cycles.add(spent);
             w.loop.packets.add(got);
