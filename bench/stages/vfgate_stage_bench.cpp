@@ -9,6 +9,7 @@
 // cycles per packet of each stage and what became of the packets. vfgate-bench's work directory
 // has a config and pcaps to feed it (bench/README.md, "Stage cycles").
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -111,6 +112,14 @@ int run(int argc, char** argv) {
         if (!t) return fail(t.error().message());
         conntrack = std::move(*t);
         firewall.conntrack.store(conntrack.get());
+    }
+    std::unique_ptr<VerdictCache> verdicts;
+    if (std::any_of(compiled.begin(), compiled.end(),
+                    [](const auto& f) { return !f.second->stateful; })) {
+        auto c = VerdictCache::create(VerdictCache::kDefaultEntries, heap_memory());
+        if (!c) return fail(c.error().message());
+        verdicts = std::move(*c);
+        firewall.verdicts.store(verdicts.get());
     }
 
     const SwitchStage sw;

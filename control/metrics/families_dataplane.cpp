@@ -64,6 +64,10 @@ constexpr Field kWorkerFields[] = {
      MetricType::Gauge, 100},
     {"cycles_per_packet", "vfgate_worker_cycles_per_packet",
      "Busy TSC cycles per frame processed, since start", MetricType::Gauge},
+    {"verdict_cache_hits", "vfgate_worker_verdict_cache_hits_total",
+     "Packets a stateless firewall decided from the worker's verdict cache"},
+    {"verdict_cache_misses", "vfgate_worker_verdict_cache_misses_total",
+     "Packets a stateless firewall classified because the verdict cache did not know their flow"},
 };
 
 constexpr Field kConntrackFields[] = {

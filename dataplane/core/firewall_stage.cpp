@@ -117,6 +117,24 @@ void FirewallStage::add_candidate_side(const Burst& b, std::uint16_t c, std::int
     lookup_side_[lookups_++] = j;
 }
 
+void FirewallStage::add_uncached_side(const Burst& b, std::uint16_t c) noexcept {
+    const Candidate& cd = cand_[c];
+    complete(b, cd.pkt);
+    const std::uint16_t j = sides_++;
+    // Its packet's sole side, not decided, no connection: the classifier decides it.
+    side_[j] =
+        Side{cd.fw, cd.pkt, cd.dir, false, false, false, false, true, false, false, -1, -1, 0};
+    fill_side_[fills_] = j;
+    fill_cand_[fills_++] = c;
+}
+
+void FirewallStage::fill_cache(VerdictCache& cache) noexcept {
+    for (std::uint16_t f = 0; f < fills_; ++f) {
+        const std::uint16_t c = fill_cand_[f];
+        cache.store(cand_[c].hash, vkey_[c], side_[fill_side_[f]].match);
+    }
+}
+
 // A candidate found at `pos`: settled (passed and its connection advanced, or dropped by a
 // denial remembered for it) when the entry is live, made under the current rules, and decides
 // the packet. False leaves it to the general path (a new connection, rules since replaced, a
@@ -148,17 +166,41 @@ void FirewallStage::add_candidate_side(const Burst& b, std::uint16_t c, std::int
 // The candidates' lookup (their keys were hashed as they were made): buckets, candidates,
 // then keys, each step over the whole burst. Fetching each bucket as its key is made measured
 // slower at 64k flows (133-137 cycles per packet in the dataplane against 115-132 here), as it
-// did for the general path's lookup (docs/firewall.md).
-void FirewallStage::settle_candidates(Burst& b, const FirewallTables& fw, ConnTable& table,
-                                      std::uint32_t tick) noexcept {
+// did for the general path's lookup (docs/firewall.md). A stateless candidate's verdict, when the
+// cache has it, is the rule's: counted, and dropped if the rule denies.
+void FirewallStage::settle_candidates(Burst& b, const FirewallTables& fw, ConnTable* table,
+                                      VerdictCache* cache, std::uint32_t tick) noexcept {
     const std::uint16_t n = cands_;
-    for (std::uint16_t c = 0; c < n; ++c) table.prefetch_bucket(cand_[c].hash);
-    for (std::uint16_t c = 0; c < n; ++c) cand_[c].candidates = table.candidates(cand_[c].hash);
+    for (std::uint16_t c = 0; c < n; ++c) {
+        if (cand_[c].cached) {
+            cache->prefetch(cand_[c].hash);
+        } else {
+            table->prefetch_bucket(cand_[c].hash);
+        }
+    }
+    for (std::uint16_t c = 0; c < n; ++c) {
+        if (!cand_[c].cached) cand_[c].candidates = table->candidates(cand_[c].hash);
+    }
+    std::uint32_t hits = 0;
     for (std::uint16_t c = 0; c < n; ++c) {
         const Candidate& cd = cand_[c];
-        const std::int32_t pos = table.resolve(cd.hash, cd.candidates, cand_key_[c]);
-        if (pos < 0 || !settle(b, fw, table, cd, pos, tick)) add_candidate_side(b, c, pos);
+        if (cd.cached) {
+            const std::uint32_t m = cache->find(cd.hash, vkey_[c]);
+            if (m == VerdictCache::kMiss) {
+                add_uncached_side(b, c);
+                continue;
+            }
+            ++hits;
+            const RuleSet& rs = cd.fw->dir[cd.dir];
+            count_match(rs, m);
+            if (rs.action(m) != config::Action::kAllow) drop(b.step[cd.pkt], DropReason::kFirewall);
+            continue;
+        }
+        const std::int32_t pos = table->resolve(cd.hash, cd.candidates, cand_key_[c]);
+        if (pos < 0 || !settle(b, fw, *table, cd, pos, tick)) add_candidate_side(b, c, pos);
     }
+    if (hits != 0) cached.hits.add(hits);
+    if (fills_ != 0) cached.misses.add(fills_);
 }
 
 void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables& fw,
@@ -170,8 +212,10 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
     const NicFirewall* egress = fw.nic[index(b.in)].get();
     const GuestIdentity& ids = fw.identity[index(b.in)];
     ConnTable* table = conntrack.load(std::memory_order_relaxed);
+    VerdictCache* cache = verdicts.load(std::memory_order_relaxed);
     sides_ = 0;
     lookups_ = 0;
+    fills_ = 0;
     std::uint16_t n = 0;  // candidates (cands_ once they are all in)
     // Whether the burst takes the general path: once a packet has a side that is no candidate
     // (two sides, or a stateless one), every packet gets its sides, in packet order.
@@ -197,19 +241,28 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
                                   : ingress == nullptr ? egress
                                                        : nullptr;
         const bool candidate = table != nullptr && sole != nullptr && sole->stateful;
+        // One stateless side: the verdict cache may know the flow.
+        const bool cacheable = cache != nullptr && sole != nullptr && !sole->stateful;
         const Dir dir = egress != nullptr ? kEgress : kIngress;
-        if (candidate && !general && !spoof_check && type == kEtherIpv4 &&
+        if ((candidate || cacheable) && !general && !spoof_check && type == kEtherIpv4 &&
             st.verdict == Verdict::kUnicast) {
             const auto l3 = l3_of(b.frame[i], b.meta[i]);
             if (is_plain_ipv4_l4(l3)) {
                 Candidate& cd = add_candidate(n, i, sole, dir);
                 const auto* ip = reinterpret_cast<const std::uint8_t*>(l3.data());
+                cd.cached = cacheable;
+                cls_[i] = PacketClass::kPlain;
+                if (cacheable) {
+                    vkey_[n] = make_verdict_key(ip, sole->zone, sole->epoch,
+                                                static_cast<std::uint8_t>(dir));
+                    cd.hash = VerdictCache::hash(vkey_[n++]);
+                    continue;
+                }
                 cd.tcp = ip[9] == kIpProtoTcp;
                 cd.tcp_flags = cd.tcp ? ip[33] : 0;
                 const auto w =
                     make_conn_key_ipv4(sole->zone, l3.data(), cand_key_[n++], cd.swapped);
                 cd.hash = ConnTable::hash_ipv4(w[0], w[1]);
-                cls_[i] = PacketClass::kPlain;
                 continue;
             }
         }
@@ -224,6 +277,7 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
         if (egress == nullptr && ingress == nullptr) continue;  // a flood: admits_copy() asks
         if (candidate && !general) {
             Candidate& cd = add_candidate(n, i, sole, dir);
+            cd.cached = false;
             cd.tcp = is_tracked_tcp(key_[i]);
             cd.tcp_flags = key_[i].tcp_flags;
             make_conn_key(sole->zone, key_[i], cand_key_[n], cd.swapped);
@@ -247,12 +301,13 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
     cands_ = n;
     if (cands_ != 0 || sides_ != 0) {
         const std::uint32_t tick = table != nullptr ? table->ticks(now) : 0;
-        // Every packet has one stateful side (the common case: traffic between an uplink and
-        // guests with stateful firewalls): live connections settle most in one lookup, the
-        // others become sides.
-        if (cands_ != 0) settle_candidates(b, fw, *table, tick);
+        // Every packet has one side (the common case: traffic between an uplink and guests with
+        // firewalls): live connections and cached verdicts settle most in one lookup, the others
+        // become sides.
+        if (cands_ != 0) settle_candidates(b, fw, table, cache, tick);
         if (sides_ != 0 && !track(b, fw, tick)) {
             classify();
+            if (fills_ != 0) fill_cache(*cache);
             apply_verdicts(b, fw, tick);
         }
         flush_tally();

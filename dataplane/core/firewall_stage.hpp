@@ -39,6 +39,7 @@
 #include "fragment_table.hpp"
 #include "l3l4.hpp"
 #include "rule_set.hpp"
+#include "verdict_cache.hpp"
 
 namespace vfgate::dataplane {
 
@@ -48,8 +49,8 @@ struct FirewallTables {
     std::vector<GuestIdentity> identity;                  // by PortIdx (guests)
     std::vector<std::uint8_t> domain_filtered;            // by domain: a member has a firewall
     bool filtered = false;  // some NIC has a firewall (else the uplinks' bursts skip the stage)
-    std::array<std::uint32_t, kCtStates> ct_timeout{};    // conntrack ticks, by CtState
-    std::uint64_t fragment_lifetime = 0;                  // in the unit of `now` (TSC cycles)
+    std::array<std::uint32_t, kCtStates> ct_timeout{};  // conntrack ticks, by CtState
+    std::uint64_t fragment_lifetime = 0;                // in the unit of `now` (TSC cycles)
 
     // The compiled firewall of a NIC ("guest/nic") for its config, or null if there is none.
     using Compiled = std::function<std::shared_ptr<const NicFirewall>(const std::string& nic,
@@ -74,6 +75,11 @@ struct CtCounters {
     }
 };
 
+// The verdict cache, per worker: the worker writes, the control thread reads.
+struct VerdictCounters {
+    Counter hits, misses;  // plain IPv4 TCP and UDP packets of a stateless firewall
+};
+
 class FirewallStage {
   public:
     // The burst's scratch (cls_, side_, lookup_side_, cand_ ...) is filled before it is read: left
@@ -95,6 +101,9 @@ class FirewallStage {
     // stateful firewall is published, then used by this stage only.
     std::atomic<ConnTable*> conntrack{nullptr};
     CtCounters ct;
+    // The verdict cache: likewise, before the first snapshot with a stateless firewall.
+    std::atomic<VerdictCache*> verdicts{nullptr};
+    VerdictCounters cached;
 
   private:
     enum class PacketClass : std::uint8_t {
@@ -122,13 +131,15 @@ class FirewallStage {
         std::uint32_t match;  // the rule's index + 1, 0 for the default
     };
 
-    // A packet whose only firewall is one stateful side: a candidate for the established path.
+    // A packet whose only firewall is one stateful side: a candidate for the established path;
+    // or one stateless side, for the verdict cache (`cached`).
     struct Candidate {
         const NicFirewall* fw;
-        std::uint32_t hash;        // its connection key's (ConnTable::hash_of)
+        std::uint32_t hash;        // its connection key's (ConnTable::hash_of) or verdict key's
         std::uint32_t candidates;  // slots in the key's bucket (ConnTable::candidates)
         std::uint16_t pkt;
         Dir dir;
+        bool cached;   // stateless: its key is in vkey_, its lookup in the verdict cache
         bool swapped;  // conn_key's orientation of this packet
         bool tcp;      // tracked TCP (is_tracked_tcp)
         std::uint8_t tcp_flags;
@@ -156,10 +167,15 @@ class FirewallStage {
     // Adds candidate `c` as a side of its own, with its connection key and the position its
     // lookup found (`pos`, negative when absent), for the general path.
     void add_candidate_side(const Burst& b, std::uint16_t c, std::int32_t pos) noexcept;
-    // The established path: settles the candidates whose live connection decides them in one
-    // lookup; the others become sides for the general path.
-    void settle_candidates(Burst& b, const FirewallTables& fw, ConnTable& table,
-                           std::uint32_t tick) noexcept;
+    // Adds stateless candidate `c` that the verdict cache doesn't know as a side of its own, and
+    // has the cache remember what the classifier makes of it.
+    void add_uncached_side(const Burst& b, std::uint16_t c) noexcept;
+    // The established path: settles the candidates whose live connection (or cached verdict)
+    // decides them in one lookup; the others become sides for the general path.
+    void settle_candidates(Burst& b, const FirewallTables& fw, ConnTable* table,
+                           VerdictCache* cache, std::uint32_t tick) noexcept;
+    // After classify(): the cache learns the verdicts of add_uncached_side's sides.
+    void fill_cache(VerdictCache& cache) noexcept;
     bool settle(Burst& b, const FirewallTables& fw, ConnTable& table, const Candidate& c,
                 std::int32_t pos, std::uint32_t tick) noexcept;
     bool track(Burst& b, const FirewallTables& fw, std::uint32_t tick) noexcept;
@@ -188,10 +204,14 @@ class FirewallStage {
     EstablishedTally tally_;
 
     // Scratch for one burst, filled before read: left uninitialized.
-    std::array<Candidate, kBurstSize> cand_;    // NOLINT: scratch
-    std::array<ConnKey, kBurstSize> cand_key_;  // NOLINT: scratch, by candidate
-    std::array<FlowKey, kBurstSize> key_;       // NOLINT(cppcoreguidelines-pro-type-member-init)
-    std::array<PacketClass, kBurstSize> cls_;   // NOLINT(cppcoreguidelines-pro-type-member-init)
+    std::array<Candidate, kBurstSize> cand_;           // NOLINT: scratch
+    std::array<ConnKey, kBurstSize> cand_key_;         // NOLINT: scratch, by candidate
+    std::array<VerdictKey, kBurstSize> vkey_;          // NOLINT: scratch, by (cached) candidate
+    std::array<std::uint16_t, kBurstSize> fill_side_;  // NOLINT: scratch, for fill_cache()
+    std::array<std::uint16_t, kBurstSize> fill_cand_;  // NOLINT: scratch, for fill_cache()
+    std::uint16_t fills_ = 0;
+    std::array<FlowKey, kBurstSize> key_;      // NOLINT(cppcoreguidelines-pro-type-member-init)
+    std::array<PacketClass, kBurstSize> cls_;  // NOLINT(cppcoreguidelines-pro-type-member-init)
     std::array<Side, std::size_t{2} * kBurstSize> side_;                  // NOLINT: scratch
     std::array<ConnKey, std::size_t{2} * kBurstSize> conn_;               // NOLINT: scratch
     std::array<std::uint16_t, std::size_t{2} * kBurstSize> lookup_side_;  // NOLINT: scratch

@@ -237,6 +237,7 @@ void Dataplane::stop() {
     delete current_.exchange(nullptr);
     firewalls_.clear();
     conntrack_.clear();
+    verdicts_.clear();
     for (auto& w : workers_) {
         for (std::uint16_t p = 0; p < RTE_MAX_ETHPORTS; ++p) rte_free(detach_tx_buffer(*w, p));
     }

@@ -110,7 +110,8 @@ class Dataplane {
     std::map<std::string, std::vector<std::shared_ptr<const NicFirewall>>> firewalls_;
     std::map<std::string, std::uint16_t> zones_;
     std::uint32_t epoch_ = 0;
-    std::vector<std::unique_ptr<ConnTable>> conntrack_;  // by worker, once needed
+    std::vector<std::unique_ptr<ConnTable>> conntrack_;    // by worker, once needed
+    std::vector<std::unique_ptr<VerdictCache>> verdicts_;  // by worker, once needed
     // Firewalls compiled by the last prepare_firewalls, with the ones they replace: their hit
     // counters settle once the replaced ones are out of every snapshot.
     std::vector<std::pair<std::shared_ptr<const NicFirewall>, std::shared_ptr<const NicFirewall>>>

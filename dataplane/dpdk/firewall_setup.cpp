@@ -50,7 +50,7 @@ std::shared_ptr<const NicFirewall> Dataplane::compiled_firewall(const std::strin
 }
 
 Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
-    bool stateful = false;
+    bool stateful = false, stateless = false;
     std::map<std::string, std::shared_ptr<const NicFirewall>> compiled;
     to_settle_.clear();
     for (const auto& g : cfg.guests) {
@@ -66,6 +66,7 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
             }
             if (!n.firewall) continue;
             stateful |= n.firewall->stateful;
+            stateless |= !n.firewall->stateful;
             const std::string name = nic_name(g, n);
             const NicFirewall* old = latest_firewall(name);
             if (old != nullptr && old->source == *n.firewall) continue;
@@ -121,6 +122,26 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
         // snapshot's own release store): a worker that sees one sees its table.
         for (std::size_t i = 0; i < workers_.size(); ++i) {
             workers_[i]->firewall.conntrack.store(conntrack_[i].get(), std::memory_order_release);
+        }
+    }
+    if (stateless && verdicts_.empty()) {
+        std::vector<std::unique_ptr<VerdictCache>> caches;
+        for (auto& w : workers_) {
+            auto c = VerdictCache::create(VerdictCache::kDefaultEntries,
+                                          hugepages_on(static_cast<int>(rte_socket_id())));
+            if (!c) {
+                return fail(ErrorKind::kSystem, c.error().message() + " (worker " +
+                                                    std::to_string(w->index) +
+                                                    "): raise dataplane.memory_mb");
+            }
+            spdlog::info("worker {}: verdict cache of {} entries, {} MiB", w->index,
+                         (*c)->entries(), (*c)->memory_bytes() >> 20);
+            caches.push_back(std::move(*c));
+        }
+        verdicts_ = std::move(caches);
+        // Like the connection tables: before any snapshot with a stateless firewall.
+        for (std::size_t i = 0; i < workers_.size(); ++i) {
+            workers_[i]->firewall.verdicts.store(verdicts_[i].get(), std::memory_order_release);
         }
     }
     for (auto& [name, fw] : compiled) {

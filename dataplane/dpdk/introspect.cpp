@@ -153,6 +153,8 @@ StatsReply Dataplane::stats() const {
             .busy_percent = busy + idle == 0 ? 0.0
                                              : 100.0 * static_cast<double>(busy) /
                                                    static_cast<double>(busy + idle),
+            .verdict_cache_hits = w->firewall.cached.hits.get(),
+            .verdict_cache_misses = w->firewall.cached.misses.get(),
         });
     }
     out.tsc_hz = rte_get_tsc_hz();

@@ -171,7 +171,9 @@ void to_json(json& j, const WorkerStats& v) {
              {"busy_cycles", v.busy_cycles},
              {"idle_cycles", v.idle_cycles},
              {"cycles_per_packet", v.cycles_per_packet},
-             {"busy_percent", v.busy_percent}};
+             {"busy_percent", v.busy_percent},
+             {"verdict_cache_hits", v.verdict_cache_hits},
+             {"verdict_cache_misses", v.verdict_cache_misses}};
 }
 
 void from_json(const json& j, WorkerStats& v) {
@@ -186,6 +188,8 @@ void from_json(const json& j, WorkerStats& v) {
     j.at("idle_cycles").get_to(v.idle_cycles);
     j.at("cycles_per_packet").get_to(v.cycles_per_packet);
     j.at("busy_percent").get_to(v.busy_percent);
+    v.verdict_cache_hits = j.value("verdict_cache_hits", std::uint64_t{0});
+    v.verdict_cache_misses = j.value("verdict_cache_misses", std::uint64_t{0});
 }
 
 void to_json(json& j, const StatsReply& v) {

@@ -124,6 +124,10 @@ struct WorkerStats {
     std::uint64_t idle_cycles = 0;
     double cycles_per_packet = 0;
     double busy_percent = 0;
+    // Plain IPv4 TCP and UDP packets of stateless firewalls whose verdict came from the verdict
+    // cache, and those it did not know (docs/firewall.md, "The verdict cache").
+    std::uint64_t verdict_cache_hits = 0;
+    std::uint64_t verdict_cache_misses = 0;
 };
 
 struct StatsReply {

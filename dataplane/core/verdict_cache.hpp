@@ -1,0 +1,113 @@
+#pragma once
+// The verdict cache (docs/firewall.md, "The verdict cache"): per worker, the rule a stateless
+// firewall's rule set matched for a flow, so that the flow's next packets skip the classifier.
+//
+// Only plain IPv4 TCP and UDP packets (is_plain_ipv4_l4) are kept. For those the rules read
+// nothing but the protocol, the addresses and the ports (acl::fill_key), so the rule one packet
+// of a flow matched is the rule every packet of it matches, for as long as the rule set stays.
+// An entry names its rule set by the firewall's epoch (unique per build) and the direction: a
+// reload's rules never meet the verdicts of the rules they replace, and nothing is flushed.
+//
+// Fixed capacity, set-associative: a bucket is one cache line of two entries; a flow that
+// neither holds takes the one filled less recently. Hot path: no allocation, no locks.
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+
+#include <vfgate/common/error.hpp>
+
+#include "conn_table.hpp"
+
+namespace vfgate::dataplane {
+
+// A packet's flow as the cache knows it: three words, compared whole.
+struct VerdictKey {
+    std::uint64_t addrs = 0;  // the IPv4 source and destination, as in the header (bytes 12-19)
+    std::uint64_t ports = 0;  // source and destination port as in the header (bytes 20-23), epoch
+    std::uint32_t rest = 0;   // protocol, direction (with a bit no empty entry has), zone
+    bool operator==(const VerdictKey&) const = default;
+};
+
+// The key of a plain IPv4 TCP or UDP packet (`ip`: its IP header) meeting the rule set of
+// direction `dir` (0 ingress, 1 egress) of NIC `zone`'s firewall built as `epoch`.
+inline VerdictKey make_verdict_key(const std::uint8_t* ip, std::uint16_t zone, std::uint32_t epoch,
+                                   std::uint8_t dir) noexcept {
+    VerdictKey k;
+    std::uint32_t ports = 0;
+    std::memcpy(&k.addrs, ip + 12, sizeof k.addrs);
+    std::memcpy(&ports, ip + 20, sizeof ports);
+    k.ports = std::uint64_t{ports} << 32 | epoch;
+    k.rest = std::uint32_t{ip[9]} | (std::uint32_t{dir} | 0x80U) << 8 | std::uint32_t{zone} << 16;
+    return k;
+}
+
+class VerdictCache {
+  public:
+    static constexpr std::uint32_t kMiss = 0xffffffff;
+    // A worker's cache unless configured otherwise: 8 MiB.
+    static constexpr std::uint32_t kDefaultEntries = 1U << 18;
+
+    // A cache of at least `entries` entries (rounded up to a power of two, at least 16).
+    static Result<std::unique_ptr<VerdictCache>> create(std::uint32_t entries, TableMemory memory);
+    ~VerdictCache();
+    VerdictCache(const VerdictCache&) = delete;
+    VerdictCache& operator=(const VerdictCache&) = delete;
+    VerdictCache(VerdictCache&&) = delete;
+    VerdictCache& operator=(VerdictCache&&) = delete;
+
+    static std::uint32_t hash(const VerdictKey& k) noexcept {
+        return ConnTable::hash_ipv4(k.addrs, k.ports ^ std::uint64_t{k.rest} << 16);
+    }
+    void prefetch(std::uint32_t hash) const noexcept {
+        __builtin_prefetch(&buckets_[hash & mask_], 0, 3);
+    }
+    // The match remembered for `k` (the rule's index + 1, 0 for the default), or kMiss.
+    std::uint32_t find(std::uint32_t hash, const VerdictKey& k) const noexcept {
+        const Bucket& b = buckets_[hash & mask_];
+        for (const Entry& e : b.way) {
+            if (e.holds(k)) return e.match;
+        }
+        return kMiss;
+    }
+    void store(std::uint32_t hash, const VerdictKey& k, std::uint32_t match) noexcept {
+        Bucket& b = buckets_[hash & mask_];
+        for (Entry& e : b.way) {
+            if (e.holds(k)) {
+                e.match = match;
+                return;
+            }
+        }
+        Entry& e = b.way[b.next];
+        b.next ^= 1;
+        e = Entry{k.addrs, k.ports, k.rest, match};
+    }
+
+    std::uint32_t entries() const noexcept { return (mask_ + 1) * kWays; }
+    std::size_t memory_bytes() const noexcept { return std::size_t{mask_ + 1} * sizeof(Bucket); }
+
+  private:
+    static constexpr std::uint32_t kWays = 2;
+    struct Entry {  // a VerdictKey and its match in 24 bytes
+        std::uint64_t addrs = 0, ports = 0;
+        std::uint32_t rest = 0;  // 0: empty
+        std::uint32_t match = 0;
+        bool holds(const VerdictKey& k) const noexcept {
+            return addrs == k.addrs && ports == k.ports && rest == k.rest;
+        }
+    };
+    struct alignas(64) Bucket {
+        std::array<Entry, kWays> way;
+        std::uint8_t next = 0;  // the way a new flow takes
+    };
+    static_assert(sizeof(Bucket) == 64, "a bucket is one cache line");
+
+    explicit VerdictCache(TableMemory memory) : memory_fns_(std::move(memory)) {}
+
+    TableMemory memory_fns_;
+    Bucket* buckets_ = nullptr;
+    std::uint32_t mask_ = 0;
+};
+
+}  // namespace vfgate::dataplane

@@ -1,0 +1,106 @@
+// The verdict cache on the heap: what it remembers, what it tells apart, and what a bucket keeps
+// when more flows meet in it than it holds. The firewall stage's use of it is in
+// firewall_stage_test.
+
+#include "verdict_cache.hpp"
+
+#include <array>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace vfgate::dataplane {
+namespace {
+
+// An IPv4 header of `proto` from `src` to `dst` with ports `sport` and `dport`.
+std::array<std::uint8_t, 24> header(std::uint32_t src, std::uint32_t dst, std::uint8_t proto,
+                                    std::uint16_t sport, std::uint16_t dport) {
+    std::array<std::uint8_t, 24> h{};
+    h[0] = 0x45;
+    h[9] = proto;
+    for (int i = 0; i < 4; ++i) {
+        h[12 + i] = static_cast<std::uint8_t>(src >> (24 - 8 * i));
+        h[16 + i] = static_cast<std::uint8_t>(dst >> (24 - 8 * i));
+    }
+    h[20] = static_cast<std::uint8_t>(sport >> 8);
+    h[21] = static_cast<std::uint8_t>(sport);
+    h[22] = static_cast<std::uint8_t>(dport >> 8);
+    h[23] = static_cast<std::uint8_t>(dport);
+    return h;
+}
+
+VerdictKey key(std::uint32_t src, std::uint16_t sport, std::uint16_t zone = 1,
+               std::uint32_t epoch = 1, std::uint8_t dir = 0, std::uint8_t proto = 17,
+               std::uint16_t dport = 53, std::uint32_t dst = 0x0a00000a) {
+    return make_verdict_key(header(src, dst, proto, sport, dport).data(), zone, epoch, dir);
+}
+
+std::unique_ptr<VerdictCache> make(std::uint32_t entries) {
+    auto c = VerdictCache::create(entries, heap_memory());
+    EXPECT_TRUE(c) << c.error().message();
+    return c ? std::move(*c) : nullptr;
+}
+
+TEST(VerdictCache, AFreshCacheKnowsNoFlow) {
+    auto c = make(64);
+    std::mt19937 rng(3);
+    for (int i = 0; i < 1000; ++i) {
+        const VerdictKey k = key(static_cast<std::uint32_t>(rng()),
+                                 static_cast<std::uint16_t>(rng()), 0, 0, 0, 0, 0, 0);
+        EXPECT_EQ(c->find(VerdictCache::hash(k), k), VerdictCache::kMiss);
+    }
+}
+
+TEST(VerdictCache, RemembersAMatchForExactlyItsFlowAndRules) {
+    auto c = make(1024);
+    const VerdictKey k = key(0xc0000201, 40000);
+    c->store(VerdictCache::hash(k), k, 7);
+    EXPECT_EQ(c->find(VerdictCache::hash(k), k), 7U);
+    c->store(VerdictCache::hash(k), k, 0);  // the default, after all
+    EXPECT_EQ(c->find(VerdictCache::hash(k), k), 0U);
+    // Any one field else: another flow, or other rules.
+    const std::vector<VerdictKey> others = {
+        key(0xc0000202, 40000),                           // source
+        key(0xc0000201, 40001),                           // source port
+        key(0xc0000201, 40000, 2),                        // zone (another NIC)
+        key(0xc0000201, 40000, 1, 2),                     // epoch (rules rebuilt)
+        key(0xc0000201, 40000, 1, 1, 1),                  // direction
+        key(0xc0000201, 40000, 1, 1, 0, 6),               // protocol
+        key(0xc0000201, 40000, 1, 1, 0, 17, 54),          // destination port
+        key(0xc0000201, 40000, 1, 1, 0, 17, 53, 0x0a0b),  // destination
+    };
+    for (const VerdictKey& o : others) {
+        EXPECT_EQ(c->find(VerdictCache::hash(o), o), VerdictCache::kMiss);
+    }
+}
+
+TEST(VerdictCache, ABucketKeepsItsTwoLatestFlows) {
+    auto c = make(16);             // 8 buckets of 2
+    std::vector<VerdictKey> same;  // keys of one bucket
+    const std::uint32_t bucket = VerdictCache::hash(key(1, 1)) & 7;
+    for (std::uint16_t p = 1; same.size() < 4; ++p) {
+        const VerdictKey k = key(1, p);
+        if ((VerdictCache::hash(k) & 7) == bucket) same.push_back(k);
+    }
+    const auto find = [&](const VerdictKey& k) { return c->find(VerdictCache::hash(k), k); };
+    for (std::uint32_t i = 0; i < 3; ++i) c->store(VerdictCache::hash(same[i]), same[i], i + 1);
+    EXPECT_EQ(find(same[0]), VerdictCache::kMiss) << "the oldest made room";
+    EXPECT_EQ(find(same[1]), 2U);
+    EXPECT_EQ(find(same[2]), 3U);
+    c->store(VerdictCache::hash(same[1]), same[1], 9);  // an update takes no room
+    EXPECT_EQ(find(same[2]), 3U);
+    c->store(VerdictCache::hash(same[3]), same[3], 4);
+    EXPECT_EQ(find(same[1]), VerdictCache::kMiss);
+    EXPECT_EQ(find(same[2]), 3U);
+    EXPECT_EQ(find(same[3]), 4U);
+}
+
+TEST(VerdictCache, SizesItselfAndRefusesNone) {
+    EXPECT_EQ(make(1000)->entries(), 1024U);
+    EXPECT_EQ(make(1)->entries(), 16U);
+    EXPECT_FALSE(VerdictCache::create(0, heap_memory()));
+}
+
+}  // namespace
+}  // namespace vfgate::dataplane
