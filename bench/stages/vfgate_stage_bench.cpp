@@ -114,9 +114,11 @@ int run(int argc, char** argv) {
         firewall.conntrack.store(conntrack.get());
     }
     std::unique_ptr<VerdictCache> verdicts;
-    if (std::any_of(compiled.begin(), compiled.end(),
-                    [](const auto& f) { return !f.second->stateful; })) {
-        auto c = VerdictCache::create(VerdictCache::kDefaultEntries, heap_memory());
+    const auto cache_entries =
+        static_cast<std::uint32_t>(cfg.dataplane ? cfg.dataplane->verdict_cache : 0);
+    if (cache_entries != 0 && std::any_of(compiled.begin(), compiled.end(),
+                                          [](const auto& f) { return !f.second->stateful; })) {
+        auto c = VerdictCache::create(cache_entries, heap_memory());
         if (!c) return fail(c.error().message());
         verdicts = std::move(*c);
         firewall.verdicts.store(verdicts.get());

@@ -155,7 +155,7 @@ Dataplane read_dataplane(Reader& r, const DocNode& n, const std::string& p) {
     Dataplane dp;
     auto f = r.mapping(n, p,
                        {"main_core", "worker_cores", "memory_mb", "hugepages", "control_socket",
-                        "eal_args", "uplinks", "mbufs", "conntrack"});
+                        "eal_args", "uplinks", "mbufs", "conntrack", "verdict_cache"});
     if (!f) return dp;
     read_int(r, *f, "main_core", dp.main_core);
     read_int_list(r, *f, "worker_cores", dp.worker_cores);
@@ -163,6 +163,7 @@ Dataplane read_dataplane(Reader& r, const DocNode& n, const std::string& p) {
     read_bool(r, *f, "hugepages", dp.hugepages);
     read_text(r, *f, "control_socket", dp.control_socket);
     read_int(r, *f, "mbufs", dp.mbufs);
+    read_int(r, *f, "verdict_cache", dp.verdict_cache);
     with(*f, "conntrack",
          [&](const DocNode& v, const std::string& vp) { dp.conntrack = read_conntrack(r, v, vp); });
     each_item(r, *f, "eal_args", "strings", [&](const DocNode& v, const std::string& vp) {

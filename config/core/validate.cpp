@@ -126,6 +126,10 @@ void check_dataplane(Issues& out, const Dataplane& dp, FirstSeen<std::string>& d
     }
     check_range(out, at(base, "memory_mb"), dp.memory_mb, 64, 1 << 20, "megabytes");
     if (dp.mbufs) check_range(out, at(base, "mbufs"), *dp.mbufs, 1024, 1 << 26, "a buffer count");
+    if (dp.verdict_cache != 0) {
+        check_range(out, at(base, "verdict_cache"), dp.verdict_cache, 1024, 1 << 26,
+                    "an entry count (or 0, for none)");
+    }
     const std::string ct = at(base, "conntrack");
     check_range(out, at(ct, "capacity"), dp.conntrack.capacity, 1024, 1 << 26, "an entry count");
     const std::string to = at(ct, "timeouts");

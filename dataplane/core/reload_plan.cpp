@@ -27,6 +27,7 @@ std::vector<std::string> restart_keys(const config::Dataplane& a, const config::
           "uplinks");
     check(a.mbufs == b.mbufs, "mbufs");
     check(a.conntrack.capacity == b.conntrack.capacity, "conntrack.capacity");
+    check(a.verdict_cache == b.verdict_cache, "verdict_cache");
     return keys;
 }
 

@@ -46,8 +46,6 @@ inline VerdictKey make_verdict_key(const std::uint8_t* ip, std::uint16_t zone, s
 class VerdictCache {
   public:
     static constexpr std::uint32_t kMiss = 0xffffffff;
-    // A worker's cache unless configured otherwise: 8 MiB.
-    static constexpr std::uint32_t kDefaultEntries = 1U << 18;
 
     // A cache of at least `entries` entries (rounded up to a power of two, at least 16).
     static Result<std::unique_ptr<VerdictCache>> create(std::uint32_t entries, TableMemory memory);

@@ -124,15 +124,17 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
             workers_[i]->firewall.conntrack.store(conntrack_[i].get(), std::memory_order_release);
         }
     }
-    if (stateless && verdicts_.empty()) {
+    const auto cache_entries =
+        static_cast<std::uint32_t>(cfg.dataplane ? cfg.dataplane->verdict_cache : 0);
+    if (stateless && verdicts_.empty() && cache_entries != 0) {
         std::vector<std::unique_ptr<VerdictCache>> caches;
         for (auto& w : workers_) {
-            auto c = VerdictCache::create(VerdictCache::kDefaultEntries,
+            auto c = VerdictCache::create(cache_entries,
                                           hugepages_on(static_cast<int>(rte_socket_id())));
             if (!c) {
-                return fail(ErrorKind::kSystem, c.error().message() + " (worker " +
-                                                    std::to_string(w->index) +
-                                                    "): raise dataplane.memory_mb");
+                return fail(ErrorKind::kSystem,
+                            c.error().message() + " (worker " + std::to_string(w->index) +
+                                "): raise dataplane.memory_mb or lower dataplane.verdict_cache");
             }
             spdlog::info("worker {}: verdict cache of {} entries, {} MiB", w->index,
                          (*c)->entries(), (*c)->memory_bytes() >> 20);

@@ -155,6 +155,9 @@ TEST(ReloadPlan, ConntrackTimeoutsChangeLiveItsCapacityNeedsARestart) {
                               "  hugepages: false\n  conntrack: {capacity: 1024}\n"));
     EXPECT_THAT(capacity.restart_keys, ElementsAre("dataplane.conntrack.capacity"));
     EXPECT_FALSE(capacity.conntrack_timeouts_changed);
+    auto cache =
+        plan(edit(base(), "  hugepages: false\n", "  hugepages: false\n  verdict_cache: 0\n"));
+    EXPECT_THAT(cache.restart_keys, ElementsAre("dataplane.verdict_cache"));
 }
 
 TEST(ReloadPlan, AVfTheNicSwitchesIsNotTheDataplanes) {

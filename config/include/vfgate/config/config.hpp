@@ -30,6 +30,7 @@ inline constexpr int kDefaultVcpus = 1;
 inline constexpr int kDefaultGuestMemoryMb = 1024;
 inline constexpr const char* kDefaultMetricsListen = "127.0.0.1:9477";
 inline constexpr std::int64_t kDefaultConntrackCapacity = std::int64_t{1} << 20;
+inline constexpr std::int64_t kDefaultVerdictCache = std::int64_t{1} << 18;
 
 enum class EswitchMode { kLegacy, kSwitchdev };
 enum class Accel { kAuto, kKvm, kTcg };
@@ -165,6 +166,9 @@ struct Dataplane {
     // whole capture in buffers).
     std::optional<std::int64_t> mbufs;
     Conntrack conntrack;  // an addition to config-v1
+    // Entries per worker of the stateless firewalls' verdict cache; 0: none (an addition to
+    // config-v1).
+    std::int64_t verdict_cache = kDefaultVerdictCache;
     bool operator==(const Dataplane&) const = default;
 };
 
