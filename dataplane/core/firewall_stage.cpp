@@ -131,7 +131,13 @@ void FirewallStage::add_uncached_side(const Burst& b, std::uint16_t c) noexcept 
 void FirewallStage::fill_cache(VerdictCache& cache) noexcept {
     for (std::uint16_t f = 0; f < fills_; ++f) {
         const std::uint16_t c = fill_cand_[f];
-        cache.store(cand_[c].hash, vkey_[c], side_[fill_side_[f]].match);
+        // A full bucket gives way to one miss in kEvictEvery (xorshift32: no pattern in the
+        // traffic can line up with it).
+        random_ ^= random_ << 13;
+        random_ ^= random_ >> 17;
+        random_ ^= random_ << 5;
+        cache.store(cand_[c].hash, vkey_[c], side_[fill_side_[f]].match,
+                    random_ % kEvictEvery == 0);
     }
 }
 

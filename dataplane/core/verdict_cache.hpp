@@ -8,8 +8,12 @@
 // An entry names its rule set by the firewall's epoch (unique per build) and the direction: a
 // reload's rules never meet the verdicts of the rules they replace, and nothing is flushed.
 //
-// Fixed capacity, set-associative: a bucket is one cache line of two entries; a flow that
-// neither holds takes the one filled less recently. Hot path: no allocation, no locks.
+// Fixed capacity, set-associative: a bucket is one cache line of two entries. A new flow takes
+// an empty entry, or one its NIC's older rules left; else it evicts the entry filled less
+// recently, but only when the caller says so: with more flows than room, evicting on every miss
+// would have flows push each other out before their next packet (the caller evicts on a share
+// of misses, so that the flows in the cache stay long enough to be hit). Hot path: no
+// allocation, no locks.
 
 #include <array>
 #include <cstdint>
@@ -69,17 +73,25 @@ class VerdictCache {
         }
         return kMiss;
     }
-    void store(std::uint32_t hash, const VerdictKey& k, std::uint32_t match) noexcept {
+    // Remembers `match` for `k`; false when the bucket had no room and `evict` was false.
+    bool store(std::uint32_t hash, const VerdictKey& k, std::uint32_t match, bool evict) noexcept {
         Bucket& b = buckets_[hash & mask_];
-        for (Entry& e : b.way) {
+        std::uint32_t way = kWays;
+        for (std::uint32_t w = 0; w < kWays; ++w) {
+            const Entry& e = b.way[w];
             if (e.holds(k)) {
-                e.match = match;
-                return;
+                b.way[w].match = match;
+                return true;
             }
+            if (way == kWays && (e.rest == 0 || e.outdated_by(k))) way = w;
         }
-        Entry& e = b.way[b.next];
-        b.next ^= 1;
-        e = Entry{k.addrs, k.ports, k.rest, match};
+        if (way == kWays) {
+            if (!evict) return false;
+            way = b.next;
+        }
+        b.way[way] = Entry{k.addrs, k.ports, k.rest, match};
+        b.next = static_cast<std::uint8_t>(way ^ 1);
+        return true;
     }
 
     std::uint32_t entries() const noexcept { return (mask_ + 1) * kWays; }
@@ -93,6 +105,11 @@ class VerdictCache {
         std::uint32_t match = 0;
         bool holds(const VerdictKey& k) const noexcept {
             return addrs == k.addrs && ports == k.ports && rest == k.rest;
+        }
+        // Made for the same NIC and direction under other (older) rules: no use any more.
+        bool outdated_by(const VerdictKey& k) const noexcept {
+            return (rest >> 8) == (k.rest >> 8) &&
+                   static_cast<std::uint32_t>(ports) != static_cast<std::uint32_t>(k.ports);
         }
     };
     struct alignas(64) Bucket {

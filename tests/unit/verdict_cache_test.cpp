@@ -6,6 +6,7 @@
 
 #include <array>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -55,9 +56,9 @@ TEST(VerdictCache, AFreshCacheKnowsNoFlow) {
 TEST(VerdictCache, RemembersAMatchForExactlyItsFlowAndRules) {
     auto c = make(1024);
     const VerdictKey k = key(0xc0000201, 40000);
-    c->store(VerdictCache::hash(k), k, 7);
+    EXPECT_TRUE(c->store(VerdictCache::hash(k), k, 7, false));
     EXPECT_EQ(c->find(VerdictCache::hash(k), k), 7U);
-    c->store(VerdictCache::hash(k), k, 0);  // the default, after all
+    EXPECT_TRUE(c->store(VerdictCache::hash(k), k, 0, false));  // the default, after all
     EXPECT_EQ(c->find(VerdictCache::hash(k), k), 0U);
     // Any one field else: another flow, or other rules.
     const std::vector<VerdictKey> others = {
@@ -75,25 +76,60 @@ TEST(VerdictCache, RemembersAMatchForExactlyItsFlowAndRules) {
     }
 }
 
-TEST(VerdictCache, ABucketKeepsItsTwoLatestFlows) {
-    auto c = make(16);             // 8 buckets of 2
-    std::vector<VerdictKey> same;  // keys of one bucket
-    const std::uint32_t bucket = VerdictCache::hash(key(1, 1)) & 7;
-    for (std::uint16_t p = 1; same.size() < 4; ++p) {
-        const VerdictKey k = key(1, p);
+// Keys of one bucket of a 16-entry cache (8 buckets of 2), each from key(1, port, zone, epoch).
+std::vector<VerdictKey> same_bucket(std::size_t n, std::uint16_t zone = 1,
+                                    std::uint32_t epoch = 1) {
+    std::vector<VerdictKey> same;
+    const std::uint32_t bucket = VerdictCache::hash(key(1, 1, zone, epoch)) & 7;
+    for (std::uint16_t p = 1; same.size() < n; ++p) {
+        const VerdictKey k = key(1, p, zone, epoch);
         if ((VerdictCache::hash(k) & 7) == bucket) same.push_back(k);
     }
+    return same;
+}
+
+TEST(VerdictCache, AFullBucketMakesRoomOnlyWhenTold) {
+    auto c = make(16);
+    const std::vector<VerdictKey> same = same_bucket(4);
     const auto find = [&](const VerdictKey& k) { return c->find(VerdictCache::hash(k), k); };
-    for (std::uint32_t i = 0; i < 3; ++i) c->store(VerdictCache::hash(same[i]), same[i], i + 1);
-    EXPECT_EQ(find(same[0]), VerdictCache::kMiss) << "the oldest made room";
+    const auto store = [&](std::size_t i, std::uint32_t m, bool evict) {
+        return c->store(VerdictCache::hash(same[i]), same[i], m, evict);
+    };
+    EXPECT_TRUE(store(0, 1, false));
+    EXPECT_TRUE(store(1, 2, false));
+    EXPECT_FALSE(store(2, 3, false)) << "full, and not told to evict";
+    EXPECT_EQ(find(same[2]), VerdictCache::kMiss);
+    EXPECT_EQ(find(same[0]), 1U);
+    EXPECT_TRUE(store(2, 3, true));
+    EXPECT_EQ(find(same[0]), VerdictCache::kMiss) << "the one filled first made room";
     EXPECT_EQ(find(same[1]), 2U);
     EXPECT_EQ(find(same[2]), 3U);
-    c->store(VerdictCache::hash(same[1]), same[1], 9);  // an update takes no room
-    EXPECT_EQ(find(same[2]), 3U);
-    c->store(VerdictCache::hash(same[3]), same[3], 4);
+    EXPECT_TRUE(store(1, 9, false)) << "an update takes no room";
+    EXPECT_EQ(find(same[1]), 9U);
+    EXPECT_TRUE(store(3, 4, true));
     EXPECT_EQ(find(same[1]), VerdictCache::kMiss);
     EXPECT_EQ(find(same[2]), 3U);
     EXPECT_EQ(find(same[3]), 4U);
+}
+
+// After a reload the NIC's entries are of no use: new flows take them without evicting.
+TEST(VerdictCache, EntriesOfReplacedRulesGiveWay) {
+    auto c = make(16);
+    const std::vector<VerdictKey> old = same_bucket(2, 1, 1);
+    for (const VerdictKey& k : old) EXPECT_TRUE(c->store(VerdictCache::hash(k), k, 5, false));
+    // Another NIC's flow in the full bucket waits; a flow of the same NIC under new rules (epoch
+    // 2) takes an old entry.
+    std::vector<VerdictKey> other, renewed;
+    for (std::uint16_t p = 1; other.empty() || renewed.empty(); ++p) {
+        for (auto [zone, epoch, out] : {std::tuple{std::uint16_t{2}, 1U, &other},
+                                        std::tuple{std::uint16_t{1}, 2U, &renewed}}) {
+            const VerdictKey k = key(1, p, zone, epoch);
+            if ((VerdictCache::hash(k) & 7) == (VerdictCache::hash(old[0]) & 7)) out->push_back(k);
+        }
+    }
+    EXPECT_FALSE(c->store(VerdictCache::hash(other[0]), other[0], 6, false));
+    EXPECT_TRUE(c->store(VerdictCache::hash(renewed[0]), renewed[0], 7, false));
+    EXPECT_EQ(c->find(VerdictCache::hash(renewed[0]), renewed[0]), 7U);
 }
 
 TEST(VerdictCache, SizesItselfAndRefusesNone) {
