@@ -223,8 +223,8 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
     lookups_ = 0;
     fills_ = 0;
     std::uint16_t n = 0;  // candidates (cands_ once they are all in)
-    // Whether the burst takes the general path: once a packet has a side that is no candidate
-    // (two sides, or a stateless one), every packet gets its sides, in packet order.
+    // Whether the burst takes the general path: once a packet has two sides, every packet gets
+    // its sides, in packet order.
     bool general = false;
     bool later_fragments = false, first_fragments = false;
     for (std::uint16_t i = 0; i < b.count; ++i) {
@@ -288,6 +288,12 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
             cd.tcp_flags = key_[i].tcp_flags;
             make_conn_key(sole->zone, key_[i], cand_key_[n], cd.swapped);
             cd.hash = ConnTable::hash_of(cand_key_[n++]);
+            continue;
+        }
+        if (!general && sole != nullptr && !sole->stateful) {
+            // One stateless side (ICMP, IPv6, ...): no connection, so no order to keep with the
+            // candidates' sides; the burst stays on the established path.
+            add_sides(i, egress, ingress, false);
             continue;
         }
         if (!general) {

@@ -1,0 +1,169 @@
+// The firewall stage on bursts that mix what its paths do: the verdict cache of stateless
+// firewalls, and bursts of random connections against the same packets one burst each.
+
+#include <algorithm>
+#include <random>
+
+#include "firewall_fixture.hpp"
+
+namespace vfgate::dataplane {
+namespace {
+
+using namespace firewall_fixture;
+
+// A stateless firewall's verdict for a plain IPv4 TCP or UDP flow is remembered: the flow's
+// next packets get it from the cache, and still count on their rule.
+TEST_F(Firewall, AStatelessFlowsVerdictIsCachedAndCountedOnItsRule) {
+    const auto to_b = [](std::uint16_t dport) {
+        return udp_frame(kMacB, kUplinkMac, kHost, kA, 5353, dport);
+    };
+    for (int round = 0; round < 3; ++round) {
+        const std::vector<Step> st = burst("up0", {to_b(53), to_b(54)});
+        expect_pass(st[0]);
+        expect_drop(st[1], DropReason::kFirewall);
+    }
+    EXPECT_EQ(stage_.cached.misses.get(), 2U);
+    EXPECT_EQ(stage_.cached.hits.get(), 4U);
+    EXPECT_EQ(hits("g/b", kIngress, "dns"), 3U);
+    EXPECT_EQ(defaults("g/b", kIngress), 3U);
+}
+
+// New rules never meet the verdicts of the rules they replaced.
+TEST_F(Firewall, NewRulesAreNeverAnsweredFromTheCache) {
+    const test::Frame dns = udp_frame(kMacB, kUplinkMac, kHost, kA, 5353, 53);
+    expect_pass(one("up0", dns));
+    expect_pass(one("up0", dns));
+    EXPECT_EQ(stage_.cached.hits.get(), 1U);
+    std::string yaml = kConfig;
+    const std::string allow = "{id: dns, action: allow, proto: udp, dst_port: 53}";
+    yaml.replace(yaml.rfind(allow), allow.size(),
+                 "{id: dns, action: deny, proto: udp, dst_port: 53}");  // b's rule
+    load(yaml.c_str(), 64);
+    expect_drop(one("up0", dns), DropReason::kFirewall);
+    expect_drop(one("up0", dns), DropReason::kFirewall);
+    EXPECT_EQ(stage_.cached.misses.get(), 2U);
+    EXPECT_EQ(stage_.cached.hits.get(), 2U);
+}
+
+// Random flows to b, many more than the cache holds, in bursts: every verdict is the one a
+// stage without the cache gives.
+TEST_F(Firewall, CachedVerdictsAreTheClassifiers) {
+    FirewallStage uncached;
+    std::mt19937 rng(17);
+    std::vector<test::Frame> flows;
+    for (int f = 0; f < 300; ++f) {
+        const std::array<std::uint8_t, 4> src = v4(192, 0, 2, static_cast<std::uint8_t>(rng() % 4));
+        const auto sport = static_cast<std::uint16_t>(1024 + rng() % 8);
+        const std::array<std::uint16_t, 4> ports = {53, 54, 22, 80};
+        const std::uint16_t dport = ports[rng() % ports.size()];
+        if (f % 2 == 0) {
+            flows.push_back(udp_frame(kMacB, kUplinkMac, src, kA, sport, dport));
+        } else {
+            flows.push_back(tcp_frame(kMacB, kUplinkMac, src, kA, sport, dport, 0x10));
+        }
+    }
+    // Not plain: a burst with one goes down the general path whole, the cache unasked.
+    const test::Frame ping = test::packet(kMacB, kUplinkMac, kEtherIpv4,
+                                          test::ipv4(kHost, kA, kIpProtoIcmp, test::icmp(8, 0)));
+    std::size_t passed = 0;
+    for (int round = 0; round < 40; ++round) {
+        std::vector<test::Frame> frames;
+        for (std::size_t i = 0; i < kBurstSize; ++i) {
+            frames.push_back(rng() % 128 == 0 ? ping : flows[rng() % flows.size()]);
+        }
+        const std::vector<Step> want = burst("up0", frames, &uncached);
+        const std::vector<Step> got = burst("up0", frames);
+        for (std::size_t i = 0; i < frames.size(); ++i) {
+            ASSERT_EQ(got[i].verdict, want[i].verdict) << "round " << round << " packet " << i;
+            ASSERT_EQ(got[i].reason, want[i].reason) << "round " << round << " packet " << i;
+            passed += static_cast<std::size_t>(got[i].verdict != Verdict::kDrop);
+        }
+    }
+    EXPECT_GT(passed, 0U);
+    EXPECT_GT(stage_.cached.hits.get(), 200U);
+    EXPECT_GT(stage_.cached.misses.get(), 64U) << "more flows than the cache holds";
+}
+
+// Bursts of random packets of random connections (TCP, UDP or ICMP; between the uplink's host
+// and a or b, or between a and b: one firewall or two, stateful or stateless, plain or not),
+// from the uplink and from a, at most one packet of a connection per burst: every verdict is
+// the one the same packets get one burst each, without the verdict cache.
+TEST_F(Firewall, BurstsDecideAsPacketsOneAtATime) {
+    auto table = ConnTable::create(64, kHz, heap_memory());
+    ASSERT_TRUE(table);
+    FirewallStage single;
+    single.conntrack.store(table->get());
+    const std::array<std::uint8_t, 4> kB = v4(10, 0, 0, 11);
+    struct Conn {
+        bool from_a;  // else from the uplink's host
+        const char*
+            peer;  // the MAC of the other end: a's or b's (from the host), b's or the uplink
+        std::uint8_t proto;
+        std::uint16_t port;
+    };
+    std::mt19937 rng(29);
+    std::vector<Conn> conns;
+    for (std::uint16_t c = 0; c < 200; ++c) {
+        const bool from_a = rng() % 2 == 0;
+        const char* peer =
+            from_a ? (rng() % 2 == 0 ? kMacB : kUplinkMac) : (rng() % 2 == 0 ? kMacA : kMacB);
+        const std::array<std::uint8_t, 3> protos = {kIpProtoTcp, kIpProtoUdp, kIpProtoIcmp};
+        const std::array<std::uint16_t, 4> ports = {22, 53, 9999, 80};
+        conns.push_back({from_a, peer, protos[rng() % 3], ports[rng() % 4]});
+    }
+    const auto frame = [&](std::size_t c, bool reply, std::uint8_t tcp_flags) {
+        const Conn& k = conns[c];
+        const auto sport = static_cast<std::uint16_t>(30000 + c);
+        const char* peer_mac = k.peer;
+        const auto peer_ip = std::string(k.peer) == kMacB ? kB : (k.from_a ? kHost : kA);
+        const char* own_mac = k.from_a ? kMacA : kUplinkMac;
+        const auto own_ip = k.from_a ? kA : kHost;
+        const char* dst_mac = reply ? own_mac : peer_mac;
+        const char* src_mac = reply ? peer_mac : own_mac;
+        const auto src = reply ? peer_ip : own_ip;
+        const auto dst = reply ? own_ip : peer_ip;
+        const std::uint16_t sp = reply ? k.port : sport, dp = reply ? sport : k.port;
+        if (k.proto == kIpProtoTcp) return tcp_frame(dst_mac, src_mac, src, dst, sp, dp, tcp_flags);
+        if (k.proto == kIpProtoUdp) return udp_frame(dst_mac, src_mac, src, dst, sp, dp);
+        return test::packet(
+            dst_mac, src_mac, kEtherIpv4,
+            test::ipv4(src, dst, kIpProtoIcmp,
+                       test::icmp(reply ? 0 : 8, 0, static_cast<std::uint16_t>(c))));
+    };
+    std::size_t passed = 0, dropped = 0;
+    for (int round = 0; round < 200; ++round) {
+        // One sender per burst: the uplink (its host's packets, and b's and a's replies to them
+        // arrive elsewhere) or a (its packets, and replies to the host's connections to a).
+        const bool from_uplink = rng() % 2 == 0;
+        std::vector<std::size_t> order(conns.size());
+        for (std::size_t c = 0; c < order.size(); ++c) order[c] = c;
+        std::shuffle(order.begin(), order.end(), rng);
+        std::vector<test::Frame> frames;
+        for (std::size_t c : order) {
+            const Conn& k = conns[c];
+            // Who sends what: the opener's packets come from its side, replies from the peer's.
+            const bool opener_here = k.from_a ? !from_uplink : from_uplink;
+            const bool peer_here = k.from_a ? std::string(k.peer) == kUplinkMac && from_uplink
+                                            : std::string(k.peer) == kMacA && !from_uplink;
+            if (!opener_here && !peer_here) continue;
+            const std::array<std::uint8_t, 3> flags = {0x02, 0x12, 0x10};
+            frames.push_back(frame(c, !opener_here, flags[rng() % 3]));
+            if (frames.size() == kBurstSize) break;
+        }
+        const char* from = from_uplink ? "up0" : "g/a";
+        const std::vector<Step> got = burst(from, frames);
+        for (std::size_t i = 0; i < frames.size(); ++i) {
+            const Step want = burst(from, {frames[i]}, &single)[0];
+            ASSERT_EQ(got[i].verdict, want.verdict) << "round " << round << " packet " << i;
+            ASSERT_EQ(got[i].reason, want.reason) << "round " << round << " packet " << i;
+            (got[i].verdict == Verdict::kDrop ? dropped : passed) += 1;
+        }
+    }
+    EXPECT_GT(passed, 250U) << dropped << " dropped";
+    EXPECT_GT(dropped, 250U) << passed << " passed";
+    EXPECT_GT(stage_.cached.hits.get(), 100U);
+    EXPECT_GT(stage_.ct.created.get(), 3U);
+}
+
+}  // namespace
+}  // namespace vfgate::dataplane
