@@ -1,7 +1,7 @@
 // The firewall stage's general path (firewall_stage.hpp): packets with two sides or a stateless
-// one the verdict cache doesn't settle, and what the established path leaves (new connections, rules since replaced): conntrack
-// for every stateful side, the classifier for what it doesn't settle, then each packet's
-// verdict, recording new connections and remembering denials.
+// one the verdict cache doesn't settle, and what the established path leaves (new connections,
+// rules since replaced): conntrack for every stateful side, the classifier for what it doesn't
+// settle, then each packet's verdict, recording new connections and remembering denials.
 
 #include "firewall_stage.hpp"
 #include "firewall_stage_detail.hpp"
