@@ -319,7 +319,7 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
         if (cands_ != 0) settle_candidates(b, fw, table, cache, tick);
         if (sides_ != 0 && !track(b, fw, tick)) {
             classify();
-            if (fills_ != 0) fill_cache(*cache);
+            if (fills_ != 0 && cache != nullptr) fill_cache(*cache);
             apply_verdicts(b, fw, tick);
         }
         flush_tally();
