@@ -217,7 +217,9 @@ python3 -c '
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); time.sleep(60)' "$runs/g2/qmp.sock" &
 squatter=$!
-sleep 0.5
+# Until it listens (Python's start alone can take more than a second on a loaded machine).
+for _ in $(seq 100); do [ -S "$runs/g2/qmp.sock" ] && break; sleep 0.1; done
+sleep 0.2
 check_fails "start refuses a QMP socket another process serves" "$vm" --run-dir "$runs" start g2 -f "$work/vfgate.yaml"
 out=$("$vm" --run-dir "$runs" start g2 -f "$work/vfgate.yaml" 2>&1)
 check "... naming it" grep -q "qmp.sock is served by a process that is not this guest's QEMU" <<<"$out"
