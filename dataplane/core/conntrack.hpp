@@ -44,22 +44,29 @@ static_assert(sizeof(ConnKey) == 40, "ConnKey is hashed and compared as raw byte
 
 namespace conn_key_detail {
 
-// The key's first word: zone, family, protocol and ports, in memory order.
-inline std::uint64_t head(std::uint16_t zone, std::uint8_t family, std::uint8_t proto,
-                          std::uint16_t pa, std::uint16_t pb) noexcept {
+// The ports as the key's bytes 4-7 hold them, endpoint a's first: a 32-bit word that the
+// canonical order picks whole (choosing 16-bit halves, the compiler spilled one to the stack and
+// read it back 8 bytes wide, which stalled store forwarding on every packet).
+constexpr std::uint32_t ports_word(std::uint16_t pa, std::uint16_t pb) noexcept {
+    return std::endian::native == std::endian::little
+               ? std::uint32_t{pa} | std::uint32_t{pb} << 16
+               : std::uint32_t{pa} << 16 | std::uint32_t{pb};
+}
+
+// The key's first word: zone, family, protocol and ports (ports_word), in memory order.
+inline std::uint64_t head(std::uint32_t zone, std::uint8_t family, std::uint8_t proto,
+                          std::uint32_t ports) noexcept {
     if constexpr (std::endian::native == std::endian::little) {
         return std::uint64_t{zone} | std::uint64_t{family} << 16 | std::uint64_t{proto} << 24 |
-               std::uint64_t{pa} << 32 | std::uint64_t{pb} << 48;
+               std::uint64_t{ports} << 32;
     } else {
         ConnKey h;
-        h.zone = zone;
+        h.zone = static_cast<std::uint16_t>(zone);
         h.family = family;
         h.proto = proto;
-        h.port_a = pa;
-        h.port_b = pb;
         std::uint64_t w = 0;
         std::memcpy(&w, &h, sizeof w);
-        return w;
+        return w | ports;
     }
 }
 
@@ -75,18 +82,24 @@ inline void store(ConnKey& c, std::uint64_t w0, std::uint64_t w1, std::uint64_t 
     std::memcpy(out + 32, &w4, sizeof w4);
 }
 
-// An IPv4 key from its fields (addresses as in memory, network order; ports as numbers): its
-// two significant words, the rest being zero.
-inline std::array<std::uint64_t, 2> ipv4(std::uint16_t zone, std::uint8_t proto, std::uint32_t s,
-                                         std::uint32_t d, std::uint16_t sport, std::uint16_t dport,
+// An IPv4 key from its fields (addresses as in memory, network order; the ports as
+// ports_word(sport, dport)): its two significant words, the rest being zero. Both orders are
+// made and one is picked, word by word.
+inline std::array<std::uint64_t, 2> ipv4(std::uint32_t zone, std::uint8_t proto, std::uint32_t s,
+                                         std::uint32_t d, std::uint32_t ports,
                                          bool& swapped) noexcept {
     const std::uint32_t bs = __builtin_bswap32(s), bd = __builtin_bswap32(d);
+    const std::uint32_t sport = std::endian::native == std::endian::little ? ports & 0xffffU
+                                                                           : ports >> 16;
+    const std::uint32_t dport = std::endian::native == std::endian::little ? ports >> 16
+                                                                           : ports & 0xffffU;
     swapped = bs != bd ? bs > bd : sport > dport;
-    const std::uint64_t a = swapped ? d : s, b = swapped ? s : d;
-    const std::uint16_t pa = swapped ? dport : sport, pb = swapped ? sport : dport;
     // Memory order a then b: on a little-endian host a is the low half.
-    return {head(zone, 4, proto, pa, pb),
-            std::endian::native == std::endian::little ? a | (b << 32) : (a << 32) | b};
+    const auto pair = [](std::uint64_t a, std::uint64_t b) {
+        return std::endian::native == std::endian::little ? a | (b << 32) : (a << 32) | b;
+    };
+    const std::uint64_t ab = pair(s, d), ba = pair(d, s);
+    return {head(zone, 4, proto, swapped ? std::rotl(ports, 16) : ports), swapped ? ba : ab};
 }
 
 }  // namespace conn_key_detail
@@ -95,7 +108,7 @@ inline std::array<std::uint64_t, 2> ipv4(std::uint16_t zone, std::uint8_t proto,
 // right away). `swapped` is true when `k` runs from endpoint b to a; the table stores which
 // way the originator's packets run, so a packet is a reply when its `swapped` differs from the
 // originator's.
-inline void make_conn_key(std::uint16_t zone, const FlowKey& k, ConnKey& c,
+inline void make_conn_key(std::uint32_t zone, const FlowKey& k, ConnKey& c,
                           bool& swapped) noexcept {
     const bool ports = k.has_ports || k.is_icmp;
     const std::uint16_t sport = ports ? k.sport : 0;
@@ -104,7 +117,8 @@ inline void make_conn_key(std::uint16_t zone, const FlowKey& k, ConnKey& c,
         std::uint32_t s = 0, d = 0;
         std::memcpy(&s, k.src.data(), sizeof s);
         std::memcpy(&d, k.dst.data(), sizeof d);
-        const auto w = conn_key_detail::ipv4(zone, k.proto, s, d, sport, dport, swapped);
+        const auto w = conn_key_detail::ipv4(zone, k.proto, s, d,
+                                             conn_key_detail::ports_word(sport, dport), swapped);
         conn_key_detail::store(c, w[0], w[1], 0, 0, 0);
         return;
     }
@@ -121,21 +135,27 @@ inline void make_conn_key(std::uint16_t zone, const FlowKey& k, ConnKey& c,
     const std::uint64_t bs0 = __builtin_bswap64(s0), bd0 = __builtin_bswap64(d0);
     const std::uint64_t bs1 = __builtin_bswap64(s1), bd1 = __builtin_bswap64(d1);
     swapped = bs0 != bd0 ? bs0 > bd0 : bs1 != bd1 ? bs1 > bd1 : sport > dport;
-    const std::uint16_t pa = swapped ? dport : sport, pb = swapped ? sport : dport;
-    conn_key_detail::store(c, conn_key_detail::head(zone, 6, k.proto, pa, pb), swapped ? d0 : s0,
+    const std::uint32_t pw = swapped ? conn_key_detail::ports_word(dport, sport)
+                                     : conn_key_detail::ports_word(sport, dport);
+    conn_key_detail::store(c, conn_key_detail::head(zone, 6, k.proto, pw), swapped ? d0 : s0,
                            swapped ? d1 : s1, swapped ? s0 : d0, swapped ? s1 : d1);
 }
 
 // The key of a plain IPv4 TCP or UDP packet (is_plain_ipv4_l4), read from its IP header
 // without a flow key: the same as make_conn_key of what parse_l3l4 makes of it. Returns its two
 // significant words too, for hashing without reading them back (ConnTable::hash_ipv4).
-inline std::array<std::uint64_t, 2> make_conn_key_ipv4(std::uint16_t zone, const std::byte* ip,
+inline std::array<std::uint64_t, 2> make_conn_key_ipv4(std::uint32_t zone, const std::byte* ip,
                                                        ConnKey& c, bool& swapped) noexcept {
     std::uint32_t s = 0, d = 0;
     std::memcpy(&s, ip + 12, sizeof s);
     std::memcpy(&d, ip + 16, sizeof d);
-    const auto w = conn_key_detail::ipv4(zone, static_cast<std::uint8_t>(ip[9]), s, d,
-                                         load_be16(ip + 20), load_be16(ip + 22), swapped);
+    // The ports in one load, each half turned to host order: ports_word(sport, dport).
+    std::uint32_t p = 0;
+    std::memcpy(&p, ip + 20, sizeof p);
+    if constexpr (std::endian::native == std::endian::little) {
+        p = ((p & 0x00ff00ffU) << 8) | ((p >> 8) & 0x00ff00ffU);
+    }
+    const auto w = conn_key_detail::ipv4(zone, static_cast<std::uint8_t>(ip[9]), s, d, p, swapped);
     conn_key_detail::store(c, w[0], w[1], 0, 0, 0);
     return w;
 }

@@ -85,7 +85,27 @@ DropReason reason_of(SpoofResult r) noexcept {
     cd.fw = fw;
     cd.pkt = i;
     cd.dir = dir;
+    cd.cached = !fw->stateful;  // a stateless firewall's candidate asks the verdict cache
     return cd;
+}
+
+// Plain packet `i` (is_plain_ipv4_l4(l3)) as candidate `c` of `fw`: its key (a connection's,
+// or the verdict cache's for a stateless firewall) made and hashed straight from its IP header.
+[[gnu::always_inline]] inline void FirewallStage::add_plain_candidate(
+    std::uint16_t c, std::uint16_t i, const NicFirewall* fw, Dir dir,
+    std::span<const std::byte> l3) noexcept {
+    Candidate& cd = add_candidate(c, i, fw, dir);
+    const auto* ip = reinterpret_cast<const std::uint8_t*>(l3.data());
+    cls_[i] = PacketClass::kPlain;
+    if (cd.cached) {
+        vkey_[c] = make_verdict_key(ip, fw->zone, fw->epoch, static_cast<std::uint8_t>(dir));
+        cd.hash = VerdictCache::hash(vkey_[c]);
+        return;
+    }
+    cd.tcp = ip[9] == kIpProtoTcp;
+    cd.tcp_flags = cd.tcp ? ip[33] : 0;
+    const auto w = make_conn_key_ipv4(fw->zone, l3.data(), cand_key_[c], cd.swapped);
+    cd.hash = ConnTable::hash_ipv4(w[0], w[1]);
 }
 
 void FirewallStage::complete(const Burst& b, std::uint16_t i) noexcept {
@@ -209,6 +229,40 @@ void FirewallStage::settle_candidates(Burst& b, const FirewallTables& fw, ConnTa
     if (fills_ != 0) cached.misses.add(fills_);
 }
 
+// The burst's leading run of candidates that need nothing else: unicast plain IPv4 TCP or UDP
+// packets with one firewall, no anti-spoofing to check (the caller's to know), and a table or
+// cache for that firewall. Returns where the run ends; process() goes on from there. Apart, this
+// loop is small enough for its state to stay in registers.
+std::uint16_t FirewallStage::plain_candidates(const Burst& b, const FirewallTables& fw,
+                                              const NicFirewall* egress, bool tracked,
+                                              bool caching) noexcept {
+    const Dir dir = egress != nullptr ? kEgress : kIngress;
+    std::uint16_t n = 0;
+    std::uint16_t i = 0;
+    for (; i < b.count; ++i) {
+        const Step& st = b.step[i];
+        if (st.verdict != Verdict::kUnicast) {
+            if (st.verdict != Verdict::kDrop) break;
+            cls_[i] = PacketClass::kUnchecked;
+            continue;
+        }
+        if (b.meta[i].ethertype != kEtherIpv4) break;
+        const NicFirewall* ingress = fw.nic[index(st.out)].get();
+        if (ingress == nullptr && egress == nullptr) {
+            cls_[i] = PacketClass::kUnchecked;  // no firewall on its way
+            continue;
+        }
+        if (ingress != nullptr && egress != nullptr) break;
+        const NicFirewall* sole = egress != nullptr ? egress : ingress;
+        if (!(sole->stateful ? tracked : caching)) break;
+        const auto l3 = l3_of(b.frame[i], b.meta[i]);
+        if (!is_plain_ipv4_l4(l3)) break;
+        add_plain_candidate(n++, i, sole, dir, l3);
+    }
+    cands_ = n;
+    return i;
+}
+
 void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables& fw,
                             std::uint64_t now) noexcept {
     const bool from_guest = t.port(b.in).role == PortRole::kGuest;
@@ -222,12 +276,17 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
     sides_ = 0;
     lookups_ = 0;
     fills_ = 0;
-    std::uint16_t n = 0;  // candidates (cands_ once they are all in)
     // Whether the burst takes the general path: once a packet has two sides, every packet gets
     // its sides, in packet order.
     bool general = false;
     bool later_fragments = false, first_fragments = false;
-    for (std::uint16_t i = 0; i < b.count; ++i) {
+    std::uint16_t i = 0;
+    cands_ = 0;
+    if (!(from_guest && ids.check_ip)) {
+        i = plain_candidates(b, fw, egress, table != nullptr, cache != nullptr);
+    }
+    std::uint16_t n = cands_;  // candidates (cands_ once they are all in)
+    for (; i < b.count; ++i) {
         cls_[i] = PacketClass::kUnchecked;
         Step& st = b.step[i];
         if (st.verdict == Verdict::kDrop) continue;
@@ -254,21 +313,7 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
             st.verdict == Verdict::kUnicast) {
             const auto l3 = l3_of(b.frame[i], b.meta[i]);
             if (is_plain_ipv4_l4(l3)) {
-                Candidate& cd = add_candidate(n, i, sole, dir);
-                const auto* ip = reinterpret_cast<const std::uint8_t*>(l3.data());
-                cd.cached = cacheable;
-                cls_[i] = PacketClass::kPlain;
-                if (cacheable) {
-                    vkey_[n] = make_verdict_key(ip, sole->zone, sole->epoch,
-                                                static_cast<std::uint8_t>(dir));
-                    cd.hash = VerdictCache::hash(vkey_[n++]);
-                    continue;
-                }
-                cd.tcp = ip[9] == kIpProtoTcp;
-                cd.tcp_flags = cd.tcp ? ip[33] : 0;
-                const auto w =
-                    make_conn_key_ipv4(sole->zone, l3.data(), cand_key_[n++], cd.swapped);
-                cd.hash = ConnTable::hash_ipv4(w[0], w[1]);
+                add_plain_candidate(n++, i, sole, dir, l3);
                 continue;
             }
         }
@@ -283,7 +328,6 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
         if (egress == nullptr && ingress == nullptr) continue;  // a flood: admits_copy() asks
         if (candidate && !general) {
             Candidate& cd = add_candidate(n, i, sole, dir);
-            cd.cached = false;
             cd.tcp = is_tracked_tcp(key_[i]);
             cd.tcp_flags = key_[i].tcp_flags;
             make_conn_key(sole->zone, key_[i], cand_key_[n], cd.swapped);
@@ -324,7 +368,7 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
         }
         flush_tally();
     }
-    for (std::uint16_t i = 0; first_fragments && i < b.count; ++i) {
+    for (i = 0; first_fragments && i < b.count; ++i) {
         // First fragments that passed make their later fragments welcome.
         if (cls_[i] == PacketClass::kRules && key_[i].fragment &&
             b.step[i].verdict != Verdict::kDrop) {
@@ -332,7 +376,7 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
         }
     }
     if (!later_fragments) return;
-    for (std::uint16_t i = 0; i < b.count; ++i) {
+    for (i = 0; i < b.count; ++i) {
         if (cls_[i] == PacketClass::kLaterFragment && b.step[i].verdict != Verdict::kDrop &&
             !fragments_.known(key_[i], now)) {
             drop(b.step[i], DropReason::kFragment);

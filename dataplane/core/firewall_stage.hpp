@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -153,10 +154,14 @@ class FirewallStage {
     };
 
     bool inspect(Burst& b, const FirewallTables& fw, std::uint16_t i, bool from_guest) noexcept;
+    std::uint16_t plain_candidates(const Burst& b, const FirewallTables& fw,
+                                   const NicFirewall* egress, bool tracked, bool caching) noexcept;
     // Packet `i` as candidate `c`, of firewall `fw` on side `dir` (its key is the caller's to
-    // make).
+    // make; a stateless firewall's is a verdict key).
     Candidate& add_candidate(std::uint16_t c, std::uint16_t i, const NicFirewall* fw,
                              Dir dir) noexcept;
+    void add_plain_candidate(std::uint16_t c, std::uint16_t i, const NicFirewall* fw, Dir dir,
+                             std::span<const std::byte> l3) noexcept;
     // The flow key of a kPlain packet, for the general path.
     void complete(const Burst& b, std::uint16_t i) noexcept;
     // Adds a side; a stateful one (with `tracked`: there is a table) gets its connection key

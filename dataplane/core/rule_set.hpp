@@ -113,7 +113,10 @@ class RuleSet {
 
 struct NicFirewall {
     config::Firewall source;  // what it was built from (reuse when unchanged)
-    std::uint16_t zone = 0;   // the NIC's conntrack zone: stable for its name while running
+    // The NIC's conntrack zone, stable for its name while running: a 16-bit number, held in 32
+    // bits so that the packet path keeps it in a 32-bit register (spilled as 16 bits and read
+    // back as 32 while making a key, it stalled store forwarding).
+    std::uint32_t zone = 0;
     std::uint32_t epoch = 0;  // unique per build: connections allowed under another are re-checked
     bool stateful = true;
     std::array<RuleSet, 2> dir;  // by Dir

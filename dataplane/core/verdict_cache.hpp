@@ -36,14 +36,14 @@ struct VerdictKey {
 
 // The key of a plain IPv4 TCP or UDP packet (`ip`: its IP header) meeting the rule set of
 // direction `dir` (0 ingress, 1 egress) of NIC `zone`'s firewall built as `epoch`.
-inline VerdictKey make_verdict_key(const std::uint8_t* ip, std::uint16_t zone, std::uint32_t epoch,
+inline VerdictKey make_verdict_key(const std::uint8_t* ip, std::uint32_t zone, std::uint32_t epoch,
                                    std::uint8_t dir) noexcept {
     VerdictKey k;
     std::uint32_t ports = 0;
     std::memcpy(&k.addrs, ip + 12, sizeof k.addrs);
     std::memcpy(&ports, ip + 20, sizeof ports);
     k.ports = std::uint64_t{ports} << 32 | epoch;
-    k.rest = std::uint32_t{ip[9]} | (std::uint32_t{dir} | 0x80U) << 8 | std::uint32_t{zone} << 16;
+    k.rest = std::uint32_t{ip[9]} | (std::uint32_t{dir} | 0x80U) << 8 | zone << 16;
     return k;
 }
 
