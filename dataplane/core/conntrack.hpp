@@ -48,9 +48,8 @@ namespace conn_key_detail {
 // canonical order picks whole (choosing 16-bit halves, the compiler spilled one to the stack and
 // read it back 8 bytes wide, which stalled store forwarding on every packet).
 constexpr std::uint32_t ports_word(std::uint16_t pa, std::uint16_t pb) noexcept {
-    return std::endian::native == std::endian::little
-               ? std::uint32_t{pa} | std::uint32_t{pb} << 16
-               : std::uint32_t{pa} << 16 | std::uint32_t{pb};
+    return std::endian::native == std::endian::little ? std::uint32_t{pa} | std::uint32_t{pb} << 16
+                                                      : std::uint32_t{pa} << 16 | std::uint32_t{pb};
 }
 
 // The key's first word: zone, family, protocol and ports (ports_word), in memory order.
@@ -89,10 +88,10 @@ inline std::array<std::uint64_t, 2> ipv4(std::uint32_t zone, std::uint8_t proto,
                                          std::uint32_t d, std::uint32_t ports,
                                          bool& swapped) noexcept {
     const std::uint32_t bs = __builtin_bswap32(s), bd = __builtin_bswap32(d);
-    const std::uint32_t sport = std::endian::native == std::endian::little ? ports & 0xffffU
-                                                                           : ports >> 16;
-    const std::uint32_t dport = std::endian::native == std::endian::little ? ports >> 16
-                                                                           : ports & 0xffffU;
+    const std::uint32_t sport =
+        std::endian::native == std::endian::little ? ports & 0xffffU : ports >> 16;
+    const std::uint32_t dport =
+        std::endian::native == std::endian::little ? ports >> 16 : ports & 0xffffU;
     swapped = bs != bd ? bs > bd : sport > dport;
     // Memory order a then b: on a little-endian host a is the low half.
     const auto pair = [](std::uint64_t a, std::uint64_t b) {
