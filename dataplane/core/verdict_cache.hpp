@@ -94,7 +94,7 @@ class VerdictCache {
         return true;
     }
 
-    std::uint32_t entries() const noexcept { return (mask_ + 1) * kWays; }
+    std::uint32_t capacity() const noexcept { return (mask_ + 1) * kWays; }
     std::size_t memory_bytes() const noexcept { return std::size_t{mask_ + 1} * sizeof(Bucket); }
 
   private:

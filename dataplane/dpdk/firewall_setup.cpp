@@ -32,6 +32,31 @@ TableMemory hugepages_on(int socket) {
                        [](void* p) { rte_free(p); }};
 }
 
+// A table for each worker (`make()`), kept in `tables` and published to each worker's `slot`
+// with a release store before any snapshot that needs it is (the snapshot's own release store
+// follows): a worker that sees the snapshot sees its table. Nothing is kept if one fails.
+template <typename Table, typename Make, typename Slot>
+Result<void> per_worker(const std::vector<std::unique_ptr<Worker>>& workers,
+                        std::vector<std::unique_ptr<Table>>& tables, const char* what,
+                        const char* remedy, const Make& make, const Slot& slot) {
+    std::vector<std::unique_ptr<Table>> made;
+    for (const auto& w : workers) {
+        auto t = make();
+        if (!t) {
+            return fail(ErrorKind::kSystem, t.error().message() + " (worker " +
+                                                std::to_string(w->index) + "): " + remedy);
+        }
+        spdlog::info("worker {}: {} of {} entries, {} MiB", w->index, what, (*t)->capacity(),
+                     (*t)->memory_bytes() >> 20);
+        made.push_back(std::move(*t));
+    }
+    tables = std::move(made);
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+        slot(*workers[i]).store(tables[i].get(), std::memory_order_release);
+    }
+    return {};
+}
+
 }  // namespace
 
 const NicFirewall* Dataplane::latest_firewall(const std::string& nic) const {
@@ -101,50 +126,25 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
             compiled[name] = std::move(*fw);
         }
     }
+    const TableMemory memory = hugepages_on(static_cast<int>(rte_socket_id()));
     if (stateful && conntrack_.empty()) {
         const auto capacity = static_cast<std::uint32_t>(cfg.dataplane->conntrack.capacity);
-        std::vector<std::unique_ptr<ConnTable>> tables;
-        for (auto& w : workers_) {
-            auto t = ConnTable::create(capacity, rte_get_tsc_hz(),
-                                       hugepages_on(static_cast<int>(rte_socket_id())));
-            if (!t) {
-                return fail(
-                    ErrorKind::kSystem,
-                    t.error().message() + " (worker " + std::to_string(w->index) +
-                        "): raise dataplane.memory_mb or lower dataplane.conntrack.capacity");
-            }
-            spdlog::info("worker {}: connection table of {} entries, {} MiB", w->index, capacity,
-                         (*t)->memory_bytes() >> 20);
-            tables.push_back(std::move(*t));
-        }
-        conntrack_ = std::move(tables);
-        // Before any snapshot with a stateful firewall is published (release, then the
-        // snapshot's own release store): a worker that sees one sees its table.
-        for (std::size_t i = 0; i < workers_.size(); ++i) {
-            workers_[i]->firewall.conntrack.store(conntrack_[i].get(), std::memory_order_release);
-        }
+        auto made = per_worker<ConnTable>(
+            workers_, conntrack_, "connection table",
+            "raise dataplane.memory_mb or lower dataplane.conntrack.capacity",
+            [&] { return ConnTable::create(capacity, rte_get_tsc_hz(), memory); },
+            [](Worker & w) -> auto& { return w.firewall.conntrack; });
+        if (!made) return made;
     }
     const auto cache_entries =
         static_cast<std::uint32_t>(cfg.dataplane ? cfg.dataplane->verdict_cache : 0);
     if (stateless && verdicts_.empty() && cache_entries != 0) {
-        std::vector<std::unique_ptr<VerdictCache>> caches;
-        for (auto& w : workers_) {
-            auto c = VerdictCache::create(cache_entries,
-                                          hugepages_on(static_cast<int>(rte_socket_id())));
-            if (!c) {
-                return fail(ErrorKind::kSystem,
-                            c.error().message() + " (worker " + std::to_string(w->index) +
-                                "): raise dataplane.memory_mb or lower dataplane.verdict_cache");
-            }
-            spdlog::info("worker {}: verdict cache of {} entries, {} MiB", w->index,
-                         (*c)->entries(), (*c)->memory_bytes() >> 20);
-            caches.push_back(std::move(*c));
-        }
-        verdicts_ = std::move(caches);
-        // Like the connection tables: before any snapshot with a stateless firewall.
-        for (std::size_t i = 0; i < workers_.size(); ++i) {
-            workers_[i]->firewall.verdicts.store(verdicts_[i].get(), std::memory_order_release);
-        }
+        auto made = per_worker<VerdictCache>(
+            workers_, verdicts_, "verdict cache",
+            "raise dataplane.memory_mb or lower dataplane.verdict_cache",
+            [&] { return VerdictCache::create(cache_entries, memory); },
+            [](Worker & w) -> auto& { return w.firewall.verdicts; });
+        if (!made) return made;
     }
     for (auto& [name, fw] : compiled) {
         // The one before stays too: a failed reload's rollback goes back to it.

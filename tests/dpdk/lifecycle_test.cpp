@@ -131,6 +131,32 @@ TEST_F(Lifecycle, NotEnoughHugepagesIsAClearError) {
     }
 }
 
+// A table that doesn't fit in memory_mb: the start fails naming the table, the worker and the
+// two keys that fix it, and leaves nothing behind.
+TEST_F(Lifecycle, TablesThatDontFitAreAClearError) {
+    write_pcap(run_.dir() / "in.pcap", {eth("02:00:00:00:00:0a").bytes()});
+    const auto body = [this](const std::string& table, const std::string& firewall) {
+        return table + "  uplinks:\n    - {name: up0, device: \"net_pcap0,rx_pcap=" +
+               (run_.dir() / "in.pcap").string() +
+               "\"}\nguests:\n  - name: g\n    nics:\n"
+               "      - {name: a, type: dpdk, devargs: net_null0, mac: \"02:00:00:00:00:0a\",\n"
+               "         firewall: {stateful: " +
+               firewall + "}}\n";
+    };
+    // 64M connections are about 6 GiB; 64M cached verdicts 2 GiB: neither fits in 256 MiB.
+    int pid = run_.spawn(write_config(body("  conntrack: {capacity: 67108864}\n", "true")));
+    EXPECT_EQ(run_.wait(pid, std::chrono::seconds(60)), 1);
+    EXPECT_THAT(run_.log(), HasSubstr("(worker 0): raise dataplane.memory_mb or lower "
+                                      "dataplane.conntrack.capacity"));
+    EXPECT_FALSE(fs::exists(run_.socket()));
+    pid = run_.spawn(write_config(body("  verdict_cache: 67108864\n", "false")));
+    EXPECT_EQ(run_.wait(pid, std::chrono::seconds(60)), 1);
+    EXPECT_THAT(run_.log(), HasSubstr("(worker 0): raise dataplane.memory_mb or lower "
+                                      "dataplane.verdict_cache"));
+    EXPECT_FALSE(fs::exists(run_.socket()));
+    EXPECT_EQ(runtime_dirs(), dirs_before_);
+}
+
 TEST_F(Lifecycle, SecondInstanceOnOneSocketIsRefused) {
     auto cfg = write_config(null_ports());
     int first = run_.spawn(cfg);

@@ -133,8 +133,8 @@ TEST(VerdictCache, EntriesOfReplacedRulesGiveWay) {
 }
 
 TEST(VerdictCache, SizesItselfAndRefusesNone) {
-    EXPECT_EQ(make(1000)->entries(), 1024U);
-    EXPECT_EQ(make(1)->entries(), 16U);
+    EXPECT_EQ(make(1000)->capacity(), 1024U);
+    EXPECT_EQ(make(1)->capacity(), 16U);
     EXPECT_FALSE(VerdictCache::create(0, heap_memory()));
 }
 
