@@ -2,6 +2,7 @@
 
 #include "conntrack.hpp"
 
+#include <cstring>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -37,6 +38,37 @@ TEST(Conntrack, BothDirectionsShareOneKey) {
     auto v6b = pkt(ipv6(v6(1), v6(9), 17, udp(53, 5000)), 0x86dd);
     EXPECT_EQ(conn_key(0, v6a, s1), conn_key(0, v6b, s2));
     EXPECT_NE(s1, s2);
+}
+
+// The key's fields, as listings show them: endpoint a is the lower address (or, between equal
+// addresses, the lower port), with its own port, whichever way the packet runs.
+TEST(Conntrack, TheKeysFieldsNameTheEndpoints) {
+    const auto c = v4(10, 0, 0, 5), s = v4(192, 0, 2, 1);
+    for (bool from_client : {true, false}) {
+        bool swapped = false;
+        const ConnKey k = conn_key(0x1234, tcp_pkt(from_client, 0x10), swapped);
+        EXPECT_EQ(swapped, !from_client);
+        EXPECT_EQ(k.zone, 0x1234);
+        EXPECT_EQ(k.family, 4);
+        EXPECT_EQ(k.proto, 6);
+        EXPECT_EQ(k.port_a, 40000);
+        EXPECT_EQ(k.port_b, 443);
+        EXPECT_EQ(0, std::memcmp(k.addr_a().data(), c.data(), 4));
+        EXPECT_EQ(0, std::memcmp(k.addr_b().data(), s.data(), 4));
+        // The header's key is the same (the established path's).
+        const Bytes l3 = from_client ? ipv4(c, s, 6, tcp(40000, 443, 0x10))
+                                     : ipv4(s, c, 6, tcp(443, 40000, 0x10));
+        ConnKey h;
+        bool hs = false;
+        make_conn_key_ipv4(0x1234, l3.data(), h, hs);
+        EXPECT_EQ(h, k);
+    }
+    bool swapped = false;
+    const auto same = v4(10, 0, 0, 5);
+    const ConnKey k = conn_key(0, pkt(ipv4(same, same, 17, udp(9000, 53))), swapped);
+    EXPECT_TRUE(swapped);
+    EXPECT_EQ(k.port_a, 53);
+    EXPECT_EQ(k.port_b, 9000);
 }
 
 // The established path reads plain IPv4 TCP and UDP keys straight from the header: the same
