@@ -239,6 +239,9 @@ std::uint16_t FirewallStage::plain_candidates(const Burst& b, const FirewallTabl
     const Dir dir = egress != nullptr ? kEgress : kIngress;
     std::uint16_t n = 0;
     std::uint16_t i = 0;
+    // The firewall of the last destination: a burst's packets mostly go to one NIC.
+    PortIdx last = kNoPort;
+    const NicFirewall* sole = nullptr;
     for (; i < b.count; ++i) {
         const Step& st = b.step[i];
         if (st.verdict != Verdict::kUnicast) {
@@ -247,14 +250,17 @@ std::uint16_t FirewallStage::plain_candidates(const Burst& b, const FirewallTabl
             continue;
         }
         if (b.meta[i].ethertype != kEtherIpv4) break;
-        const NicFirewall* ingress = fw.nic[index(st.out)].get();
-        if (ingress == nullptr && egress == nullptr) {
+        if (st.out != last) {
+            const NicFirewall* ingress = fw.nic[index(st.out)].get();
+            if (ingress != nullptr && egress != nullptr) break;
+            sole = egress != nullptr ? egress : ingress;
+            if (sole != nullptr && !(sole->stateful ? tracked : caching)) break;
+            last = st.out;
+        }
+        if (sole == nullptr) {
             cls_[i] = PacketClass::kUnchecked;  // no firewall on its way
             continue;
         }
-        if (ingress != nullptr && egress != nullptr) break;
-        const NicFirewall* sole = egress != nullptr ? egress : ingress;
-        if (!(sole->stateful ? tracked : caching)) break;
         const auto l3 = l3_of(b.frame[i], b.meta[i]);
         if (!is_plain_ipv4_l4(l3)) break;
         add_plain_candidate(n++, i, sole, dir, l3);
