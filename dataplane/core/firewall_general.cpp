@@ -238,7 +238,8 @@ void FirewallStage::remember_denial(const FirewallTables& fw, const Side& sd, st
     if (pos >= 0) record(fw, ct_table->at(pos), CtState::kDenied, sd, tick);
 }
 
-// Each packet passes when all its sides allow (sides are in packet order): the allowing sides
+// Each packet passes when all its sides allow (each packet's sides are adjacent; stateful sides
+// are in packet order): the allowing sides
 // advance or record their connections; else it is dropped and the denying sides remember it.
 void FirewallStage::apply_verdicts(Burst& b, const FirewallTables& fw,
                                    std::uint32_t tick) noexcept {

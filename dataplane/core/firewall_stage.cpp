@@ -283,7 +283,7 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
     lookups_ = 0;
     fills_ = 0;
     // Whether the burst takes the general path: once a packet has two sides, every packet gets
-    // its sides, in packet order.
+    // its sides (each packet's sides adjacent, stateful sides in packet order).
     bool general = false;
     bool later_fragments = false, first_fragments = false;
     std::uint16_t i = 0;

@@ -78,9 +78,9 @@ class VerdictCache {
         Bucket& b = buckets_[hash & mask_];
         std::uint32_t way = kWays;
         for (std::uint32_t w = 0; w < kWays; ++w) {
-            const Entry& e = b.way[w];
+            Entry& e = b.way[w];
             if (e.holds(k)) {
-                b.way[w].match = match;
+                e.match = match;
                 return true;
             }
             if (way == kWays && (e.rest == 0 || e.outdated_by(k))) way = w;

@@ -24,7 +24,7 @@ ClassifierFactory acl_on(int socket) {
         };
 }
 
-// Connection tables live in hugepages on this socket.
+// The per-worker tables (connection tables, verdict caches) live in hugepages on this socket.
 TableMemory hugepages_on(int socket) {
     return TableMemory{[socket](const char* what, std::size_t bytes) {
                            return rte_zmalloc_socket(what, bytes, RTE_CACHE_LINE_SIZE, socket);
@@ -126,13 +126,13 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
             compiled[name] = std::move(*fw);
         }
     }
-    const TableMemory memory = hugepages_on(static_cast<int>(rte_socket_id()));
+    const int socket = static_cast<int>(rte_socket_id());
     if (stateful && conntrack_.empty()) {
         const auto capacity = static_cast<std::uint32_t>(cfg.dataplane->conntrack.capacity);
         auto made = per_worker<ConnTable>(
             workers_, conntrack_, "connection table",
             "raise dataplane.memory_mb or lower dataplane.conntrack.capacity",
-            [&] { return ConnTable::create(capacity, rte_get_tsc_hz(), memory); },
+            [&] { return ConnTable::create(capacity, rte_get_tsc_hz(), hugepages_on(socket)); },
             [](Worker & w) -> auto& { return w.firewall.conntrack; });
         if (!made) return made;
     }
@@ -142,7 +142,7 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
         auto made = per_worker<VerdictCache>(
             workers_, verdicts_, "verdict cache",
             "raise dataplane.memory_mb or lower dataplane.verdict_cache",
-            [&] { return VerdictCache::create(cache_entries, memory); },
+            [&] { return VerdictCache::create(cache_entries, hugepages_on(socket)); },
             [](Worker & w) -> auto& { return w.firewall.verdicts; });
         if (!made) return made;
     }

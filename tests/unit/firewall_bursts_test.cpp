@@ -62,7 +62,8 @@ TEST_F(Firewall, CachedVerdictsAreTheClassifiers) {
             flows.push_back(tcp_frame(kMacB, kUplinkMac, src, kA, sport, dport, 0x10));
         }
     }
-    // Not plain: a burst with one goes down the general path whole, the cache unasked.
+    // Not plain: a ping becomes a stateless side of its own (the classifier decides it), while
+    // its burst's other packets still ask the cache.
     const test::Frame ping = test::packet(kMacB, kUplinkMac, kEtherIpv4,
                                           test::ipv4(kHost, kA, kIpProtoIcmp, test::icmp(8, 0)));
     std::size_t passed = 0;
