@@ -41,10 +41,11 @@ class SwitchStage {
         set(s, Verdict::kDrop, r, TagOp::kNone, kNoPort, kNoDomain, 0);
     }
 
-    // The last MAC lookup of a burst: consecutive frames to one guest skip the hash probe.
+    // The last MAC lookup of a burst: consecutive frames to one guest skip the hash probe and
+    // most checks (the common case, first in from_guest and from_uplink).
     struct Memo {
         std::uint16_t domain = kNoDomain;
-        MacBits mac = 0;
+        MacBits mac = ~MacBits{0};  // no frame's: a MAC has 48 bits
         PortIdx port = kNoPort;
 
         PortIdx find(const SwitchTable& t, std::uint16_t d, MacBits m) noexcept {
@@ -61,11 +62,14 @@ class SwitchStage {
     static void run(Burst& b, const SwitchTable& t) noexcept {
         const PortInfo& in = t.port(b.in);
         Memo memo;
-        for (std::uint16_t i = 0; i < b.count; ++i) {
-            if constexpr (kFrom == PortRole::kGuest) {
+        if constexpr (kFrom == PortRole::kGuest) {
+            for (std::uint16_t i = 0; i < b.count; ++i) {
                 from_guest(b.meta[i], in, t, memo, b.step[i]);
-            } else {
-                from_uplink(b.meta[i], in, t, memo, b.step[i]);
+            }
+        } else {
+            const std::uint16_t untagged = t.domain_of(in, 0);  // once per burst
+            for (std::uint16_t i = 0; i < b.count; ++i) {
+                from_uplink(b.meta[i], in, untagged, t, memo, b.step[i]);
             }
         }
     }
@@ -73,6 +77,13 @@ class SwitchStage {
     [[gnu::always_inline]] static void from_guest(const L2Meta& m, const PortInfo& in,
                                                   const SwitchTable& t, Memo& memo,
                                                   Step& s) noexcept {
+        // The common case first, decided with few branches: an untagged IP or ARP frame (so no
+        // runt) from the NIC's own MAC, of a size that fits, to the MAC the last lookup was for
+        // (in the NIC's domain; neither a group MAC nor the NIC's own).
+        if (carries_ip_or_arp(m.outer_type) && m.dst == memo.mac && m.src == in.mac &&
+            m.len <= in.max_frame) {
+            return to_local_or_uplink(s, memo.port, in);
+        }
         if (m.runt) return drop(s, DropReason::kRunt);
         if (is_tag_type(m.outer_type)) return drop(s, DropReason::kGuestTagged);
         if (m.src != in.mac) return drop(s, DropReason::kSpoofedMac);
@@ -84,22 +95,36 @@ class SwitchStage {
             return set(s, Verdict::kFlood, DropReason::kCount, to_uplink, kNoPort, in.domain,
                        in.vlan);
         }
-        PortIdx local = memo.find(t, in.domain, m.dst);
+        to_local_or_uplink(s, memo.find(t, in.domain, m.dst), in);
+    }
+
+    // A guest's unicast frame: to the NIC of its domain that has the MAC, untagged, or else
+    // (unknown unicast) to the uplink with the NIC's access VLAN pushed.
+    static void to_local_or_uplink(Step& s, PortIdx local, const PortInfo& in) noexcept {
         if (local != kNoPort) {
             return set(s, Verdict::kUnicast, DropReason::kCount, TagOp::kNone, local, kNoDomain, 0);
         }
+        const TagOp to_uplink = in.vlan != 0 ? TagOp::kPush : TagOp::kNone;
         set(s, Verdict::kUnicast, DropReason::kCount, to_uplink, in.uplink, kNoDomain, in.vlan);
     }
 
     [[gnu::always_inline]] static void from_uplink(const L2Meta& m, const PortInfo& in,
-                                                   const SwitchTable& t, Memo& memo,
-                                                   Step& s) noexcept {
+                                                   std::uint16_t untagged, const SwitchTable& t,
+                                                   Memo& memo, Step& s) noexcept {
+        // The common case first, decided with few branches: an untagged IP or ARP frame (so no
+        // runt) of a size that fits, to the guest the last lookup found in the untagged domain
+        // (so not a group MAC).
+        if (carries_ip_or_arp(m.outer_type) && m.dst == memo.mac && memo.domain == untagged &&
+            memo.port != kNoPort && m.len <= in.max_frame) {
+            return set(s, Verdict::kUnicast, DropReason::kCount, TagOp::kNone, memo.port, kNoDomain,
+                       0);
+        }
         if (m.runt) return drop(s, DropReason::kRunt);
         // Only single 802.1Q tags are VLANs here; S-tags and stacked tags are no VLAN of ours.
         if (is_tag_type(m.outer_type) && (!m.tagged || is_tag_type(m.ethertype))) {
             return drop(s, DropReason::kUnknownVlan);
         }
-        std::uint16_t domain = t.domain_of(in, m.tagged ? m.vid : 0);
+        std::uint16_t domain = m.tagged ? t.domain_of(in, m.vid) : untagged;
         if (domain == kNoDomain) return drop(s, DropReason::kUnknownVlan);
         if (!carries_ip_or_arp(m.ethertype)) return drop(s, DropReason::kNonIp);
         if (m.len - (m.tagged ? kVlanTagLen : 0) > in.max_frame) {

@@ -3,6 +3,8 @@
 
 #include "switch_stage.hpp"
 
+#include <random>
+
 #include <gtest/gtest.h>
 
 #include <vfgate/config/load.hpp>
@@ -42,8 +44,10 @@ class Switch : public testing::Test {
 
     PortIdx port(const char* name) const { return table_.by_name(name); }
 
-    Step send(const char* from, const Frame& f) const {
-        auto bytes = f.bytes();
+    Step send(const char* from, const Frame& f) const { return decide(from, f.bytes()); }
+
+    // The step for `bytes` alone in a burst from port `from`.
+    Step decide(const char* from, std::span<const std::byte> bytes) const {
         Burst b;
         b.in = port(from);
         b.count = 1;
@@ -199,6 +203,85 @@ TEST_F(Switch, UplinkBroadcastFloodsItsDomainOnly) {
     auto u = send("up0", test::eth("ff:ff:ff:ff:ff:ff", "52:54:00:99:99:99"));
     EXPECT_EQ(u.domain, table_.port(port("g/c")).domain);
     EXPECT_EQ(u.tag, TagOp::kNone);
+}
+
+// Bursts remember their last MAC lookup and decide the common case from it: every frame of a
+// burst must get the step it gets alone. Random bursts from a pool of frames that differ from
+// each other in one field at a time (tags, EtherType, size, source, destination), repeats
+// likely, from every kind of port.
+TEST_F(Switch, BurstsDecideAsFramesOneAtATime) {
+    std::vector<test::Bytes> pool;
+    for (const char* dst :
+         {"02:00:00:00:00:0a", "02:00:00:00:00:0b", "02:00:00:00:00:0c", "02:00:00:00:00:0d",
+          "52:54:00:99:99:99", "ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "00:00:00:00:00:00"}) {
+        for (const char* src : {"02:00:00:00:00:0a", "02:00:00:00:00:0c", "52:54:00:99:99:99"}) {
+            for (std::uint16_t type : {0x0800, 0x86dd, 0x0806, 0x88cc}) {
+                for (std::size_t payload : {46, 1500, 1501}) {
+                    Frame f = test::eth(dst, src);
+                    f.ethertype = type;
+                    f.payload = payload;
+                    pool.push_back(f.bytes());
+                    pool.push_back(tagged(f, 100).bytes());
+                    pool.push_back(tagged(f, 200).bytes());
+                    pool.push_back(tagged(f, 0, 3).bytes());
+                    f.tags = {0x88a8, 100};
+                    pool.push_back(f.bytes());
+                }
+            }
+        }
+    }
+    pool.emplace_back(13, std::byte{0});
+    auto cut = tagged(from_a("02:00:00:00:00:0b"), 100).bytes();
+    cut.resize(16);
+    pool.push_back(cut);
+
+    constexpr std::array<std::size_t, 6> kStrides = {1, 5, 15, 60, 180, 540};
+    std::mt19937 rng(7);
+    std::size_t repeats = 0;  // unicast frames after the same frame: the common case
+    for (const char* from : {"g/a", "g/c", "up0", "up1"}) {
+        std::vector<Step> alone;
+        for (const auto& f : pool) alone.push_back(decide(from, f));
+        for (int round = 0; round < 3000; ++round) {
+            Burst b;
+            b.in = port(from);
+            b.count = static_cast<std::uint16_t>(1 + rng() % kBurstSize);
+            std::array<std::size_t, kBurstSize> picked{};
+            for (std::uint16_t i = 0; i < b.count; ++i) {
+                // Mostly the frame before (what the remembered lookup serves), or one that
+                // differs from it in one field (the pool's strides: tags, size, EtherType,
+                // source, destination), or any.
+                const std::size_t at = i > 0 ? picked[i - 1] : rng() % pool.size();
+                const std::size_t stride = kStrides[rng() % kStrides.size()];
+                switch (rng() % 4) {
+                    case 0:
+                    case 1:
+                        picked[i] = at;
+                        break;
+                    case 2:
+                        picked[i] = (at + stride) % pool.size();
+                        break;
+                    default:
+                        picked[i] = rng() % pool.size();
+                }
+                parse_l2(pool[picked[i]], b.meta[i]);
+            }
+            stage_.process(b, table_);
+            for (std::uint16_t i = 0; i < b.count; ++i) {
+                const Step& want = alone[picked[i]];
+                const Step& got = b.step[i];
+                SCOPED_TRACE(testing::Message() << from << ", frame " << picked[i] << " at " << i);
+                ASSERT_EQ(got.verdict, want.verdict);
+                ASSERT_EQ(name(got.reason), name(want.reason));
+                ASSERT_EQ(got.tag, want.tag);
+                ASSERT_EQ(got.out, want.out);
+                ASSERT_EQ(got.domain, want.domain);
+                ASSERT_EQ(got.vlan, want.vlan);
+                const bool again = i > 0 && picked[i - 1] == picked[i];
+                repeats += again && got.verdict == Verdict::kUnicast ? 1 : 0;
+            }
+        }
+    }
+    EXPECT_GT(repeats, 2000u);
 }
 
 TEST(MacTable, FindsEveryKeyAndMissesOthers) {
