@@ -14,14 +14,19 @@ namespace {
 // load (far more when idle), a table of 1M positions is swept about once a second.
 constexpr std::uint32_t kSweepPerPass = 2;
 
-// Sends what `b` holds; what the port refuses is freed and counted as tx_failed.
-void flush(Worker& w, std::uint16_t port, TxBuffer& b) noexcept {
-    std::uint16_t sent =
-        rte_eth_tx_burst(port, static_cast<std::uint16_t>(w.index), b.pkts.data(), b.length);
-    if (sent < b.length) {
-        rte_pktmbuf_free_bulk(b.pkts.data() + sent, b.length - sent);
-        w.ports[port].drops[static_cast<std::size_t>(DropReason::kTxFailed)].add(b.length - sent);
+// Hands `n` packets to the worker's TX queue on `port`; what the port refuses is freed and
+// counted as tx_failed.
+void transmit(Worker& w, std::uint16_t port, rte_mbuf** pkts, std::uint16_t n) noexcept {
+    std::uint16_t sent = rte_eth_tx_burst(port, static_cast<std::uint16_t>(w.index), pkts, n);
+    if (sent < n) {
+        rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+        w.ports[port].drops[static_cast<std::size_t>(DropReason::kTxFailed)].add(n - sent);
     }
+}
+
+// Sends what `b` holds.
+void flush(Worker& w, std::uint16_t port, TxBuffer& b) noexcept {
+    transmit(w, port, b.pkts.data(), b.length);
     b.length = 0;
 }
 
@@ -138,8 +143,58 @@ void flood(Worker& w, Outbox& out_box, const Snapshot& s, std::uint16_t pkt, rte
     emit(w, out_box, s.dpdk_port[index(last)], m);
 }
 
+// The DPDK port every packet of a full burst that isn't dropped goes to untouched (no tag to
+// push or pop), when there is one and its TX buffer is empty: the common case under load, sent
+// straight from the burst (send_one_way). Otherwise UINT16_MAX.
+std::uint16_t one_way(const Worker& w, const Snapshot& s) noexcept {
+    constexpr std::uint16_t kNone = UINT16_MAX;
+    const Burst& b = w.burst;
+    if (b.count != kBurstSize) return kNone;  // under light load the TX buffers gather bursts
+    PortIdx out = kNoPort;
+    for (std::uint16_t i = 0; i < b.count; ++i) {
+        const Step& st = b.step[i];
+        if (st.verdict == Verdict::kDrop) continue;
+        if (st.verdict != Verdict::kUnicast || st.tag != TagOp::kNone) return kNone;
+        if (st.out != out && out != kNoPort) return kNone;
+        out = st.out;
+    }
+    if (out == kNoPort) return kNone;
+    const std::uint16_t port = s.dpdk_port[index(out)];
+    return w.tx[port].load(std::memory_order_relaxed)->length == 0 ? port : kNone;
+}
+
+// Sends a one-way burst (one_way) to `out_port` and frees its drops (counted): what output does,
+// without the outbox and the TX buffer.
+void send_one_way(Worker& w, std::uint16_t in_port, std::uint16_t out_port) noexcept {
+    const Burst& b = w.burst;
+    PortCounters& in = w.ports[in_port];
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init): scratch, filled before it is read
+    std::array<rte_mbuf*, kBurstSize> sent, dropped;
+    std::uint16_t ns = 0, nd = 0;
+    std::uint64_t bytes = 0;
+    for (std::uint16_t i = 0; i < b.count; ++i) {
+        const Step& st = b.step[i];
+        rte_mbuf* m = w.mbufs[i];
+        if (st.verdict == Verdict::kDrop) {
+            in.drops[static_cast<std::size_t>(st.reason)].add(1);
+            dropped[nd++] = m;
+        } else {
+            sent[ns++] = m;
+            bytes += b.meta[i].len;  // the mbuf's pkt_len, untouched since
+        }
+    }
+    PortCounters& c = w.ports[out_port];
+    c.tx_packets.add(ns);
+    c.tx_bytes.add(bytes);
+    transmit(w, out_port, sent.data(), ns);
+    if (nd != 0) rte_pktmbuf_free_bulk(dropped.data(), nd);
+}
+
 // Carries out each packet's step: send, tag and send, flood, or drop (counted, freed in bulk).
 void output(Worker& w, const Snapshot& s, std::uint16_t in_port) noexcept {
+    if (const std::uint16_t port = one_way(w, s); port != UINT16_MAX) {
+        return send_one_way(w, in_port, port);
+    }
     Burst& b = w.burst;
     PortCounters& in = w.ports[in_port];
     std::array<rte_mbuf*, kBurstSize> dropped;  // NOLINT(cppcoreguidelines-pro-type-member-init)
