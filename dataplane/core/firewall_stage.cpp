@@ -27,6 +27,21 @@ DropReason reason_of(SpoofResult r) noexcept {
     return DropReason::kMalformed;
 }
 
+// The established path's plain candidates, whose keys are made straight from their IP headers,
+// are unicast IPv4 packets that need no anti-spoofing (the caller's to know), with one firewall
+// that has its table here (has_table) and a plain TCP or UDP header (plain_l3). plain_candidates
+// and process()'s general loop both ask these.
+bool has_table(const NicFirewall& fw, bool tracked, bool caching) noexcept {
+    return fw.stateful ? tracked : caching;  // a connection table, or the verdict cache
+}
+
+// IPv4 packet `i`'s IP header if it is plain TCP or UDP (is_plain_ipv4_l4), else empty.
+[[gnu::always_inline]] inline std::span<const std::byte> plain_l3(const Burst& b,
+                                                                  std::uint16_t i) noexcept {
+    const auto l3 = l3_of(b.frame[i], b.meta[i]);
+    return is_plain_ipv4_l4(l3) ? l3 : std::span<const std::byte>();
+}
+
 }  // namespace
 
 // Parses and applies anti-spoofing; sets the packet's class. False if the packet was dropped.
@@ -151,13 +166,7 @@ void FirewallStage::add_uncached_side(const Burst& b, std::uint16_t c) noexcept 
 void FirewallStage::fill_cache(VerdictCache& cache) noexcept {
     for (std::uint16_t f = 0; f < fills_; ++f) {
         const std::uint16_t c = fill_cand_[f];
-        // A full bucket gives way to one miss in kEvictEvery (xorshift32: no pattern in the
-        // traffic can line up with it).
-        random_ ^= random_ << 13;
-        random_ ^= random_ >> 17;
-        random_ ^= random_ << 5;
-        cache.store(cand_[c].hash, vkey_[c], side_[fill_side_[f]].match,
-                    random_ % kEvictEvery == 0);
+        cache.learn(cand_[c].hash, vkey_[c], side_[fill_side_[f]].match);
     }
 }
 
@@ -229,10 +238,9 @@ void FirewallStage::settle_candidates(Burst& b, const FirewallTables& fw, ConnTa
     if (fills_ != 0) cached.misses.add(fills_);
 }
 
-// The burst's leading run of candidates that need nothing else: unicast plain IPv4 TCP or UDP
-// packets with one firewall, no anti-spoofing to check (the caller's to know), and a table or
-// cache for that firewall. Returns where the run ends; process() goes on from there. Apart, this
-// loop is small enough for its state to stay in registers.
+// The burst's leading run of plain candidates (has_table, plain_l3), and the dropped packets
+// and those with no firewall on their way among them. Returns where the run ends; process() goes
+// on from there. Apart, this loop is small enough for its state to stay in registers.
 std::uint16_t FirewallStage::plain_candidates(const Burst& b, const FirewallTables& fw,
                                               const NicFirewall* egress, bool tracked,
                                               bool caching) noexcept {
@@ -254,15 +262,15 @@ std::uint16_t FirewallStage::plain_candidates(const Burst& b, const FirewallTabl
             const NicFirewall* ingress = fw.nic[index(st.out)].get();
             if (ingress != nullptr && egress != nullptr) break;
             sole = egress != nullptr ? egress : ingress;
-            if (sole != nullptr && !(sole->stateful ? tracked : caching)) break;
+            if (sole != nullptr && !has_table(*sole, tracked, caching)) break;
             last = st.out;
         }
         if (sole == nullptr) {
             cls_[i] = PacketClass::kUnchecked;  // no firewall on its way
             continue;
         }
-        const auto l3 = l3_of(b.frame[i], b.meta[i]);
-        if (!is_plain_ipv4_l4(l3)) break;
+        const auto l3 = plain_l3(b, i);
+        if (l3.empty()) break;
         add_plain_candidate(n++, i, sole, dir, l3);
     }
     cands_ = n;
@@ -312,13 +320,10 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
                                   : ingress == nullptr ? egress
                                                        : nullptr;
         const bool candidate = table != nullptr && sole != nullptr && sole->stateful;
-        // One stateless side: the verdict cache may know the flow.
-        const bool cacheable = cache != nullptr && sole != nullptr && !sole->stateful;
         const Dir dir = egress != nullptr ? kEgress : kIngress;
-        if ((candidate || cacheable) && !general && !spoof_check && type == kEtherIpv4 &&
-            st.verdict == Verdict::kUnicast) {
-            const auto l3 = l3_of(b.frame[i], b.meta[i]);
-            if (is_plain_ipv4_l4(l3)) {
+        if (!general && !spoof_check && type == kEtherIpv4 && st.verdict == Verdict::kUnicast &&
+            sole != nullptr && has_table(*sole, table != nullptr, cache != nullptr)) {
+            if (const auto l3 = plain_l3(b, i); !l3.empty()) {
                 add_plain_candidate(n++, i, sole, dir, l3);
                 continue;
             }

@@ -215,9 +215,6 @@ class FirewallStage {
     std::array<std::uint16_t, kBurstSize> fill_side_;  // NOLINT: scratch, for fill_cache()
     std::array<std::uint16_t, kBurstSize> fill_cand_;  // NOLINT: scratch, for fill_cache()
     std::uint16_t fills_ = 0;
-    // A miss evicts a cached flow from a full bucket one time in this many (VerdictCache).
-    static constexpr std::uint32_t kEvictEvery = 8;
-    std::uint32_t random_ = 0x9e3779b9;        // for fill_cache()
     std::array<FlowKey, kBurstSize> key_;      // NOLINT(cppcoreguidelines-pro-type-member-init)
     std::array<PacketClass, kBurstSize> cls_;  // NOLINT(cppcoreguidelines-pro-type-member-init)
     std::array<Side, std::size_t{2} * kBurstSize> side_;                  // NOLINT: scratch

@@ -10,10 +10,9 @@
 //
 // Fixed capacity, set-associative: a bucket is one cache line of two entries. A new flow takes
 // an empty entry, or one its NIC's older rules left; else it evicts the entry filled less
-// recently, but only when the caller says so: with more flows than room, evicting on every miss
-// would have flows push each other out before their next packet (the caller evicts on a share
-// of misses, so that the flows in the cache stay long enough to be hit). Hot path: no
-// allocation, no locks.
+// recently, but only on a share of misses (learn): with more flows than room, evicting on every
+// miss would have flows push each other out before their next packet, so the flows in the cache
+// stay long enough to be hit. Hot path: no allocation, no locks.
 
 #include <array>
 #include <cstdint>
@@ -94,6 +93,17 @@ class VerdictCache {
         return true;
     }
 
+    // A classified flow's `match`, as the packet path hands it over: stored where there is room;
+    // a full bucket gives way one time in kEvictEvery (the draw is xorshift32, so that no pattern
+    // in the traffic can line up with it).
+    static constexpr std::uint32_t kEvictEvery = 8;
+    void learn(std::uint32_t hash, const VerdictKey& k, std::uint32_t match) noexcept {
+        random_ ^= random_ << 13;
+        random_ ^= random_ >> 17;
+        random_ ^= random_ << 5;
+        (void)store(hash, k, match, random_ % kEvictEvery == 0);
+    }
+
     std::uint32_t capacity() const noexcept { return (mask_ + 1) * kWays; }
     std::size_t memory_bytes() const noexcept { return std::size_t{mask_ + 1} * sizeof(Bucket); }
 
@@ -123,6 +133,7 @@ class VerdictCache {
     TableMemory memory_fns_;
     Bucket* buckets_ = nullptr;
     std::uint32_t mask_ = 0;
+    std::uint32_t random_ = 0x9e3779b9;  // learn()'s draws
 };
 
 }  // namespace vfgate::dataplane

@@ -112,6 +112,26 @@ TEST(VerdictCache, AFullBucketMakesRoomOnlyWhenTold) {
     EXPECT_EQ(find(same[3]), 4U);
 }
 
+// The packet path learns flows through learn(): a full bucket gives way on about one miss in
+// kEvictEvery, so that a flood of new flows can't churn out the ones being hit.
+TEST(VerdictCache, LearningEvictsOnAShareOfMisses) {
+    auto c = make(16);
+    const std::vector<VerdictKey> same = same_bucket(2 + 4000);
+    const auto find = [&](const VerdictKey& k) { return c->find(VerdictCache::hash(k), k); };
+    c->learn(VerdictCache::hash(same[0]), same[0], 1);
+    c->learn(VerdictCache::hash(same[1]), same[1], 2);
+    EXPECT_EQ(find(same[0]), 1U) << "room: always stored";
+    EXPECT_EQ(find(same[1]), 2U);
+    int evictions = 0;
+    for (std::size_t i = 2; i < same.size(); ++i) {
+        c->learn(VerdictCache::hash(same[i]), same[i], 3);
+        evictions += find(same[i]) == 3U ? 1 : 0;
+    }
+    const int expected = 4000 / static_cast<int>(VerdictCache::kEvictEvery);
+    EXPECT_GT(evictions, expected * 3 / 4);
+    EXPECT_LT(evictions, expected * 5 / 4);
+}
+
 // After a reload the NIC's entries are of no use: new flows take them without evicting.
 TEST(VerdictCache, EntriesOfReplacedRulesGiveWay) {
     auto c = make(16);
