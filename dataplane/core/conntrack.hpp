@@ -81,24 +81,25 @@ inline void store(ConnKey& c, std::uint64_t w0, std::uint64_t w1, std::uint64_t 
     std::memcpy(out + 32, &w4, sizeof w4);
 }
 
-// An IPv4 key from its fields (addresses as in memory, network order; the ports as
-// ports_word(sport, dport)): its two significant words, the rest being zero. Both orders are
-// made and one is picked, word by word.
-inline std::array<std::uint64_t, 2> ipv4(std::uint32_t zone, std::uint8_t proto, std::uint32_t s,
-                                         std::uint32_t d, std::uint32_t ports,
+// An IPv4 key from its fields: `addrs` the source and destination addresses as the 8 bytes of an
+// IP header hold them (one load), `ports` as ports_word(sport, dport). Returns its two
+// significant words, the rest being zero. The other order of each word is a rotation of it, and
+// the canonical one is picked with one 64-bit comparison of (address, port) per endpoint and no
+// branch: which endpoint is lower is as random as the addresses (bench/README.md, "Sources on
+// both sides").
+inline std::array<std::uint64_t, 2> ipv4(std::uint32_t zone, std::uint8_t proto,
+                                         std::uint64_t addrs, std::uint32_t ports,
                                          bool& swapped) noexcept {
-    const std::uint32_t bs = __builtin_bswap32(s), bd = __builtin_bswap32(d);
-    const std::uint32_t sport =
-        std::endian::native == std::endian::little ? ports & 0xffffU : ports >> 16;
-    const std::uint32_t dport =
-        std::endian::native == std::endian::little ? ports >> 16 : ports & 0xffffU;
-    swapped = bs != bd ? bs > bd : sport > dport;
-    // Memory order a then b: on a little-endian host a is the low half.
-    const auto pair = [](std::uint64_t a, std::uint64_t b) {
-        return std::endian::native == std::endian::little ? a | (b << 32) : (a << 32) | b;
-    };
-    const std::uint64_t ab = pair(s, d), ba = pair(d, s);
-    return {head(zone, 4, proto, swapped ? std::rotl(ports, 16) : ports), swapped ? ba : ab};
+    constexpr bool kLittle = std::endian::native == std::endian::little;
+    // Both addresses as numbers, the source's in the high half; each with its port below.
+    const std::uint64_t numeric = kLittle ? __builtin_bswap64(addrs) : addrs;
+    const std::uint32_t sport = kLittle ? ports & 0xffffU : ports >> 16;
+    const std::uint32_t dport = kLittle ? ports >> 16 : ports & 0xffffU;
+    const std::uint64_t src = (numeric & 0xffffffff00000000ULL) | sport;
+    const std::uint64_t dst = (numeric << 32) | dport;
+    swapped = src > dst;
+    return {head(zone, 4, proto, swapped ? std::rotl(ports, 16) : ports),
+            swapped ? std::rotl(addrs, 32) : addrs};
 }
 
 }  // namespace conn_key_detail
@@ -113,10 +114,10 @@ inline void make_conn_key(std::uint32_t zone, const FlowKey& k, ConnKey& c,
     const std::uint16_t sport = ports ? k.sport : 0;
     const std::uint16_t dport = ports ? k.dport : 0;
     if (k.family != 6) {
-        std::uint32_t s = 0, d = 0;
-        std::memcpy(&s, k.src.data(), sizeof s);
-        std::memcpy(&d, k.dst.data(), sizeof d);
-        const auto w = conn_key_detail::ipv4(zone, k.proto, s, d,
+        std::uint64_t addrs = 0;  // source then destination, as an IP header holds them
+        std::memcpy(&addrs, k.src.data(), 4);
+        std::memcpy(reinterpret_cast<std::byte*>(&addrs) + 4, k.dst.data(), 4);
+        const auto w = conn_key_detail::ipv4(zone, k.proto, addrs,
                                              conn_key_detail::ports_word(sport, dport), swapped);
         conn_key_detail::store(c, w[0], w[1], 0, 0, 0);
         return;
@@ -145,16 +146,15 @@ inline void make_conn_key(std::uint32_t zone, const FlowKey& k, ConnKey& c,
 // significant words too, for hashing without reading them back (ConnTable::hash_ipv4).
 inline std::array<std::uint64_t, 2> make_conn_key_ipv4(std::uint32_t zone, const std::byte* ip,
                                                        ConnKey& c, bool& swapped) noexcept {
-    std::uint32_t s = 0, d = 0;
-    std::memcpy(&s, ip + 12, sizeof s);
-    std::memcpy(&d, ip + 16, sizeof d);
+    std::uint64_t addrs = 0;
+    std::memcpy(&addrs, ip + 12, sizeof addrs);
     // The ports in one load, each half turned to host order: ports_word(sport, dport).
     std::uint32_t p = 0;
     std::memcpy(&p, ip + 20, sizeof p);
     if constexpr (std::endian::native == std::endian::little) {
         p = ((p & 0x00ff00ffU) << 8) | ((p >> 8) & 0x00ff00ffU);
     }
-    const auto w = conn_key_detail::ipv4(zone, static_cast<std::uint8_t>(ip[9]), s, d, p, swapped);
+    const auto w = conn_key_detail::ipv4(zone, static_cast<std::uint8_t>(ip[9]), addrs, p, swapped);
     conn_key_detail::store(c, w[0], w[1], 0, 0, 0);
     return w;
 }
