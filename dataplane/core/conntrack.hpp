@@ -135,8 +135,9 @@ inline void make_conn_key(std::uint32_t zone, const FlowKey& k, ConnKey& c,
     const std::uint64_t bs0 = __builtin_bswap64(s0), bd0 = __builtin_bswap64(d0);
     const std::uint64_t bs1 = __builtin_bswap64(s1), bd1 = __builtin_bswap64(d1);
     swapped = bs0 != bd0 ? bs0 > bd0 : bs1 != bd1 ? bs1 > bd1 : sport > dport;
-    const std::uint32_t pw = swapped ? conn_key_detail::ports_word(dport, sport)
-                                     : conn_key_detail::ports_word(sport, dport);
+    // The other order of the ports is a rotation of the word, as for IPv4.
+    const std::uint32_t pw0 = conn_key_detail::ports_word(sport, dport);
+    const std::uint32_t pw = swapped ? std::rotl(pw0, 16) : pw0;
     conn_key_detail::store(c, conn_key_detail::head(zone, 6, k.proto, pw), swapped ? d0 : s0,
                            swapped ? d1 : s1, swapped ? s0 : d0, swapped ? s1 : d1);
 }
