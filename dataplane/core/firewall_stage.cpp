@@ -313,9 +313,10 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
         const std::uint16_t type = b.meta[i].ethertype;
         const bool spoof_check = from_guest && (type != kEtherIpv4 || ids.check_ip);
         if (!rules && !spoof_check) continue;
-        // One stateful side: a candidate for the established path. Its connection key is made
-        // and hashed now. A plain IPv4 TCP or UDP packet that needs no anti-spoofing gets it
-        // straight from its header: its flow key waits until the general path needs it.
+        // One side: a candidate for the established path, when its firewall has its table here
+        // (a stateful one's connection key, or a stateless one's verdict key, is made and hashed
+        // now). A plain IPv4 TCP or UDP packet that needs no anti-spoofing gets it straight from
+        // its header: its flow key waits until the general path needs it.
         const NicFirewall* sole = egress == nullptr    ? ingress
                                   : ingress == nullptr ? egress
                                                        : nullptr;

@@ -42,7 +42,9 @@ class SwitchStage {
     }
 
     // The last MAC lookup of a burst: consecutive frames to one guest skip the hash probe and
-    // most checks (the common case, first in from_guest and from_uplink).
+    // most checks (the common case, first in from_guest and from_uplink). The common case relies
+    // on where find() is called: only for a unicast MAC that passed every check before it (so
+    // never a group MAC, nor from a guest its own), and from a guest only in its domain.
     struct Memo {
         std::uint16_t domain = kNoDomain;
         MacBits mac = ~MacBits{0};  // no frame's: a MAC has 48 bits
@@ -90,9 +92,8 @@ class SwitchStage {
         if (m.dst == in.mac) return drop(s, DropReason::kToOwnMac);
         if (!carries_ip_or_arp(m.ethertype)) return drop(s, DropReason::kNonIp);
         if (m.len > in.max_frame) return drop(s, DropReason::kOversize);
-        TagOp to_uplink = in.vlan != 0 ? TagOp::kPush : TagOp::kNone;
         if (is_group(m.dst)) {
-            return set(s, Verdict::kFlood, DropReason::kCount, to_uplink, kNoPort, in.domain,
+            return set(s, Verdict::kFlood, DropReason::kCount, to_uplink(in), kNoPort, in.domain,
                        in.vlan);
         }
         to_local_or_uplink(s, memo.find(t, in.domain, m.dst), in);
@@ -104,8 +105,12 @@ class SwitchStage {
         if (local != kNoPort) {
             return set(s, Verdict::kUnicast, DropReason::kCount, TagOp::kNone, local, kNoDomain, 0);
         }
-        const TagOp to_uplink = in.vlan != 0 ? TagOp::kPush : TagOp::kNone;
-        set(s, Verdict::kUnicast, DropReason::kCount, to_uplink, in.uplink, kNoDomain, in.vlan);
+        set(s, Verdict::kUnicast, DropReason::kCount, to_uplink(in), in.uplink, kNoDomain, in.vlan);
+    }
+
+    // What a guest's frame toward its uplink needs: its access VLAN pushed, if it has one.
+    static TagOp to_uplink(const PortInfo& in) noexcept {
+        return in.vlan != 0 ? TagOp::kPush : TagOp::kNone;
     }
 
     [[gnu::always_inline]] static void from_uplink(const L2Meta& m, const PortInfo& in,
@@ -116,8 +121,7 @@ class SwitchStage {
         // (so not a group MAC).
         if (carries_ip_or_arp(m.outer_type) && m.dst == memo.mac && memo.domain == untagged &&
             memo.port != kNoPort && m.len <= in.max_frame) {
-            return set(s, Verdict::kUnicast, DropReason::kCount, TagOp::kNone, memo.port, kNoDomain,
-                       0);
+            return to_guest(s, memo.port, TagOp::kNone);
         }
         if (m.runt) return drop(s, DropReason::kRunt);
         // Only single 802.1Q tags are VLANs here; S-tags and stacked tags are no VLAN of ours.
@@ -136,6 +140,11 @@ class SwitchStage {
         }
         PortIdx guest = memo.find(t, domain, m.dst);
         if (guest == kNoPort) return drop(s, DropReason::kUnknownDst);
+        to_guest(s, guest, tag);
+    }
+
+    // An uplink's unicast frame to the guest NIC that has its MAC.
+    static void to_guest(Step& s, PortIdx guest, TagOp tag) noexcept {
         set(s, Verdict::kUnicast, DropReason::kCount, tag, guest, kNoDomain, 0);
     }
 };

@@ -2,9 +2,10 @@
 // A polling worker: one per worker core, run to completion, bursts of 32.
 //
 // Each pass: read the published snapshot once; for every RX queue it owns, receive a burst,
-// parse it, run the stages, and send or drop each packet (TX through per-port buffers, one TX
-// queue per worker, flushed when full, every kDrainUs and when the snapshot changes); then
-// report a quiescent state to RCU. No allocation, no locks, no syscalls, no logging.
+// parse it, run the stages, and send or drop each packet (one TX queue per worker: a full burst
+// that goes one way untouched straight to its port, the rest through per-port buffers, flushed
+// when full, every kDrainUs and when the snapshot changes); then report a quiescent state to RCU.
+// No allocation, no locks, no syscalls, no logging.
 //
 // All fields but the counters are set by the control thread before the worker is launched and
 // read only by the worker afterwards; counters are written by the worker only (counters.hpp).

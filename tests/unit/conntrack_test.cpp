@@ -94,6 +94,19 @@ TEST(Conntrack, AKeyFromTheIpv4HeaderIsTheFlowKeys) {
         make_conn_key_ipv4(zone, l3.data(), from_header, s2);
         ASSERT_EQ(conn_key(zone, pkt(l3), s1), from_header) << i;
         ASSERT_EQ(s1, s2) << i;
+        // And both as the key's rule has it, checked apart from the code that makes them:
+        // endpoint a is the lower (address, port), and `swapped` says the source is b.
+        const int by_addr = std::memcmp(src.data(), dst.data(), 4);
+        const bool source_is_b = by_addr != 0 ? by_addr > 0 : sport > dport;
+        ASSERT_EQ(s2, source_is_b) << i;
+        const auto& a = source_is_b ? dst : src;
+        const auto& b = source_is_b ? src : dst;
+        ASSERT_EQ(0, std::memcmp(from_header.addr_a().data(), a.data(), 4)) << i;
+        ASSERT_EQ(0, std::memcmp(from_header.addr_b().data(), b.data(), 4)) << i;
+        ASSERT_EQ(from_header.port_a, source_is_b ? dport : sport) << i;
+        ASSERT_EQ(from_header.port_b, source_is_b ? sport : dport) << i;
+        ASSERT_EQ(from_header.zone, zone) << i;
+        ASSERT_EQ(from_header.proto, is_tcp ? 6 : 17) << i;
     }
     // Not plain: options, a fragment, a short TCP header.
     Bytes options = ipv4(v4(1, 2, 3, 4), v4(5, 6, 7, 8), 17, udp(1, 2));
