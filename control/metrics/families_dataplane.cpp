@@ -68,6 +68,8 @@ constexpr Field kWorkerFields[] = {
      "Packets a stateless firewall decided from the worker's verdict cache"},
     {"verdict_cache_misses", "vfgate_worker_verdict_cache_misses_total",
      "Packets a stateless firewall classified because the verdict cache did not know their flow"},
+    {"direct_bursts", "vfgate_worker_direct_bursts_total",
+     "Full bursts sent straight to their port, past the TX buffers (all one way, untouched)"},
 };
 
 constexpr Field kConntrackFields[] = {

@@ -39,9 +39,10 @@ struct PortCounters {
 
 // The loop's own accounting, per worker: cycles spent on passes that moved packets (busy) or
 // found none (idle), and the copies floods made (a frame flooded to N ports counts N-1), which
-// the accounting identity needs: received + copies = sent + drops.
+// the accounting identity needs: received + copies = sent + drops. And the full bursts sent
+// straight to their port, past the TX buffers (all one way, untouched: docs/dataplane.md).
 struct LoopCounters {
-    Counter busy_cycles, idle_cycles, packets, passes, copies;
+    Counter busy_cycles, idle_cycles, packets, passes, copies, direct_bursts;
 };
 
 // A worker's totals over ports a reload removed (their counters are reset for the next port

@@ -155,6 +155,7 @@ StatsReply Dataplane::stats() const {
                                                    static_cast<double>(busy + idle),
             .verdict_cache_hits = w->firewall.cached.hits.get(),
             .verdict_cache_misses = w->firewall.cached.misses.get(),
+            .direct_bursts = w->loop.direct_bursts.get(),
         });
     }
     out.tsc_hz = rte_get_tsc_hz();

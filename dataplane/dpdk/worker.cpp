@@ -201,6 +201,7 @@ void send_one_way(Worker& w, std::uint16_t in_port, std::uint16_t out_port) noex
 // Carries out each packet's step: send, tag and send, flood, or drop (counted, freed in bulk).
 void output(Worker& w, const Snapshot& s, std::uint16_t in_port) noexcept {
     if (const std::uint16_t port = one_way(w, s); port != UINT16_MAX) {
+        w.loop.direct_bursts.add(1);
         return send_one_way(w, in_port, port);
     }
     Burst& b = w.burst;

@@ -173,7 +173,8 @@ void to_json(json& j, const WorkerStats& v) {
              {"cycles_per_packet", v.cycles_per_packet},
              {"busy_percent", v.busy_percent},
              {"verdict_cache_hits", v.verdict_cache_hits},
-             {"verdict_cache_misses", v.verdict_cache_misses}};
+             {"verdict_cache_misses", v.verdict_cache_misses},
+             {"direct_bursts", v.direct_bursts}};
 }
 
 void from_json(const json& j, WorkerStats& v) {
@@ -190,6 +191,7 @@ void from_json(const json& j, WorkerStats& v) {
     j.at("busy_percent").get_to(v.busy_percent);
     v.verdict_cache_hits = j.value("verdict_cache_hits", std::uint64_t{0});
     v.verdict_cache_misses = j.value("verdict_cache_misses", std::uint64_t{0});
+    v.direct_bursts = j.value("direct_bursts", std::uint64_t{0});
 }
 
 void to_json(json& j, const StatsReply& v) {

@@ -128,6 +128,8 @@ struct WorkerStats {
     // cache, and those it did not know (docs/firewall.md, "The verdict cache").
     std::uint64_t verdict_cache_hits = 0;
     std::uint64_t verdict_cache_misses = 0;
+    // Full bursts sent straight to their port, past the TX buffers (docs/dataplane.md, "Output").
+    std::uint64_t direct_bursts = 0;
 };
 
 struct StatsReply {
