@@ -239,8 +239,8 @@ void FirewallStage::remember_denial(const FirewallTables& fw, const Side& sd, st
 }
 
 // Each packet passes when all its sides allow (each packet's sides are adjacent; stateful sides
-// are in packet order): the allowing sides
-// advance or record their connections; else it is dropped and the denying sides remember it.
+// are in packet order): the allowing sides advance or record their connections. Otherwise it is
+// dropped, and the denying sides remember it.
 void FirewallStage::apply_verdicts(Burst& b, const FirewallTables& fw,
                                    std::uint32_t tick) noexcept {
     for (std::uint16_t j = 0; j < sides_;) {
