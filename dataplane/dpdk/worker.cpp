@@ -143,44 +143,32 @@ void flood(Worker& w, Outbox& out_box, const Snapshot& s, std::uint16_t pkt, rte
     emit(w, out_box, s.dpdk_port[index(last)], m);
 }
 
-// The DPDK port every packet of a full burst that isn't dropped goes to untouched (no tag to
-// push or pop), when there is one and its TX buffer is empty: the common case under load, sent
-// straight from the burst (send_one_way). Otherwise UINT16_MAX.
-std::uint16_t one_way(const Worker& w, const Snapshot& s) noexcept {
-    constexpr std::uint16_t kNone = UINT16_MAX;
+// Sends a full burst straight to its port when every packet that isn't dropped goes to one port
+// untouched (no tag to push or pop) and that port's TX buffer is empty: the common case under
+// load, without the outbox and the TX buffer. Its drops are counted and freed in bulk. False,
+// having done nothing, for any other burst (output() then takes it). Under light load (bursts
+// under 32) the TX buffers gather bursts.
+//
+// The check and the split are one pass without a branch per packet: the firewall's drops fall
+// where its rules say, which no predictor foresees.
+bool send_one_way(Worker& w, const Snapshot& s, std::uint16_t in_port) noexcept {
     const Burst& b = w.burst;
-    if (b.count != kBurstSize) return kNone;  // under light load the TX buffers gather bursts
-    // Without a branch per packet: the firewall's drops fall where its rules say, which no
-    // predictor foresees.
-    PortIdx out = kNoPort;
-    bool other = false;  // a packet that isn't dropped, yet isn't sent `out` untouched
-    for (std::uint16_t i = 0; i < b.count; ++i) {
-        const Step& st = b.step[i];
-        const bool live = st.verdict != Verdict::kDrop;
-        const bool untouched = st.verdict == Verdict::kUnicast && st.tag == TagOp::kNone;
-        other |= live && (!untouched || (out != kNoPort && st.out != out));
-        out = live ? st.out : out;
-    }
-    if (other || out == kNoPort) return kNone;
-    const std::uint16_t port = s.dpdk_port[index(out)];
-    return w.tx[port].load(std::memory_order_relaxed)->length == 0 ? port : kNone;
-}
-
-// Sends a one-way burst (one_way) to `out_port` and frees its drops (counted): what output does,
-// without the outbox and the TX buffer. The burst is split without a branch per packet (see
-// one_way).
-void send_one_way(Worker& w, std::uint16_t in_port, std::uint16_t out_port) noexcept {
-    const Burst& b = w.burst;
+    if (b.count != kBurstSize) return false;
     // NOLINTBEGIN(cppcoreguidelines-pro-type-member-init): scratch, filled before it is read
     std::array<rte_mbuf*, kBurstSize> sent, dropped;
     std::array<DropReason, kBurstSize> reason;
     // NOLINTEND(cppcoreguidelines-pro-type-member-init)
     std::uint16_t ns = 0, nd = 0;
     std::uint64_t bytes = 0;
-    for (std::uint16_t i = 0; i < b.count; ++i) {
+    PortIdx out = kNoPort;
+    bool other = false;  // a packet that isn't dropped, yet isn't sent `out` untouched
+    for (std::uint16_t i = 0; i < kBurstSize; ++i) {
         const Step& st = b.step[i];
         rte_mbuf* m = w.mbufs[i];
         const bool drop = st.verdict == Verdict::kDrop;
+        const bool untouched = st.verdict == Verdict::kUnicast && st.tag == TagOp::kNone;
+        other |= !drop && (!untouched || (out != kNoPort && st.out != out));
+        out = drop ? out : st.out;
         sent[ns] = m;
         dropped[nd] = m;
         reason[nd] = st.reason;
@@ -188,22 +176,24 @@ void send_one_way(Worker& w, std::uint16_t in_port, std::uint16_t out_port) noex
         nd = static_cast<std::uint16_t>(nd + (drop ? 1 : 0));
         bytes += drop ? 0 : b.meta[i].len;  // the mbuf's pkt_len, untouched since
     }
+    if (other || out == kNoPort) return false;
+    const std::uint16_t out_port = s.dpdk_port[index(out)];
+    if (w.tx[out_port].load(std::memory_order_relaxed)->length != 0) return false;
+    w.loop.direct_bursts.add(1);
     PortCounters& c = w.ports[out_port];
     c.tx_packets.add(ns);
     c.tx_bytes.add(bytes);
     transmit(w, out_port, sent.data(), ns);
-    if (nd == 0) return;
+    if (nd == 0) return true;
     PortCounters& in = w.ports[in_port];
     for (std::uint16_t j = 0; j < nd; ++j) in.drops[static_cast<std::size_t>(reason[j])].add(1);
     rte_pktmbuf_free_bulk(dropped.data(), nd);
+    return true;
 }
 
 // Carries out each packet's step: send, tag and send, flood, or drop (counted, freed in bulk).
 void output(Worker& w, const Snapshot& s, std::uint16_t in_port) noexcept {
-    if (const std::uint16_t port = one_way(w, s); port != UINT16_MAX) {
-        w.loop.direct_bursts.add(1);
-        return send_one_way(w, in_port, port);
-    }
+    if (send_one_way(w, s, in_port)) return;
     Burst& b = w.burst;
     PortCounters& in = w.ports[in_port];
     std::array<rte_mbuf*, kBurstSize> dropped;  // NOLINT(cppcoreguidelines-pro-type-member-init)
