@@ -1,13 +1,14 @@
 // vfgate-stage-bench: the dataplane's stages alone, in cycles per packet, without PMDs or mbufs.
 //
-//   vfgate-stage-bench CONFIG PCAP [UPLINK] [PACKETS]
+//   vfgate-stage-bench [--json] [--core N] CONFIG PCAP [UPLINK] [PACKETS]
 //
 // Reads a vfgate config (its firewalls compiled to rte_acl, on an EAL without hugepages) and a
 // pcap of frames arriving on UPLINK (default: the first uplink), then runs them through L2
 // parsing, the switch stage and the firewall stage a burst of 32 at a time, PACKETS in all
 // (default 20M), as a worker does: the same tables, the same connection table. It prints the TSC
-// cycles per packet of each stage and what became of the packets. vfgate-bench's work directory
-// has a config and pcaps to feed it (bench/README.md, "Stage cycles").
+// cycles per packet of each stage and what became of the packets: as text, or with --json as
+// one JSON object (vfgate-bench records it). It runs on CPU N (default 0). vfgate-bench's work
+// directory has a config and pcaps to feed it (bench/README.md, "Stage cycles").
 
 #include <algorithm>
 #include <array>
@@ -19,6 +20,7 @@
 #include <pcap/pcap.h>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unistd.h>
 #include <vector>
 
@@ -60,8 +62,12 @@ int fail(const std::string& what) {
     return 1;
 }
 
-int run(int argc, char** argv) {
-    if (argc < 3) return fail("usage: vfgate-stage-bench CONFIG PCAP [UPLINK] [PACKETS]");
+constexpr const char* kUsage =
+    "usage: vfgate-stage-bench [--json] [--core N] CONFIG PCAP [UPLINK] [PACKETS]";
+
+// `argv`: the positionals, after the program's name.
+int run(int argc, char** argv, bool json) {
+    if (argc < 3) return fail(kUsage);
     auto loaded = config::load_file(argv[1]);
     if (!loaded.ok()) return fail(loaded.errors[0].to_string());
     const config::Config& cfg = *loaded.config;
@@ -158,6 +164,25 @@ int run(int argc, char** argv) {
     const auto per = [packets](std::uint64_t c) {
         return static_cast<double>(c) / static_cast<double>(packets);
     };
+    if (json) {
+        // Names (the uplink's, the drop reasons') are config names and identifiers: no escaping.
+        (void)std::printf(
+            "{\"packets\": %llu, \"uplink\": \"%s\", \"frames\": %zu, \"cycles_per_packet\": "
+            "{\"parse\": %.2f, \"switch\": %.2f, \"firewall\": %.2f, \"total\": %.2f}, "
+            "\"drops\": {",
+            static_cast<unsigned long long>(packets), uplink.c_str(), frames.size(), per(cycles[0]),
+            per(cycles[1]), per(cycles[2]), per(cycles[0] + cycles[1] + cycles[2]));
+        const char* sep = "";
+        for (std::size_t r = 0; r < drops.size(); ++r) {
+            if (drops[r] == 0) continue;
+            const std::string reason(name(static_cast<DropReason>(r)));
+            (void)std::printf("%s\"%s\": %llu", sep, reason.c_str(),
+                              static_cast<unsigned long long>(drops[r]));
+            sep = ", ";
+        }
+        (void)std::printf("}}\n");
+        return 0;
+    }
     (void)std::printf(
         "%llu packets from %s (%zu frames): cycles per packet: parse %.1f, switch %.1f, "
         "firewall %.1f, total %.1f\n",
@@ -176,15 +201,37 @@ int run(int argc, char** argv) {
 }  // namespace vfgate::dataplane
 
 int main(int argc, char** argv) {
+    // The options, then the positionals.
+    bool json = false;
+    std::string core = "0";
+    int first = 1;
+    for (; first < argc; ++first) {
+        const std::string_view a = argv[first];
+        if (a == "--json") {
+            json = true;
+        } else if (a == "--core" && first + 1 < argc) {
+            core = argv[++first];
+            if (core.empty() || core.size() > 4 ||
+                core.find_first_not_of("0123456789") != std::string::npos) {
+                return vfgate::dataplane::fail("--core: " + core + ": want a CPU number");
+            }
+        } else if (a.starts_with("--")) {
+            return vfgate::dataplane::fail(std::string(a) + ": unknown option; " +
+                                           vfgate::dataplane::kUsage);
+        } else {
+            break;
+        }
+    }
     const std::string prefix = "vfgate-stage-bench-" + std::to_string(::getpid());
     const char* eal[] = {
-        argv[0], "--no-huge",     "-m",           "1024",          "--no-pci",      "-l",
-        "0",     "--file-prefix", prefix.c_str(), "--log-level=3", "--no-telemetry"};
+        argv[0],      "--no-huge",     "-m",           "1024",          "--no-pci",      "-l",
+        core.c_str(), "--file-prefix", prefix.c_str(), "--log-level=3", "--no-telemetry"};
     if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char**>(eal)) < 0) {
-        (void)std::fprintf(stderr, "vfgate-stage-bench: EAL init failed\n");
+        (void)std::fprintf(stderr, "vfgate-stage-bench: EAL init failed (--core %s)\n",
+                           core.c_str());
         return 1;
     }
-    const int r = vfgate::dataplane::run(argc, argv);
+    const int r = vfgate::dataplane::run(argc - first + 1, argv + first - 1, json);
     rte_eal_cleanup();
     return r;
 }

@@ -66,6 +66,8 @@ def build_parser():
     run.add_argument("--warm", type=float, default=3, help="warm-up seconds (default 3)")
     run.add_argument("--dur", type=float, default=10, help="measured seconds (default 10)")
     run.add_argument("--peers", type=_csv(str), default=[], help="more peers: ovs (testpmd io always runs)")
+    run.add_argument("--no-stages", action="store_true",
+                     help="skip vfgate-stage-bench (cycles per stage, after each vfgate measurement)")
     nic = sub.add_parser("nic", help="NIC mode: generator and receiver, RFC 2544 NDR/PDR and latency")
     _add_scenario_flags(nic)
     nic.add_argument("--trial", type=float, default=2, help="seconds per trial (default 2)")
@@ -173,7 +175,8 @@ def main(argv=None):
         check_run_env()
         if args.command == "run":
             from . import software
-            raw = software.run(scns, args.peers, args.reps, args.warm, args.dur, args.workdir)
+            raw = software.run(scns, args.peers, args.reps, args.warm, args.dur, args.workdir,
+                               stage_cycles=not args.no_stages)
             doc = report.document("software", software.summarize(scns, raw), raw,
                                   {"reps": args.reps, "warm_s": args.warm, "dur_s": args.dur,
                                    "peers": ["testpmd-io"] + args.peers})

@@ -128,6 +128,23 @@ def table(doc):
                              f"{_fmt(r.get('rx_mpps'), 7)} {_fmt(r.get('gbps'), 7)} "
                              f"{_fmt(r.get('ratio'), 6)} {_fmt(r.get('cycles_per_packet'), 8, 0)}"
                              f"{more}  {drops}")
+    return "\n".join(lines) + "\n" + _stage_table(doc, w)
+
+
+def _stage_table(doc, w):
+    """vfgate's cycles per packet by stage (vfgate-stage-bench: no PMD, no mbuf), beside the
+    whole worker's, for the scenarios that have them; empty if none has."""
+    rows = [(s["key"], s["results"]["vfgate"]) for s in doc["scenarios"]
+            if "stage_cycles" in s["results"].get("vfgate", {})]
+    if not rows:
+        return ""
+    head = (f"{'vfgate cycles per packet':<{w}} {'worker':>7} {'parse':>7} {'switch':>7} "
+            f"{'firewall':>8} {'stages':>7}")
+    lines = ["", head, "-" * len(head)]
+    for key, r in rows:
+        st = r["stage_cycles"]
+        lines.append(f"{key:<{w}} {_fmt(r.get('cycles_per_packet'), 7, 0)} {_fmt(st['parse'], 7, 1)} "
+                     f"{_fmt(st['switch'], 7, 1)} {_fmt(st['firewall'], 8, 1)} {_fmt(st['total'], 7, 1)}")
     return "\n".join(lines) + "\n"
 
 

@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import churn, progress, systems, traffic
+from . import churn, progress, stages, systems, traffic
 
 
 def _cached(path, write):
@@ -63,8 +63,13 @@ def measure_one(system, scn, warm, dur, phase=None):
     return row
 
 
-def run(scenarios, peers, reps, warm, dur, workdir=None, log=print):
-    """Raw rows: one per (rep, scenario, system)."""
+def run(scenarios, peers, reps, warm, dur, workdir=None, log=print, stage_cycles=True):
+    """Raw rows: one per (rep, scenario, system). On steady traffic vfgate's rows also have
+    `stage_cycles` (stages.measure), unless `stage_cycles` is false or the stage bench isn't
+    built (said once through `log`)."""
+    stage_bench = stages.binary() if stage_cycles else None
+    if stage_cycles and stage_bench is None:
+        log("vfgate-bench: vfgate-stage-bench is not built: no cycles per stage in this run")
     work = workdir or tempfile.mkdtemp(prefix="vfgate-bench-")
     cache = Path(work) / "pcaps"
     cache.mkdir(parents=True, exist_ok=True)
@@ -82,6 +87,9 @@ def run(scenarios, peers, reps, warm, dur, workdir=None, log=print):
                         row = measure_one(system, scn, warm, dur, phase)
                     finally:
                         system.close()
+                    if name == "vfgate" and stage_bench and scn.traffic == "steady":
+                        row["stage_cycles"] = stages.measure(stage_bench, system.config, pcap,
+                                                             systems.cpus(1)[0])
                     row.update({"rep": rep, "scenario": scn.key, "system": name})
                     if phase:
                         row["phase"] = phase
@@ -105,6 +113,9 @@ def summarize(scenarios, raw):
             reasons = sorted({k for r in rows for k in r["drops"]})
             med["drops_mpps"] = {k: statistics.median(r["drops"].get(k, 0) for r in rows) for k in reasons}
             med["reps"] = [r["mpps"] for r in rows]
+            staged = [r["stage_cycles"] for r in rows if "stage_cycles" in r]
+            if staged:
+                med["stage_cycles"] = {k: statistics.median(s[k] for s in staged) for k in stages.KEYS}
             if scn.traffic != "steady":
                 med.update(churn.medians(rows, [r for r in mine if r.get("phase") == "baseline"]))
             results[system] = med

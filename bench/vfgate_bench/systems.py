@@ -171,7 +171,7 @@ class Vfgate:
         uplink = uplink or f"net_pcap0,{rx},infinite_rx=1"
         capacity = churn.capacity(scn)
         conntrack = f"  conntrack: {{capacity: {capacity}}}\n" if capacity else ""
-        cfg = Path(workdir) / "vfgate.yaml"
+        cfg = self.config = Path(workdir) / "vfgate.yaml"
         cfg.write_text(f"""version: 1
 host: {{name: vfgate-bench}}
 dataplane:

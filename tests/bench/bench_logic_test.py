@@ -137,6 +137,45 @@ class Compare(unittest.TestCase):
             self.assertIn("missing.json", r.stderr)
 
 
+class StageCycles(unittest.TestCase):
+    """vfgate's cycles per stage (vfgate-stage-bench) in the results: medians over the reps,
+    each stage on its own, and their table under the main one."""
+
+    def raw(self):
+        [scn] = scenarios.expand({"sizes": [64], "flows": [1024], "rules": 1000}, "t", 2)
+        rows = []
+        for rep, (parse, fw) in enumerate([(12.0, 31.0), (14.0, 29.0), (13.0, 40.0)]):
+            rows.append({"rep": rep, "scenario": scn.key, "system": "testpmd-io", "mpps": 80.0,
+                         "rx_mpps": 80.0, "gbps": 53.0, "drops": {}})
+            rows.append({"rep": rep, "scenario": scn.key, "system": "vfgate", "mpps": 28.0,
+                         "rx_mpps": 31.0, "gbps": 19.0, "drops": {}, "cycles_per_packet": 66.0,
+                         "stage_cycles": {"parse": parse, "switch": 3.5, "firewall": fw,
+                                          "total": parse + 3.5 + fw}})
+        return [scn], rows
+
+    def test_medians_per_stage(self):
+        scns, raw = self.raw()
+        [s] = software.summarize(scns, raw)
+        st = s["results"]["vfgate"]["stage_cycles"]
+        # Each stage's own median: the total's (46.5) is not the sum of theirs (47.5).
+        self.assertEqual(st, {"parse": 13.0, "switch": 3.5, "firewall": 31.0, "total": 46.5})
+        self.assertNotIn("stage_cycles", s["results"]["testpmd-io"])
+
+    def test_table_shows_them_beside_the_worker(self):
+        scns, raw = self.raw()
+        doc = report.document("software", software.summarize(scns, raw), raw, {"reps": 3},
+                              when="2026-12-07T00:00:00", host={"cpus": 2}, rev="abc")
+        text = report.table(json.loads(report.dumps(doc)))
+        self.assertIn("vfgate cycles per packet", text)
+        line = [x for x in text.splitlines() if x.startswith(scns[0].key) and "vfgate" not in x][-1]
+        self.assertEqual(line.split()[1:], ["66", "13.0", "3.5", "31.0", "46.5"])
+        for r in raw:
+            r.pop("stage_cycles", None)
+        plain = report.document("software", software.summarize(scns, raw), raw, {"reps": 3},
+                                when="2026-12-07T00:00:00", host={"cpus": 2}, rev="abc")
+        self.assertNotIn("cycles per packet", report.table(plain))
+
+
 class Scenarios(tap_runner.TempFiles, unittest.TestCase):
     def test_file_expands_the_product_with_defaults(self):
         path = self.write("defaults: {rules: 10, allowed: 0.5}\nscenarios:\n"

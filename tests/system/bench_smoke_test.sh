@@ -4,9 +4,9 @@
 # it starts, NDR/PDR search, latency). Checks what a user reads: both systems forwarded, the
 # firewall dropped the denied tenth, the JSON, the plot, compare's verdicts.
 #
-#   bench_smoke_test.sh VFGATE_DATAPLANE VFGATE_TRAFGEN SOURCE_ROOT
+#   bench_smoke_test.sh VFGATE_DATAPLANE VFGATE_TRAFGEN SOURCE_ROOT VFGATE_STAGE_BENCH
 set -u
-export VFGATE_DATAPLANE=$1 VFGATE_TRAFGEN=$2
+export VFGATE_DATAPLANE=$1 VFGATE_TRAFGEN=$2 VFGATE_STAGE_BENCH=$4
 src=$3
 . "$src/tests/system/tap.sh"
 work=$(mktemp -d /tmp/vfgate-bench-smoke.XXXXXX)
@@ -28,8 +28,15 @@ share = vf["drops_mpps"]["firewall"] / vf["rx_mpps"]
 assert 0.09 < share < 0.11, share
 assert abs(vf["mpps"] + vf["drops_mpps"]["firewall"] - vf["rx_mpps"]) < 0.02 * vf["rx_mpps"], vf
 assert vf["ratio"] == round(vf["mpps"] / io["mpps"], 4) and vf["cycles_per_packet"] > 0, vf
-print(f"io {io['mpps']:.2f}, vfgate {vf['mpps']:.2f} Mpps, denied share {share:.3f}")
+# vfgate-stage-bench ran on the same config and pcap: each stage took cycles, and (1 rep, so no
+# median apart) the stages add up to their total.
+st = vf["stage_cycles"]
+assert min(st["parse"], st["switch"], st["firewall"]) > 0, st
+assert abs(st["parse"] + st["switch"] + st["firewall"] - st["total"]) < 0.05, st
+assert "stage_cycles" not in io, io
+print(f"io {io['mpps']:.2f}, vfgate {vf['mpps']:.2f} Mpps, denied share {share:.3f}, stages {st}")
 PY
+check "the table shows vfgate's cycles per stage" grep -q "^vfgate cycles per packet" <<<"$("$bench" table "$work/sw.json")"
 check "the plot is a PNG" python3 -c 'import sys; assert open(sys.argv[1], "rb").read(8) == b"\x89PNG\r\n\x1a\n"' "$work/sw.png"
 check "compare with itself: no regression (exit 0)" "$bench" compare "$work/sw.json" "$work/sw.json"
 python3 - "$work/sw.json" "$work/worse.json" <<'PY'
