@@ -65,7 +65,7 @@ int fail(const std::string& what) {
 constexpr const char* kUsage =
     "usage: vfgate-stage-bench [--json] [--core N] CONFIG PCAP [UPLINK] [PACKETS]";
 
-// `argv`: the positionals, after the program's name.
+// `argv[1..]`: the positionals (`argv[0]` unused).
 int run(int argc, char** argv, bool json) {
     if (argc < 3) return fail(kUsage);
     auto loaded = config::load_file(argv[1]);
@@ -209,14 +209,17 @@ int main(int argc, char** argv) {
         const std::string_view a = argv[first];
         if (a == "--json") {
             json = true;
-        } else if (a == "--core" && first + 1 < argc) {
-            core = argv[++first];
+        } else if (a == "--core") {
+            core = first + 1 < argc ? argv[++first] : "";
             if (core.empty() || core.size() > 4 ||
                 core.find_first_not_of("0123456789") != std::string::npos) {
-                return vfgate::dataplane::fail("--core: " + core + ": want a CPU number");
+                return vfgate::dataplane::fail("--core: " + (core.empty() ? "" : core + ": ") +
+                                               "want a CPU number");
             }
         } else if (a.starts_with("--")) {
-            return vfgate::dataplane::fail(std::string(a) + ": unknown option; " +
+            return vfgate::dataplane::fail(std::string(a) +
+                                           ": unknown option (options come "
+                                           "first); " +
                                            vfgate::dataplane::kUsage);
         } else {
             break;

@@ -3,6 +3,7 @@
 Reps are the outer loop (slow drift on the host hits every system alike); each measurement
 starts the system, lets it warm up, and reads its counters over `dur` seconds."""
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -63,13 +64,19 @@ def measure_one(system, scn, warm, dur, phase=None):
     return row
 
 
-def run(scenarios, peers, reps, warm, dur, workdir=None, log=print, stage_cycles=True):
+def _warn(text):
+    print(f"vfgate-bench: {text}", file=sys.stderr)
+
+
+def run(scenarios, peers, reps, warm, dur, workdir=None, warn=_warn, stage_cycles=True):
     """Raw rows: one per (rep, scenario, system). On steady traffic vfgate's rows also have
     `stage_cycles` (stages.measure), unless `stage_cycles` is false or the stage bench isn't
-    built (said once through `log`)."""
-    stage_bench = stages.binary() if stage_cycles else None
-    if stage_cycles and stage_bench is None:
-        log("vfgate-bench: vfgate-stage-bench is not built: no cycles per stage in this run")
+    built (said once through `warn`). A stage bench that fails leaves its row without them
+    (said through `warn`): the throughput measured is not lost for it."""
+    steady = any(s.traffic == "steady" for s in scenarios)
+    stage_bench = stages.binary() if stage_cycles and steady else None
+    if stage_cycles and steady and stage_bench is None:
+        warn("vfgate-stage-bench is not built: no cycles per stage in this run")
     work = workdir or tempfile.mkdtemp(prefix="vfgate-bench-")
     cache = Path(work) / "pcaps"
     cache.mkdir(parents=True, exist_ok=True)
@@ -88,8 +95,11 @@ def run(scenarios, peers, reps, warm, dur, workdir=None, log=print, stage_cycles
                     finally:
                         system.close()
                     if name == "vfgate" and stage_bench and scn.traffic == "steady":
-                        row["stage_cycles"] = stages.measure(stage_bench, system.config, pcap,
-                                                             systems.cpus(1)[0])
+                        try:
+                            row["stage_cycles"] = stages.measure(stage_bench, system.config, pcap,
+                                                                 systems.cpus(1)[0])
+                        except systems.BenchError as e:
+                            warn(f"{label}: no cycles per stage: {e}")
                     row.update({"rep": rep, "scenario": scn.key, "system": name})
                     if phase:
                         row["phase"] = phase

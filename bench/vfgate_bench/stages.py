@@ -3,6 +3,7 @@ run on the worker's core after vfgate's measurement. It drives the dataplane's s
 parse, switch, firewall) without PMDs, mbufs or the worker loop, so that a result says where
 vfgate's own cycles go beside what the whole worker spent (bench/README.md, "Stage cycles")."""
 import json
+import os
 import subprocess
 
 from . import systems
@@ -12,7 +13,10 @@ KEYS = ("parse", "switch", "firewall", "total")
 
 
 def binary():
-    """The stage bench of the build, or None when it isn't built (it isn't installed)."""
+    """The stage bench of the build, or None when it isn't built (it isn't installed). A
+    VFGATE_STAGE_BENCH that names no file is an error (BenchError), not a silent skip."""
+    if os.environ.get("VFGATE_STAGE_BENCH"):
+        return systems.built("bench/vfgate-stage-bench", "VFGATE_STAGE_BENCH")
     try:
         return systems.built("bench/vfgate-stage-bench", "VFGATE_STAGE_BENCH")
     except systems.BenchError:
@@ -20,9 +24,13 @@ def binary():
 
 
 def measure(exe, config, pcap, core, packets=PACKETS):
-    """{parse, switch, firewall, total}: TSC cycles per packet of each stage."""
-    p = subprocess.run([str(exe), "--json", "--core", str(core), str(config), str(pcap), "up0",
-                        str(packets)], capture_output=True, text=True, timeout=600, check=False)
+    """{parse, switch, firewall, total}: TSC cycles per packet of each stage; BenchError when
+    the stage bench fails."""
+    try:
+        p = subprocess.run([str(exe), "--json", "--core", str(core), str(config), str(pcap), "up0",
+                            str(packets)], capture_output=True, text=True, timeout=600, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise systems.BenchError(f"vfgate-stage-bench: {e}") from e
     if p.returncode != 0:
         raise systems.BenchError(f"vfgate-stage-bench failed: {(p.stderr or p.stdout).strip()[-400:]}")
     try:

@@ -154,6 +154,13 @@ void flood(Worker& w, Outbox& out_box, const Snapshot& s, std::uint16_t pkt, rte
 bool send_one_way(Worker& w, const Snapshot& s, std::uint16_t in_port) noexcept {
     const Burst& b = w.burst;
     if (b.count != kBurstSize) return false;
+    // A burst whose first packet takes a tag or floods (an access port's traffic) is not split
+    // in vain.
+    if (const Step& first = b.step[0];
+        first.verdict == Verdict::kFlood ||
+        (first.verdict == Verdict::kUnicast && first.tag != TagOp::kNone)) {
+        return false;
+    }
     // NOLINTBEGIN(cppcoreguidelines-pro-type-member-init): scratch, filled before it is read
     std::array<rte_mbuf*, kBurstSize> sent, dropped;
     std::array<DropReason, kBurstSize> reason;

@@ -14,7 +14,7 @@ import yaml
 
 ROOT = Path(sys.argv.pop(1)) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
-from vfgate_bench import ndr, report, scenarios, software, traffic  # noqa: E402
+from vfgate_bench import ndr, report, scenarios, software, stages, systems, traffic  # noqa: E402
 
 import tap_runner  # noqa: E402
 
@@ -166,14 +166,48 @@ class StageCycles(unittest.TestCase):
         doc = report.document("software", software.summarize(scns, raw), raw, {"reps": 3},
                               when="2026-12-07T00:00:00", host={"cpus": 2}, rev="abc")
         text = report.table(json.loads(report.dumps(doc)))
-        self.assertIn("vfgate cycles per packet", text)
-        line = [x for x in text.splitlines() if x.startswith(scns[0].key) and "vfgate" not in x][-1]
+        lines = text.splitlines()
+        at = lines.index(next(x for x in lines if x.startswith("vfgate cycles per packet")))
+        [line] = [x for x in lines[at:] if x.startswith(scns[0].key)]
         self.assertEqual(line.split()[1:], ["66", "13.0", "3.5", "31.0", "46.5"])
         for r in raw:
             r.pop("stage_cycles", None)
         plain = report.document("software", software.summarize(scns, raw), raw, {"reps": 3},
                                 when="2026-12-07T00:00:00", host={"cpus": 2}, rev="abc")
         self.assertNotIn("cycles per packet", report.table(plain))
+
+
+class StageBenchRuns(unittest.TestCase):
+    """stages.measure's handling of what the stage bench does: its JSON read, and its failures
+    as BenchError (vfgate-bench then goes on without the row's stage cycles). The executable is
+    a stand-in script, as the failures are what is under test; the real stage bench is run by
+    the bench smoke test."""
+
+    def script(self, body):
+        d = tempfile.TemporaryDirectory()
+        self.addCleanup(d.cleanup)
+        path = Path(d.name) / "stage-bench"
+        path.write_text("#!/bin/sh\n" + body + "\n")
+        path.chmod(0o755)
+        return str(path)
+
+    def test_reads_the_cycles_and_passes_the_arguments(self):
+        exe = self.script('echo "$@" > "$(dirname "$0")/args"\n'
+                          'echo \'{"cycles_per_packet": {"parse": 1, "switch": 2, "firewall": 3, '
+                          '"total": 6}, "drops": {}}\'')
+        got = stages.measure(exe, "/c.yaml", "/p.pcap", 1, packets=5)
+        self.assertEqual(got, {"parse": 1.0, "switch": 2.0, "firewall": 3.0, "total": 6.0})
+        args = (Path(exe).parent / "args").read_text().split()
+        self.assertEqual(args, ["--json", "--core", "1", "/c.yaml", "/p.pcap", "up0", "5"])
+
+    def test_failures_are_bench_errors_naming_the_cause(self):
+        for body, want in (("echo 'no uplink up0' >&2; exit 1", "no uplink up0"),
+                           ("echo 'cycles: 12'", "unexpected output"),
+                           ('echo \'{"cycles_per_packet": {"parse": 1}}\'', "unexpected output")):
+            with self.subTest(body=body), self.assertRaisesRegex(systems.BenchError, want):
+                stages.measure(self.script(body), "/c.yaml", "/p.pcap", 1)
+        with self.assertRaisesRegex(systems.BenchError, "vfgate-stage-bench"):
+            stages.measure("/nonexistent/stage-bench", "/c.yaml", "/p.pcap", 1)
 
 
 class Scenarios(tap_runner.TempFiles, unittest.TestCase):
