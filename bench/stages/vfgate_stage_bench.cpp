@@ -217,9 +217,7 @@ int main(int argc, char** argv) {
                                                "want a CPU number");
             }
         } else if (a.starts_with("--")) {
-            return vfgate::dataplane::fail(std::string(a) +
-                                           ": unknown option (options come "
-                                           "first); " +
+            return vfgate::dataplane::fail(std::string(a) + ": unknown option (options first); " +
                                            vfgate::dataplane::kUsage);
         } else {
             break;
