@@ -9,8 +9,6 @@
 namespace vfgate::dataplane {
 namespace {
 
-constexpr std::uint32_t kNoSlot = 0xffffffff;
-
 template <class T>
 T* zalloc(const TableMemory& m, const char* what, std::size_t n, std::size_t& total) {
     const std::size_t bytes = sizeof(T) * n;
@@ -153,7 +151,6 @@ void ConnTable::erase(std::int32_t pos) noexcept {
         for (unsigned i = 0; i < Bucket::kSlots; ++i) {
             if (b.sig[i] == h.sig && b.slot[i] == upos) {
                 b.sig[i] = 0;
-                b.slot[i] = kNoSlot;
                 return true;
             }
         }

@@ -1,9 +1,9 @@
 #pragma once
 // A worker's connection table: fixed capacity, owned by one worker, which is the only thread
 // that reads or writes it (listing goes through the worker: see CtDump); so no locks and no RCU
-// inside. Never resizes. When it is full, a new connection takes the place of an expired entry
-// or, failing that, evicts one that was never answered (see evictable()), the oldest first; a
-// table full of answered connections refuses the insert and the caller drops the new one. Plain
+// inside. Never resizes. When it is full, a new connection takes the first entry the eviction's
+// clock hand meets that has expired or was never answered (see evictable()); a table full of
+// answered connections refuses the insert and the caller drops the new one. Plain
 // C++: its memory comes from the caller (hugepages in the dataplane, the heap in tests), the hash
 // is the CPU's CRC32-C instruction.
 //
@@ -24,7 +24,7 @@
 // where they were freed, so the hand meets entries roughly in the order they were made (FIFO),
 // skipping those it may not evict; it looks at most kEvictScan entries per insert.
 // Times are 32-bit ticks of 2^tick_shift TSC cycles (about 2-4 ms), compared modulo 2^32: a
-// timeout must stay below 2^31 ticks (at least 49 days; config-v1 caps timeouts at 30).
+// timeout must stay below 2^31 ticks (at least 49 days; the config caps timeouts at 30 days).
 
 #include <array>
 #include <bit>
@@ -48,13 +48,15 @@ namespace vfgate::dataplane {
 struct alignas(64) CtEntry {
     static constexpr std::uint8_t kInUse = 0x01;
     static constexpr std::uint8_t kOrigSwapped = 0x02;  // conn_key's `swapped` of the originator
-    static constexpr std::uint8_t kEgress = 0x04;       // allowed by egress rules (else ingress)
+    static constexpr std::uint8_t kEgress = 0x04;       // decided by egress rules (else ingress)
 
     ConnKey key;
     std::uint32_t expires = 0;               // ticks
     std::array<std::uint32_t, 2> packets{};  // from the originator, and replies
-    std::uint32_t epoch = 0;                 // the firewall's epoch it was allowed under
-    std::uint32_t rule = 0;                  // the allowing rule's index + 1; 0: the default
+    // The rules that decided it (allowed it, or denied it for a kDenied entry): the firewall's
+    // epoch, and the rule's index + 1 (0: the default).
+    std::uint32_t epoch = 0;
+    std::uint32_t rule = 0;
     CtState state = CtState::kUdpUnreplied;
     std::uint8_t flags = 0;
 };
@@ -169,10 +171,10 @@ class ConnTable {
     [[gnu::always_inline]] static inline std::uint16_t sig_of(std::uint32_t crc) noexcept;
     [[gnu::always_inline]] inline std::uint32_t secondary_of(std::uint32_t crc) const noexcept;
     [[gnu::always_inline]] inline Hashed hash(const ConnKey& k) const noexcept;
-    // The position of `k` in bucket `b` (matching `sig`), or -1.
     // The position of `k` among the slots of bucket `b` that `matches` marks (sig_matches), or -1.
     [[gnu::always_inline]] inline std::int32_t first_of(const Bucket& b, std::uint32_t matches,
                                                         const ConnKey& k) const noexcept;
+    // The position of `k` in bucket `b` (matching `sig`), or -1.
     [[gnu::always_inline]] std::int32_t find_in(const Bucket& b, std::uint16_t sig,
                                                 const ConnKey& k) const noexcept {
         return first_of(b, sig_matches(b, sig), k);

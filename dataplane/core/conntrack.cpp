@@ -1,7 +1,5 @@
 #include "conntrack.hpp"
 
-#include <cstring>
-
 namespace vfgate::dataplane {
 
 const char* to_string(CtState s) {
@@ -41,35 +39,36 @@ CtState initial_state(const FlowKey& k) noexcept {
     return echo ? CtState::kIcmpEcho : CtState::kUdpUnreplied;
 }
 
-namespace {
-
-std::int64_t timeout_of(CtState s, const CtTimeouts& t) noexcept {
+std::uint32_t timeout_s(CtState s, const CtTimeouts& t) noexcept {
+    std::int64_t seconds = t.udp_s;  // validated: 0, or 1 s to 30 days
     switch (s) {
         case CtState::kTcpSynSent:
-            return t.tcp_syn_s;
+            seconds = t.tcp_syn_s;
+            break;
         case CtState::kTcpEstablished:
-            return t.tcp_established_s;
+            seconds = t.tcp_established_s;
+            break;
         case CtState::kTcpFinWait:
         case CtState::kTcpClosing:
-            return t.tcp_fin_s;
+            seconds = t.tcp_fin_s;
+            break;
         case CtState::kTcpClosed:
-            return t.tcp_closed_s;
+            seconds = t.tcp_closed_s;
+            break;
         case CtState::kUdpUnreplied:
-            return t.udp_s;
+            seconds = t.udp_s;
+            break;
         case CtState::kUdpReplied:
-            return t.udp_replied_s;
+            seconds = t.udp_replied_s;
+            break;
         case CtState::kIcmpEcho:
-            return t.icmp_s;
+            seconds = t.icmp_s;
+            break;
         case CtState::kDenied:
-            return t.denied_s;
+            seconds = t.denied_s;
+            break;
     }
-    return t.udp_s;
-}
-
-}  // namespace
-
-std::uint32_t timeout_s(CtState s, const CtTimeouts& t) noexcept {
-    return static_cast<std::uint32_t>(timeout_of(s, t));  // validated: 0 or 1 s to 30 days
+    return static_cast<std::uint32_t>(seconds);
 }
 
 }  // namespace vfgate::dataplane

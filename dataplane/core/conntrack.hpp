@@ -188,6 +188,7 @@ using CtTimeouts = config::ConntrackTimeouts;
 // The state a new connection starts in, from the packet that the rules allowed.
 CtState initial_state(const FlowKey& k) noexcept;
 
+// The idle timeout of a connection in state `s`, in seconds, from the config's timeouts.
 std::uint32_t timeout_s(CtState s, const CtTimeouts& t) noexcept;
 
 // Per packet of a tracked connection, hence inline.

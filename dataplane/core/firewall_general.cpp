@@ -26,8 +26,8 @@ FlowKey originator_of(const FlowKey& k) noexcept {
 // re-checks connections allowed under older rules (and forgets those the rules now deny).
 // True when it settled every side of the burst alone (then there is nothing left to classify
 // or commit).
-bool FirewallStage::track(Burst& b, const FirewallTables& fw, std::uint32_t tick) noexcept {
-    ConnTable* table = conntrack.load(std::memory_order_relaxed);
+bool FirewallStage::track(Burst& b, const FirewallTables& fw, ConnTable* table,
+                          std::uint32_t tick) noexcept {
     if (table == nullptr) return false;  // no stateful firewall yet: nothing is tracked
     std::uint32_t settled = 0;
     static_assert(std::size_t{2} * kBurstSize <= ConnTable::kBulkMax);
@@ -67,9 +67,7 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, std::uint32_t tick
             if (e.epoch != sd.fw->epoch || dir_of(e) != sd.dir || sd.swapped != orig_swapped(e)) {
                 continue;
             }
-            e.expires = tick + timeout_of(fw, CtState::kDenied);
-            ++e.packets[0];
-            count_match(sd.fw->dir[sd.dir], e.rule);
+            renew_denial(fw, sd.fw->dir[sd.dir], e, tick);
             sd.match = e.rule;
             sd.decided = true;
             if (sd.sole) {
@@ -105,8 +103,8 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, std::uint32_t tick
         if (sd.sole) {
             // Nothing else decides this packet: advance the connection now, while its entry
             // is in cache, rather than in a later pass.
-            tally(sd.fw->dir[sd.dir]);
-            advance_entry(fw, e, k, reply, tick);
+            pass_established(fw, sd.fw->dir[sd.dir], e, is_tracked_tcp(k), k.tcp_flags, reply,
+                             tick);
             sd.final = true;
             ++settled;
         }
@@ -169,54 +167,53 @@ void FirewallStage::classify() noexcept {
 
 // A new entry for the side's connection: its state, expiry, first packet and the rules that
 // decided it.
-void FirewallStage::record(const FirewallTables& fw, CtEntry& e, CtState state, const Side& sd,
-                           std::uint32_t tick) noexcept {
-    ConnTable& ct_table = *conntrack.load(std::memory_order_relaxed);
-    ct_table.set_state(e, state);
+void FirewallStage::record(const FirewallTables& fw, ConnTable& table, CtEntry& e, CtState state,
+                           const Side& sd, std::uint32_t tick) noexcept {
+    table.set_state(e, state);
     e.expires = tick + timeout_of(fw, state);
     e.packets = {1, 0};
     e.epoch = sd.fw->epoch;
     e.rule = sd.match;
     e.flags = static_cast<std::uint8_t>(CtEntry::kInUse | (sd.swapped ? CtEntry::kOrigSwapped : 0) |
                                         (sd.dir == kEgress ? CtEntry::kEgress : 0));
-    ct.publish(ct_table);
+    ct.publish(table);
 }
 
 // A side that allowed a packet that passes: advance its connection, or record a new one.
 // False when the new connection finds the table full.
-bool FirewallStage::commit(const FirewallTables& fw, Side& sd, std::uint16_t j,
+bool FirewallStage::commit(const FirewallTables& fw, ConnTable* table, Side& sd, std::uint16_t j,
                            std::uint32_t tick) noexcept {
+    // Settled already, or no table: nothing tracked (no stateful firewall yet).
+    if (sd.final || table == nullptr) return true;
     const RuleSet& rs = sd.fw->dir[sd.dir];
     const FlowKey& k = key_[sd.pkt];
-    ConnTable* ct_table = conntrack.load(std::memory_order_relaxed);
-    if (sd.final) return true;
     // Whether the entry at `pos` is still this side's connection: a new connection earlier in
     // this burst may have evicted it.
     const auto holds = [&](std::int32_t pos) {
-        const CtEntry& e = ct_table->at(pos);
+        const CtEntry& e = table->at(pos);
         return (e.flags & CtEntry::kInUse) != 0 && e.key == conn_[j];
     };
     if (sd.leader >= 0) {
         if (side_[sd.leader].pos >= 0 && holds(side_[sd.leader].pos)) {
             sd.pos = side_[sd.leader].pos;  // the entry its leader created (or renewed) just now
-            sd.established = passes(ct_table->at(sd.pos).state, k);
+            sd.established = passes(table->at(sd.pos).state, k);
         }
         if (!sd.established) count_match(rs, sd.match);  // a new connection again
     }
     if (sd.established && holds(sd.pos)) {
-        tally(rs);
-        CtEntry& e = ct_table->at(sd.pos);
-        advance_entry(fw, e, k, sd.swapped != orig_swapped(e), tick);
+        CtEntry& e = table->at(sd.pos);
+        pass_established(fw, rs, e, is_tracked_tcp(k), k.tcp_flags, sd.swapped != orig_swapped(e),
+                         tick);
         return true;
     }
-    if (!sd.fw->stateful || ct_table == nullptr) return true;
-    const std::int32_t pos = ct_table->insert(conn_[j], tick);
+    if (!sd.fw->stateful) return true;
+    const std::int32_t pos = table->insert(conn_[j], tick);
     sd.pos = pos;
     if (pos < 0) {
         ct.full.add(1);
         return false;
     }
-    record(fw, ct_table->at(pos), initial_state(k), sd, tick);
+    record(fw, *table, table->at(pos), initial_state(k), sd, tick);
     ct.created.add(1);
     return true;
 }
@@ -224,24 +221,23 @@ bool FirewallStage::commit(const FirewallTables& fw, Side& sd, std::uint16_t j,
 // A stateful side whose rules denied a packet: remember it for the flow's next packets (same
 // side, direction and rules), unless it is ICMP (whose rules match fields that the connection
 // key lacks: type and code) or denials already fill their share of the table.
-void FirewallStage::remember_denial(const FirewallTables& fw, const Side& sd, std::uint16_t j,
-                                    std::uint32_t tick) noexcept {
+void FirewallStage::remember_denial(const FirewallTables& fw, ConnTable* table, const Side& sd,
+                                    std::uint16_t j, std::uint32_t tick) noexcept {
     // Only sides the rules themselves just denied (not conntrack, not a follower).
-    if (sd.allow || sd.decided || !sd.fw->stateful) return;
+    if (sd.allow || sd.decided || !sd.fw->stateful || table == nullptr) return;
     const FlowKey& k = key_[sd.pkt];
-    ConnTable* ct_table = conntrack.load(std::memory_order_relaxed);
-    if (timeout_of(fw, CtState::kDenied) == 0 || ct_table == nullptr || k.proto == kIpProtoIcmp ||
-        k.proto == kIpProtoIcmpv6 || ct_table->denied() >= ct_table->denied_limit()) {
+    if (timeout_of(fw, CtState::kDenied) == 0 || k.proto == kIpProtoIcmp ||
+        k.proto == kIpProtoIcmpv6 || table->denied() >= table->denied_limit()) {
         return;
     }
-    const std::int32_t pos = ct_table->insert(conn_[j], tick);
-    if (pos >= 0) record(fw, ct_table->at(pos), CtState::kDenied, sd, tick);
+    const std::int32_t pos = table->insert(conn_[j], tick);
+    if (pos >= 0) record(fw, *table, table->at(pos), CtState::kDenied, sd, tick);
 }
 
 // Each packet passes when all its sides allow (each packet's sides are adjacent; stateful sides
 // are in packet order): the allowing sides advance or record their connections. Otherwise it is
 // dropped, and the denying sides remember it.
-void FirewallStage::apply_verdicts(Burst& b, const FirewallTables& fw,
+void FirewallStage::apply_verdicts(Burst& b, const FirewallTables& fw, ConnTable* table,
                                    std::uint32_t tick) noexcept {
     for (std::uint16_t j = 0; j < sides_;) {
         const std::uint16_t pkt = side_[j].pkt;
@@ -251,10 +247,10 @@ void FirewallStage::apply_verdicts(Burst& b, const FirewallTables& fw,
         Step& st = b.step[pkt];
         if (!allow) {
             drop(st, DropReason::kFirewall);
-            for (std::uint16_t q = j; q < end; ++q) remember_denial(fw, side_[q], q, tick);
+            for (std::uint16_t q = j; q < end; ++q) remember_denial(fw, table, side_[q], q, tick);
         } else {
             for (std::uint16_t q = j; q < end; ++q) {
-                if (!commit(fw, side_[q], q, tick)) {
+                if (!commit(fw, table, side_[q], q, tick)) {
                     drop(st, DropReason::kConntrackFull);
                     break;
                 }

@@ -44,14 +44,14 @@ bool has_table(const NicFirewall& fw, bool tracked, bool caching) noexcept {
 
 }  // namespace
 
-// Parses and applies anti-spoofing; sets the packet's class. False if the packet was dropped.
-[[gnu::always_inline]] inline bool FirewallStage::inspect(Burst& b, const FirewallTables& fw,
+// Parses and applies anti-spoofing (the sender's identity `id`); sets the packet's class. False
+// if the packet was dropped.
+[[gnu::always_inline]] inline bool FirewallStage::inspect(Burst& b, const GuestIdentity& id,
                                                           std::uint16_t i,
                                                           bool from_guest) noexcept {
     Step& st = b.step[i];
     const L2Meta& m = b.meta[i];
     const auto l3 = l3_of(b.frame[i], m);
-    const GuestIdentity& id = fw.identity[index(b.in)];
     if (m.ethertype == kEtherArp) {
         if (from_guest) {
             if (auto r = check_arp(id, l3); r != SpoofResult::kOk) {
@@ -186,15 +186,12 @@ void FirewallStage::fill_cache(VerdictCache& cache) noexcept {
     const bool reply = c.swapped != orig_swapped(e);
     if (e.state == CtState::kDenied) {
         if (dir_of(e) != c.dir || reply) return false;
-        e.expires = tick + timeout_of(fw, CtState::kDenied);
-        ++e.packets[0];
-        count_match(rs, e.rule);
+        renew_denial(fw, rs, e, tick);
         drop(b.step[c.pkt], DropReason::kFirewall);
         return true;
     }
     if (!passes(e.state, c.tcp, c.tcp_flags)) return false;
-    tally(rs);
-    advance_entry(fw, e, c.tcp, c.tcp_flags, reply, tick);
+    pass_established(fw, rs, e, c.tcp, c.tcp_flags, reply, tick);
     return true;
 }
 
@@ -329,7 +326,7 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
                 continue;
             }
         }
-        if (!inspect(b, fw, i, from_guest)) continue;
+        if (!inspect(b, ids, i, from_guest)) continue;
         if (!rules) {
             cls_[i] = PacketClass::kUnchecked;
             continue;
@@ -373,10 +370,10 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
         // firewalls): live connections and cached verdicts settle most in one lookup, the others
         // become sides.
         if (cands_ != 0) settle_candidates(b, fw, table, cache, tick);
-        if (sides_ != 0 && !track(b, fw, tick)) {
+        if (sides_ != 0 && !track(b, fw, table, tick)) {
             classify();
             if (fills_ != 0 && cache != nullptr) fill_cache(*cache);
-            apply_verdicts(b, fw, tick);
+            apply_verdicts(b, fw, table, tick);
         }
         flush_tally();
     }

@@ -14,8 +14,9 @@
 // connection).
 //
 // Like the switch stage it sees a Burst and tables, never an mbuf: the frames' bytes come in
-// Burst::frame. One stage per worker: it owns that worker's connection table (given by the
-// control thread), fragment table, scratch and conntrack counters.
+// Burst::frame. One stage per worker: it uses that worker's connection table and verdict cache
+// (made and owned by the control thread, used on the worker's thread only), and owns its
+// fragment table, scratch and counters.
 //
 // Hot path: no allocation, no locks. Reads the tables; writes the burst's steps, its own tables
 // and counters, and the rule sets' hit counters (the worker's slots).
@@ -99,7 +100,8 @@ class FirewallStage {
     bool admits_copy(std::uint16_t pkt, PortIdx to, const FirewallTables& fw) const noexcept;
 
     // The connection table: set by the control thread before the first snapshot with a
-    // stateful firewall is published, then used by this stage only.
+    // stateful firewall is published, then used on the worker's thread only (this stage, and
+    // the worker's sweep and listing between bursts).
     std::atomic<ConnTable*> conntrack{nullptr};
     CtCounters ct;
     // The verdict cache: likewise, before the first snapshot with a stateless firewall.
@@ -121,7 +123,7 @@ class FirewallStage {
         std::uint16_t pkt;
         Dir dir;
         bool swapped;  // conn_key's orientation of this packet
-        bool decided;  // conntrack (or re-validation) settled it
+        bool decided;  // conntrack (or re-validation) settled it, or it follows a leader
         bool allow;
         bool established;     // passed by conntrack
         bool sole;            // the packet's only side: what conntrack settles is its verdict
@@ -153,7 +155,7 @@ class FirewallStage {
         std::uint64_t n = 0;
     };
 
-    bool inspect(Burst& b, const FirewallTables& fw, std::uint16_t i, bool from_guest) noexcept;
+    bool inspect(Burst& b, const GuestIdentity& id, std::uint16_t i, bool from_guest) noexcept;
     std::uint16_t plain_candidates(const Burst& b, const FirewallTables& fw,
                                    const NicFirewall* egress, bool tracked, bool caching) noexcept;
     // Packet `i` as candidate `c`, of firewall `fw` on side `dir` (its key is the caller's to
@@ -183,14 +185,23 @@ class FirewallStage {
     void fill_cache(VerdictCache& cache) noexcept;
     bool settle(Burst& b, const FirewallTables& fw, ConnTable& table, const Candidate& c,
                 std::int32_t pos, std::uint32_t tick) noexcept;
-    bool track(Burst& b, const FirewallTables& fw, std::uint32_t tick) noexcept;
+    // The general path. `table` is the connection table, null before the first stateful
+    // firewall (then nothing is tracked).
+    bool track(Burst& b, const FirewallTables& fw, ConnTable* table, std::uint32_t tick) noexcept;
     void classify() noexcept;
-    void apply_verdicts(Burst& b, const FirewallTables& fw, std::uint32_t tick) noexcept;
-    bool commit(const FirewallTables& fw, Side& sd, std::uint16_t j, std::uint32_t tick) noexcept;
-    void remember_denial(const FirewallTables& fw, const Side& sd, std::uint16_t j,
-                         std::uint32_t tick) noexcept;
-    void record(const FirewallTables& fw, CtEntry& e, CtState state, const Side& sd,
+    void apply_verdicts(Burst& b, const FirewallTables& fw, ConnTable* table,
+                        std::uint32_t tick) noexcept;
+    bool commit(const FirewallTables& fw, ConnTable* table, Side& sd, std::uint16_t j,
                 std::uint32_t tick) noexcept;
+    void remember_denial(const FirewallTables& fw, ConnTable* table, const Side& sd,
+                         std::uint16_t j, std::uint32_t tick) noexcept;
+    void record(const FirewallTables& fw, ConnTable& table, CtEntry& e, CtState state,
+                const Side& sd, std::uint32_t tick) noexcept;
+    // A known connection's packet, on either path (firewall_stage_detail.hpp).
+    void pass_established(const FirewallTables& fw, const RuleSet& rs, CtEntry& e, bool tcp,
+                          std::uint8_t flags, bool reply, std::uint32_t tick) noexcept;
+    void renew_denial(const FirewallTables& fw, const RuleSet& rs, CtEntry& e,
+                      std::uint32_t tick) noexcept;
     void count_match(const RuleSet& rs, std::uint32_t match) const noexcept {
         rs.count(worker_, match == 0 ? rs.default_slot() : match - 1);
     }

@@ -25,21 +25,6 @@ inline std::uint32_t timeout_of(const FirewallTables& fw, CtState s) noexcept {
     return fw.ct_timeout[static_cast<std::size_t>(s)];
 }
 
-// A packet of a known connection that passes: the connection's state, expiry and counters.
-// `tcp` and `flags` as advance() takes them.
-[[gnu::always_inline]] inline void advance_entry(const FirewallTables& fw, CtEntry& e, bool tcp,
-                                                 std::uint8_t flags, bool reply,
-                                                 std::uint32_t tick) noexcept {
-    e.state = advance(e.state, tcp, flags, reply);
-    e.expires = tick + timeout_of(fw, e.state);
-    ++e.packets[reply ? 1 : 0];
-}
-[[gnu::always_inline]] inline void advance_entry(const FirewallTables& fw, CtEntry& e,
-                                                 const FlowKey& k, bool reply,
-                                                 std::uint32_t tick) noexcept {
-    advance_entry(fw, e, is_tracked_tcp(k), k.tcp_flags, reply, tick);
-}
-
 inline Dir dir_of(const CtEntry& e) noexcept {
     return (e.flags & CtEntry::kEgress) != 0 ? kEgress : kIngress;
 }
@@ -48,3 +33,33 @@ inline bool orig_swapped(const CtEntry& e) noexcept {
 }
 
 }  // namespace vfgate::dataplane::firewall_detail
+
+namespace vfgate::dataplane {
+
+// The established path (settle()) and the general path (track(), commit()) treat a packet of a
+// known connection alike:
+
+// A packet its connection passes: counted as established (rule set `rs`), and the connection's
+// state, expiry and counters advanced. `tcp` and `flags` as advance() takes them.
+[[gnu::always_inline]] inline void FirewallStage::pass_established(const FirewallTables& fw,
+                                                                   const RuleSet& rs, CtEntry& e,
+                                                                   bool tcp, std::uint8_t flags,
+                                                                   bool reply,
+                                                                   std::uint32_t tick) noexcept {
+    tally(rs);
+    e.state = advance(e.state, tcp, flags, reply);
+    e.expires = tick + firewall_detail::timeout_of(fw, e.state);
+    ++e.packets[reply ? 1 : 0];
+}
+
+// A packet of a flow whose denial `e` remembers: the entry renewed and the denying rule's hit
+// counted (in `rs`); the caller drops the packet.
+[[gnu::always_inline]] inline void FirewallStage::renew_denial(const FirewallTables& fw,
+                                                               const RuleSet& rs, CtEntry& e,
+                                                               std::uint32_t tick) noexcept {
+    e.expires = tick + firewall_detail::timeout_of(fw, CtState::kDenied);
+    ++e.packets[0];
+    count_match(rs, e.rule);
+}
+
+}  // namespace vfgate::dataplane

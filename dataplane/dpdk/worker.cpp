@@ -11,7 +11,7 @@ namespace vfgate::dataplane {
 namespace {
 
 // Connection table positions the sweep checks per loop pass: with ~1M passes a second under
-// load (far more when idle), a table of 1M positions is swept about once a second.
+// load (far more when idle), a table of 1M positions is swept about twice a second.
 constexpr std::uint32_t kSweepPerPass = 2;
 
 // Hands `n` packets to the worker's TX queue on `port`; what the port refuses is freed and
