@@ -40,34 +40,28 @@ CtState initial_state(const FlowKey& k) noexcept {
 }
 
 std::uint32_t timeout_s(CtState s, const CtTimeouts& t) noexcept {
-    std::int64_t seconds = t.udp_s;  // validated: 0, or 1 s to 30 days
-    switch (s) {
-        case CtState::kTcpSynSent:
-            seconds = t.tcp_syn_s;
-            break;
-        case CtState::kTcpEstablished:
-            seconds = t.tcp_established_s;
-            break;
-        case CtState::kTcpFinWait:
-        case CtState::kTcpClosing:
-            seconds = t.tcp_fin_s;
-            break;
-        case CtState::kTcpClosed:
-            seconds = t.tcp_closed_s;
-            break;
-        case CtState::kUdpUnreplied:
-            seconds = t.udp_s;
-            break;
-        case CtState::kUdpReplied:
-            seconds = t.udp_replied_s;
-            break;
-        case CtState::kIcmpEcho:
-            seconds = t.icmp_s;
-            break;
-        case CtState::kDenied:
-            seconds = t.denied_s;
-            break;
-    }
+    const std::int64_t seconds = [&] {  // validated: 0, or 1 s to 30 days
+        switch (s) {
+            case CtState::kTcpSynSent:
+                return t.tcp_syn_s;
+            case CtState::kTcpEstablished:
+                return t.tcp_established_s;
+            case CtState::kTcpFinWait:
+            case CtState::kTcpClosing:
+                return t.tcp_fin_s;
+            case CtState::kTcpClosed:
+                return t.tcp_closed_s;
+            case CtState::kUdpUnreplied:
+                return t.udp_s;
+            case CtState::kUdpReplied:
+                return t.udp_replied_s;
+            case CtState::kIcmpEcho:
+                return t.icmp_s;
+            case CtState::kDenied:
+                return t.denied_s;
+        }
+        return t.udp_s;
+    }();
     return static_cast<std::uint32_t>(seconds);
 }
 
