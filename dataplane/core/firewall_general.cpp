@@ -100,6 +100,7 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, ConnTable* table,
         sd.decided = true;
         sd.allow = true;
         sd.established = true;
+        sd.match = e.rule;  // should commit() have to make the entry again (evicted since)
         if (sd.sole) {
             // Nothing else decides this packet: advance the connection now, while its entry
             // is in cache, rather than in a later pass.

@@ -145,6 +145,57 @@ TEST_F(Firewall, AFloodOfNewConnectionsEvictsOnlyUnansweredOnes) {
     EXPECT_EQ(defaults("g/a", kEgress), 0U);
 }
 
+// Two NICs with stateful firewalls: c's egress and d's ingress allow DNS and deny the rest.
+constexpr const char* kTwoStateful = R"(version: 1
+dataplane:
+  uplinks:
+    - {name: up0, device: net_null0}
+guests:
+  - name: h
+    nics:
+      - name: c
+        type: dpdk
+        devargs: net_null1
+        mac: "02:00:00:00:00:0c"
+        addresses: [10.0.0.12/24]
+        firewall:
+          egress_default: deny
+          egress: [{id: dns-out, action: allow, proto: udp, dst_port: 53}]
+      - name: d
+        type: dpdk
+        devargs: net_null2
+        mac: "02:00:00:00:00:0d"
+        firewall:
+          ingress: [{id: dns-in, action: allow, proto: udp, dst_port: 53}]
+)";
+
+// A packet with two stateful sides whose connection a new one evicted earlier in its burst makes
+// the connection again under the rule that allowed it, as the listing shows it.
+TEST_F(Firewall, AConnectionMadeAgainAfterAnEvictionKeepsItsRule) {
+    stage_.conntrack.store(nullptr);
+    conntrack_.reset();
+    load(kTwoStateful, 2);
+    const auto c_to_d = [](std::uint16_t sport) {
+        return udp_frame("02:00:00:00:00:0d", "02:00:00:00:00:0c", v4(10, 0, 0, 12),
+                         v4(10, 0, 0, 13), sport, 53);
+    };
+    // c's egress entry and d's ingress one: the table is full.
+    expect_pass(one("h/c", c_to_d(1000)));
+    ASSERT_EQ(conntrack_->size(), 2U);
+    // The new connection's sides evict the flow's entries (never answered); the flow's packet,
+    // established when the burst was looked up, then evicts them back.
+    const std::vector<Step> st = burst("h/c", {c_to_d(2000), c_to_d(1000)});
+    expect_pass(st[0]);
+    expect_pass(st[1]);
+    EXPECT_EQ(stage_.ct.evicted.load(), 4U);
+    for (std::int32_t p = 0; p < conntrack_->positions(); ++p) {
+        const CtEntry& e = conntrack_->at(p);
+        EXPECT_NE(e.flags & CtEntry::kInUse, 0);
+        EXPECT_TRUE(e.key.port_a == 1000 || e.key.port_b == 1000) << "the flow's entry, made again";
+        EXPECT_EQ(e.rule, 1U) << "dns-out or dns-in (index 0), not the default";
+    }
+}
+
 TEST_F(Firewall, AnExpiredConnectionNoLongerLetsRepliesThrough) {
     expect_pass(one("up0", udp_frame(kMacA, kUplinkMac, kHost, kA, 4444, 53)));
     now_ += 29 * kSecond;
