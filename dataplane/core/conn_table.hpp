@@ -1,11 +1,11 @@
 #pragma once
-// A worker's connection table: fixed capacity, owned by one worker, which is the only thread
-// that reads or writes it (listing goes through the worker: see CtDump); so no locks and no RCU
+// A worker's connection table: fixed capacity, one per worker, whose thread is the only one that
+// reads or writes it (listing goes through the worker: see CtDump); so no locks and no RCU
 // inside. Never resizes. When it is full, a new connection takes the first entry the eviction's
-// clock hand meets that has expired or was never answered (see evictable()); a table full of
-// answered connections refuses the insert and the caller drops the new one. Plain
-// C++: its memory comes from the caller (hugepages in the dataplane, the heap in tests), the hash
-// is the CPU's CRC32-C instruction.
+// clock hand meets that has expired or may be evicted (evictable(): never answered, closing, or a
+// remembered denial); when the hand finds none within kEvictScan entries, the insert is refused
+// and the caller drops the new connection. Plain C++: its memory comes from the caller (hugepages
+// in the dataplane, the heap in tests), the hash is the CPU's CRC32-C instruction.
 //
 // Built for the packet path (docs/firewall.md, "Connection table"): a lookup reads one bucket
 // line and one entry line.
