@@ -76,6 +76,9 @@ ConnTable::Hashed ConnTable::hash(const ConnKey& k) const noexcept {
 }
 
 std::uint32_t ConnTable::primary_bucket(const ConnKey& k) const noexcept { return hash(k).primary; }
+std::uint32_t ConnTable::secondary_bucket(const ConnKey& k) const noexcept {
+    return hash(k).secondary;
+}
 
 std::int32_t ConnTable::find(const Hashed& h, const ConnKey& k) const noexcept {
     const Bucket& b = buckets_[h.primary];
@@ -116,7 +119,6 @@ bool ConnTable::reclaim(std::uint32_t now) noexcept {
 std::int32_t ConnTable::insert(const ConnKey& k, std::uint32_t now) noexcept {
     const Hashed h = hash(k);
     if (const std::int32_t pos = find(h, k); pos >= 0) return pos;
-    if (free_top_ == 0 && !reclaim(now)) return -ENOSPC;
     Bucket* b = &buckets_[h.primary];
     auto empty = [](const Bucket& x) {
         for (unsigned i = 0; i < Bucket::kSlots; ++i) {
@@ -128,9 +130,13 @@ std::int32_t ConnTable::insert(const ConnKey& k, std::uint32_t now) noexcept {
     if (slot < 0) {
         b = &buckets_[h.secondary];
         slot = empty(*b);
-        if (slot < 0) return -ENOSPC;  // both full: practically never below capacity
-        ++buckets_[h.primary].overflow;
+        // Both full (practically never below capacity): refused before anything is evicted
+        // for it.
+        if (slot < 0) return -ENOSPC;
     }
+    // An eviction frees a slot (in some bucket) and takes none: `slot` stays free.
+    if (free_top_ == 0 && !reclaim(now)) return -ENOSPC;
+    if (b != &buckets_[h.primary]) ++buckets_[h.primary].overflow;
     const std::uint32_t pos = free_[--free_top_];
     b->sig[static_cast<unsigned>(slot)] = h.sig;
     b->slot[static_cast<unsigned>(slot)] = pos;

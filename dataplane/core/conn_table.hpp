@@ -152,8 +152,9 @@ class ConnTable {
     std::int32_t positions() const noexcept { return static_cast<std::int32_t>(capacity_); }
     // Bytes this table holds in DPDK memory (buckets, entries, free positions).
     std::size_t memory_bytes() const noexcept { return memory_; }
-    // The bucket a key tries first (tests use it to fill one bucket past its 8 slots).
+    // The buckets a key tries first and second (tests use them to fill a key's buckets).
     std::uint32_t primary_bucket(const ConnKey& k) const noexcept;
+    std::uint32_t secondary_bucket(const ConnKey& k) const noexcept;
 
   private:
     struct alignas(64) Bucket {

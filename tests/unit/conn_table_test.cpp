@@ -1,6 +1,7 @@
 // The connection table on heap memory, without EAL: every one of `capacity` keys fits and is
 // found, a full table refuses the next, erased positions are reused, and a bucket filled past
-// its 8 slots spills into the secondary bucket where lookups still find the keys.
+// its 8 slots spills into the secondary bucket where lookups still find the keys, and a key
+// whose two buckets are full is refused before anything is evicted for it.
 
 #include "conn_table.hpp"
 
@@ -160,6 +161,48 @@ TEST(ConnTable, AFullTableEvictsTheOldestUnansweredAndKeepsTheAnswered) {
     ASSERT_GE(t->insert(key_of(9 * kCap), kNow), 0);
     EXPECT_EQ(t->evicted(), 3U * kCap);
     EXPECT_EQ(t->expired(), 1U);
+}
+
+// A full table whose new key finds both its buckets full refuses it without evicting anything:
+// an eviction elsewhere would free no slot for it, and a connection would be lost for nothing.
+TEST(ConnTable, AKeyWithBothBucketsFullIsRefusedBeforeAnyEviction) {
+    auto t = table(17);  // 16 buckets
+    ASSERT_NE(t, nullptr);
+    const ConnKey x = key_of(0);  // the entry the clock hand would take first (position 0)
+    const std::uint32_t bx = t->primary_bucket(x);
+    std::uint32_t i = 1;
+    while (t->primary_bucket(key_of(i)) == bx || t->secondary_bucket(key_of(i)) == bx) ++i;
+    const ConnKey k = key_of(i);
+    const std::uint32_t p = t->primary_bucket(k), s = t->secondary_bucket(k);
+    std::vector<ConnKey> fill;  // 8 keys whose primary is p, 8 whose primary is s
+    std::uint32_t in_p = 0, in_s = 0;
+    for (std::uint32_t j = i + 1; (in_p < 8 || in_s < 8) && j < 1'000'000; ++j) {
+        const std::uint32_t b = t->primary_bucket(key_of(j));
+        if (b == p && in_p < 8) {
+            ++in_p;
+            fill.push_back(key_of(j));
+        } else if (b == s && in_s < 8) {
+            ++in_s;
+            fill.push_back(key_of(j));
+        }
+    }
+    ASSERT_EQ(fill.size(), 16U);
+    ASSERT_EQ(t->insert(x, kNow), 0);
+    for (const auto& f : fill) ASSERT_GE(t->insert(f, kNow), 0);
+    for (std::int32_t pos = 0; pos < t->positions(); ++pos) {  // unanswered, far from expiry
+        t->at(pos).state = CtState::kTcpSynSent;
+        t->at(pos).expires = kNow + 100'000;
+    }
+    ASSERT_EQ(t->size(), 17U);
+    EXPECT_LT(t->insert(k, kNow), 0);
+    EXPECT_EQ(t->evicted(), 0U);
+    EXPECT_EQ(t->size(), 17U);
+    EXPECT_EQ(find(*t, x), 0) << "evicted for a key that could not take its place";
+    // A key of one of its buckets gone (its slot and position free): now it gets in.
+    t->erase(find(*t, fill[0]));
+    EXPECT_GE(t->insert(k, kNow), 0);
+    EXPECT_EQ(t->evicted(), 0U);
+    EXPECT_GE(find(*t, k), 0);
 }
 
 TEST(ConnTable, SweepFreesOnlyExpiredEntries) {
