@@ -377,17 +377,14 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
         }
         flush_tally();
     }
-    for (i = 0; first_fragments && i < b.count; ++i) {
-        // First fragments that passed make their later fragments welcome.
-        if (cls_[i] == PacketClass::kRules && key_[i].fragment &&
-            b.step[i].verdict != Verdict::kDrop) {
-            fragments_.remember(key_[i], now, fw.fragment_lifetime);
-        }
-    }
-    if (!later_fragments) return;
+    if (!first_fragments && !later_fragments) return;
+    // In packet order, as if one at a time: a first fragment that passed makes the later
+    // fragments after it welcome; a later fragment before it (even in this burst) is unknown.
     for (i = 0; i < b.count; ++i) {
-        if (cls_[i] == PacketClass::kLaterFragment && b.step[i].verdict != Verdict::kDrop &&
-            !fragments_.known(key_[i], now)) {
+        if (b.step[i].verdict == Verdict::kDrop) continue;
+        if (cls_[i] == PacketClass::kRules && key_[i].fragment) {
+            fragments_.remember(key_[i], now, fw.fragment_lifetime);
+        } else if (cls_[i] == PacketClass::kLaterFragment && !fragments_.known(key_[i], now)) {
             drop(b.step[i], DropReason::kFragment);
         }
     }

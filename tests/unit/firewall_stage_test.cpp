@@ -239,6 +239,16 @@ TEST_F(Firewall, LaterFragmentsFollowTheirFirstFragment) {
     expect_pass(steps[1]);  // its first fragment passed earlier in the same burst
     expect_drop(steps[2], DropReason::kFragment);
     expect_pass(one("up0", test::packet(kMacA, kUplinkMac, kEtherIpv4, later)));
+    // A later fragment ahead of its first fragment, in one burst: unknown when it comes, as it
+    // would be a burst of its own (vfgate does not reassemble).
+    const Bytes first9 = test::ipv4(kHost, kA, kIpProtoUdp, test::udp(4445, 53, 16), 0, true, 9);
+    const Bytes later9 = test::ipv4(kHost, kA, kIpProtoUdp, Bytes(16, std::byte{1}), 3, false, 9);
+    steps = burst("up0", {test::packet(kMacA, kUplinkMac, kEtherIpv4, later9),
+                          test::packet(kMacA, kUplinkMac, kEtherIpv4, first9),
+                          test::packet(kMacA, kUplinkMac, kEtherIpv4, later9)});
+    expect_drop(steps[0], DropReason::kFragment);
+    expect_pass(steps[1]);
+    expect_pass(steps[2]);
 }
 
 TEST_F(Firewall, EachCopyOfAFloodMeetsItsReceiversIngressRules) {
