@@ -3,6 +3,8 @@
 // rules since replaced): conntrack for every stateful side, the classifier for what it doesn't
 // settle, then each packet's verdict, recording new connections and remembering denials.
 
+#include <algorithm>
+
 #include "firewall_stage.hpp"
 #include "firewall_stage_detail.hpp"
 
@@ -54,17 +56,32 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, ConnTable* table,
         table->lookup(keys.data(), n_unknown, found.data());
         for (std::uint32_t k = 0; k < n_unknown; ++k) pos[unknown[k]] = found[k];
     }
+    // Entries a side left open (for the rules): a later side of the same connection must not be
+    // settled before it, but follow it (below), as if the packets came one at a time.
+    std::array<std::int32_t, std::size_t{2} * kBurstSize> left;  // NOLINT: scratch
+    std::uint32_t n_left = 0;
     for (std::uint32_t q = 0; q < n; ++q) {
         if (pos[q] < 0) continue;
         Side& sd = side_[which[q]];
         sd.pos = pos[q];
+        if (n_left != 0 &&
+            std::find(left.begin(), left.begin() + n_left, pos[q]) != left.begin() + n_left) {
+            sd.deferred = true;  // and not for classify() or a leader
+            sd.decided = true;
+            continue;
+        }
+        left[n_left] = pos[q];  // taken back (not counted) if the entry decides the side
         CtEntry& e = table->at(pos[q]);
         // Expired (or forgotten earlier in this burst): a new connection, for the rules.
-        if ((e.flags & CtEntry::kInUse) == 0 || ct_expired(e.expires, tick)) continue;
+        if ((e.flags & CtEntry::kInUse) == 0 || ct_expired(e.expires, tick)) {
+            ++n_left;
+            continue;
+        }
         if (e.state == CtState::kDenied) {
             // A denial remembered for this side, direction and rules; else the rules decide
             // (and the entry is overwritten with their verdict).
             if (e.epoch != sd.fw->epoch || dir_of(e) != sd.dir || sd.swapped != orig_swapped(e)) {
+                ++n_left;
                 continue;
             }
             renew_denial(fw, sd.fw->dir[sd.dir], e, tick);
@@ -96,11 +113,14 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, ConnTable* table,
             e.epoch = sd.fw->epoch;
             e.rule = m;
         }
-        if (!passes(e.state, k)) continue;  // a new SYN on a closed connection: the rules decide
+        if (!passes(e.state, k)) {  // a new SYN on a closed connection: the rules decide
+            ++n_left;
+            continue;
+        }
         sd.decided = true;
         sd.allow = true;
         sd.established = true;
-        sd.match = e.rule;  // should commit() have to make the entry again (evicted since)
+        remember_entry(sd, e);
         if (sd.sole) {
             // Nothing else decides this packet: advance the connection now, while its entry
             // is in cache, rather than in a later pass.
@@ -160,8 +180,27 @@ void FirewallStage::classify() noexcept {
     for (std::uint16_t j = 0; j < sides_; ++j) {
         Side& sd = side_[j];
         if (sd.leader < 0) continue;
-        sd.match = side_[sd.leader].match;
-        sd.allow = side_[sd.leader].allow;
+        const Side& leader = side_[sd.leader];
+        const FlowKey& k = key_[sd.pkt];
+        const FlowKey& lk = key_[leader.pkt];
+        if (!leader.allow && k.is_icmp &&
+            (k.icmp_type != lk.icmp_type || k.icmp_code != lk.icmp_code)) {
+            // ICMP's connection key has no type or code, which the rules read: a denied
+            // leader's verdict is not this packet's. Its own, as a packet of its own; if the
+            // rules allow it, its connection is the one the later packets find.
+            const RuleSet& rs = sd.fw->dir[sd.dir];
+            sd.match = rs.match(k);
+            sd.allow = rs.action(sd.match) == config::Action::kAllow;
+            count_match(rs, sd.match);
+            for (std::uint16_t q = j + 1; sd.allow && q < sides_; ++q) {
+                if (side_[q].leader == sd.leader) side_[q].leader = static_cast<std::int16_t>(j);
+            }
+            sd.leader = -1;
+            sd.decided = false;
+            continue;
+        }
+        sd.match = leader.match;
+        sd.allow = leader.allow;
         if (!sd.allow) count_match(sd.fw->dir[sd.dir], sd.match);
     }
 }
@@ -214,7 +253,21 @@ bool FirewallStage::commit(const FirewallTables& fw, ConnTable* table, Side& sd,
         ct.full.add(1);
         return false;
     }
-    record(fw, *table, table->at(pos), initial_state(k), sd, tick);
+    CtEntry& e = table->at(pos);
+    if (sd.established) {
+        // Its connection, which the burst's lookup found, was evicted since by a new connection
+        // earlier in the burst: made again as it was (the same originator, direction and rule),
+        // then advanced by this packet.
+        table->set_state(e, sd.ct_state);
+        e.flags = sd.ct_flags;
+        e.epoch = sd.fw->epoch;
+        e.rule = sd.match;
+        pass_established(fw, rs, e, is_tracked_tcp(k), k.tcp_flags, sd.swapped != orig_swapped(e),
+                         tick);
+        ct.publish(*table);
+    } else {
+        record(fw, *table, e, initial_state(k), sd, tick);
+    }
     ct.created.add(1);
     return true;
 }
@@ -235,6 +288,38 @@ void FirewallStage::remember_denial(const FirewallTables& fw, ConnTable* table, 
     if (pos >= 0) record(fw, *table, table->at(pos), CtState::kDenied, sd, tick);
 }
 
+// A deferred side (track()): an earlier packet of this burst left its connection to the rules
+// and has been committed since. Decided now by the entry as that packet left it, as if the
+// packets had come one at a time: a denial remembered for it drops it, a connection that passes
+// it passes it (commit() advances it), else the rules decide as for a packet of its own.
+void FirewallStage::decide_late(const FirewallTables& fw, ConnTable& table, Side& sd,
+                                std::uint16_t j, std::uint32_t tick) noexcept {
+    sd.deferred = false;
+    const FlowKey& k = key_[sd.pkt];
+    const RuleSet& rs = sd.fw->dir[sd.dir];
+    CtEntry& e = table.at(sd.pos);
+    if ((e.flags & CtEntry::kInUse) != 0 && e.key == conn_[j] && !ct_expired(e.expires, tick) &&
+        e.epoch == sd.fw->epoch) {
+        if (e.state == CtState::kDenied) {
+            if (dir_of(e) == sd.dir && sd.swapped == orig_swapped(e)) {
+                renew_denial(fw, rs, e, tick);
+                sd.match = e.rule;
+                sd.allow = false;
+                return;  // decided: not remembered again
+            }
+        } else if (passes(e.state, k)) {
+            sd.allow = true;
+            sd.established = true;
+            remember_entry(sd, e);
+            return;
+        }
+    }
+    sd.match = rs.match(k);
+    sd.allow = rs.action(sd.match) == config::Action::kAllow;
+    count_match(rs, sd.match);
+    sd.decided = false;  // the rules decided: a new connection, or a denial to remember
+}
+
 // Each packet passes when all its sides allow (each packet's sides are adjacent; stateful sides
 // are in packet order): the allowing sides advance or record their connections. Otherwise it is
 // dropped, and the denying sides remember it.
@@ -244,7 +329,10 @@ void FirewallStage::apply_verdicts(Burst& b, const FirewallTables& fw, ConnTable
         const std::uint16_t pkt = side_[j].pkt;
         std::uint16_t end = j;
         bool allow = true;
-        while (end < sides_ && side_[end].pkt == pkt) allow &= side_[end++].allow;
+        for (; end < sides_ && side_[end].pkt == pkt; ++end) {
+            if (side_[end].deferred) decide_late(fw, *table, side_[end], end, tick);
+            allow &= side_[end].allow;
+        }
         Step& st = b.step[pkt];
         if (!allow) {
             drop(st, DropReason::kFirewall);

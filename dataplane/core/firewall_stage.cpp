@@ -1,5 +1,6 @@
 #include "firewall_stage.hpp"
 
+#include <algorithm>
 #include <span>
 
 #include "firewall_stage_detail.hpp"
@@ -84,9 +85,8 @@ bool has_table(const NicFirewall& fw, bool tracked, bool caching) noexcept {
 
 [[gnu::always_inline]] inline void FirewallStage::add_side(std::uint16_t pkt, const NicFirewall* fw,
                                                            Dir dir, bool tracked) noexcept {
-    // Not swapped, decided, allowed or established; no leader, connection or match yet.
     const std::uint16_t j = sides_++;
-    side_[j] = Side{fw, pkt, dir, false, false, false, false, false, false, false, -1, -1, 0};
+    side_[j] = Side{.fw = fw, .pkt = pkt, .dir = dir};
     if (tracked && fw->stateful) {
         // Its connection key now, while the packet's flow key is at hand.
         make_conn_key(fw->zone, key_[pkt], conn_[j], side_[j].swapped);
@@ -146,8 +146,13 @@ void FirewallStage::add_candidate_side(const Burst& b, std::uint16_t c, std::int
     const Candidate& cd = cand_[c];
     complete(b, cd.pkt);
     const std::uint16_t j = sides_++;
-    side_[j] =
-        Side{cd.fw, cd.pkt, cd.dir, cd.swapped, false, false, false, true, false, true, -1, pos, 0};
+    side_[j] = Side{.fw = cd.fw,
+                    .pkt = cd.pkt,
+                    .dir = cd.dir,
+                    .swapped = cd.swapped,
+                    .sole = true,
+                    .looked_up = true,
+                    .pos = pos};
     conn_[j] = cand_key_[c];
     lookup_side_[lookups_++] = j;
 }
@@ -157,8 +162,7 @@ void FirewallStage::add_uncached_side(const Burst& b, std::uint16_t c) noexcept 
     complete(b, cd.pkt);
     const std::uint16_t j = sides_++;
     // Its packet's sole side, not decided, no connection: the classifier decides it.
-    side_[j] =
-        Side{cd.fw, cd.pkt, cd.dir, false, false, false, false, true, false, false, -1, -1, 0};
+    side_[j] = Side{.fw = cd.fw, .pkt = cd.pkt, .dir = cd.dir, .sole = true};
     fill_side_[fills_] = j;
     fill_cand_[fills_++] = c;
 }
@@ -213,8 +217,23 @@ void FirewallStage::settle_candidates(Burst& b, const FirewallTables& fw, ConnTa
     for (std::uint16_t c = 0; c < n; ++c) {
         if (!cand_[c].cached) cand_[c].candidates = table->candidates(cand_[c].hash);
     }
+    const std::uint32_t hits = settle_from<false>(b, fw, table, cache, tick, 0);
+    if (hits != 0) cached.hits.add(hits);
+    if (fills_ != 0) cached.misses.add(fills_);
+}
+
+// settle_candidates' last step from candidate `first` on; returns the verdict cache's hits.
+// Once a candidate of a connection is left to the general path (a new SYN on a closed
+// connection, a denial remembered the other way), that connection's later candidates follow it
+// there, so that its packets change its entry in their order: `kAfterLeft`, the loop that
+// checks for them (left_), runs from the first such candidate on.
+template <bool kAfterLeft>
+std::uint32_t FirewallStage::settle_from(Burst& b, const FirewallTables& fw, ConnTable* table,
+                                         VerdictCache* cache, std::uint32_t tick,
+                                         std::uint16_t first) noexcept {
+    const std::uint16_t n = cands_;
     std::uint32_t hits = 0;
-    for (std::uint16_t c = 0; c < n; ++c) {
+    for (std::uint16_t c = first; c < n; ++c) {
         const Candidate& cd = cand_[c];
         if (cd.cached) {
             const std::uint32_t m = cache->find(cd.hash, vkey_[c]);
@@ -229,10 +248,21 @@ void FirewallStage::settle_candidates(Burst& b, const FirewallTables& fw, ConnTa
             continue;
         }
         const std::int32_t pos = table->resolve(cd.hash, cd.candidates, cand_key_[c]);
-        if (pos < 0 || !settle(b, fw, *table, cd, pos, tick)) add_candidate_side(b, c, pos);
+        const bool follows =  // an earlier packet of its connection was left to the general path
+            kAfterLeft && pos >= 0 &&
+            std::find(left_.begin(), left_.begin() + lefts_, pos) != left_.begin() + lefts_;
+        if (pos >= 0 && !follows && settle(b, fw, *table, cd, pos, tick)) continue;
+        add_candidate_side(b, c, pos);
+        if (pos < 0 || follows) continue;  // a new connection, or one left already
+        if constexpr (kAfterLeft) {
+            left_[lefts_++] = pos;
+        } else {
+            left_[0] = pos;
+            lefts_ = 1;
+            return hits + settle_from<true>(b, fw, table, cache, tick, c + 1);
+        }
     }
-    if (hits != 0) cached.hits.add(hits);
-    if (fills_ != 0) cached.misses.add(fills_);
+    return hits;
 }
 
 // The burst's leading run of plain candidates (has_table, plain_l3), and the dropped packets

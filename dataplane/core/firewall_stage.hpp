@@ -117,22 +117,36 @@ class FirewallStage {
         kPlain,          // plain IPv4 TCP or UDP on the established path, its FlowKey not made yet
     };
 
-    // One firewall a packet meets: the sender's egress or the receiver's ingress.
+    // One firewall a packet meets: the sender's egress or the receiver's ingress. Made with
+    // designated initializers: what isn't named starts not decided, with no leader, connection
+    // or match.
     struct Side {
-        const NicFirewall* fw;
-        std::uint16_t pkt;
-        Dir dir;
-        bool swapped;  // conn_key's orientation of this packet
-        bool decided;  // conntrack (or re-validation) settled it, or it follows a leader
-        bool allow;
-        bool established;     // passed by conntrack
-        bool sole;            // the packet's only side: what conntrack settles is its verdict
-        bool final;           // a sole side conntrack settled: verdict applied, entry advanced
-        bool looked_up;       // a candidate's: `pos` is known already, track() doesn't look again
-        std::int16_t leader;  // an earlier side of this burst on the same new connection, or -1
-        std::int32_t pos;     // its connection's position, or negative
-        std::uint32_t match;  // the rule's index + 1, 0 for the default
+        const NicFirewall* fw = nullptr;
+        std::uint16_t pkt = 0;
+        Dir dir = kIngress;
+        bool swapped = false;  // conn_key's orientation of this packet
+        bool decided = false;  // conntrack (or re-validation) settled it, or it follows a leader
+        bool allow = false;
+        bool established = false;  // passed by conntrack
+        bool sole = false;         // the packet's only side: what conntrack settles is its verdict
+        bool final = false;        // a sole side conntrack settled: verdict applied, entry advanced
+        bool looked_up = false;    // a candidate's: `pos` is known already, track() doesn't look
+        bool deferred = false;     // an earlier side left its connection to the rules: decided in
+                                // apply_verdicts(), by the entry that side leaves (decide_late())
+        std::int16_t leader = -1;  // an earlier side of this burst on the same new connection
+        std::int32_t pos = -1;     // its connection's position, or negative
+        std::uint32_t match = 0;   // the rule's index + 1, 0 for the default
+        // An established side's entry as conntrack found it (flags, state): commit() makes it
+        // again from these if a new connection evicts it before the side is committed.
+        std::uint8_t ct_flags = 0;
+        CtState ct_state = CtState::kUdpUnreplied;
     };
+    // An established side's entry, as commit() would need it to make it again.
+    static void remember_entry(Side& sd, const CtEntry& e) noexcept {
+        sd.match = e.rule;
+        sd.ct_flags = e.flags;
+        sd.ct_state = e.state;
+    }
 
     // A packet whose only firewall is one stateful side: a candidate for the established path;
     // or one stateless side, for the verdict cache (`cached`).
@@ -181,6 +195,10 @@ class FirewallStage {
     // decides them in one lookup; the others become sides for the general path.
     void settle_candidates(Burst& b, const FirewallTables& fw, ConnTable* table,
                            VerdictCache* cache, std::uint32_t tick) noexcept;
+    template <bool kAfterLeft>
+    std::uint32_t settle_from(Burst& b, const FirewallTables& fw, ConnTable* table,
+                              VerdictCache* cache, std::uint32_t tick,
+                              std::uint16_t first) noexcept;
     // After classify(): the cache learns the verdicts of add_uncached_side's sides.
     void fill_cache(VerdictCache& cache) noexcept;
     bool settle(Burst& b, const FirewallTables& fw, ConnTable& table, const Candidate& c,
@@ -191,6 +209,8 @@ class FirewallStage {
     void classify() noexcept;
     void apply_verdicts(Burst& b, const FirewallTables& fw, ConnTable* table,
                         std::uint32_t tick) noexcept;
+    void decide_late(const FirewallTables& fw, ConnTable& table, Side& sd, std::uint16_t j,
+                     std::uint32_t tick) noexcept;
     bool commit(const FirewallTables& fw, ConnTable* table, Side& sd, std::uint16_t j,
                 std::uint32_t tick) noexcept;
     void remember_denial(const FirewallTables& fw, ConnTable* table, const Side& sd,
@@ -232,8 +252,10 @@ class FirewallStage {
     std::array<ConnKey, std::size_t{2} * kBurstSize> conn_;               // NOLINT: scratch
     std::array<std::uint16_t, std::size_t{2} * kBurstSize> lookup_side_;  // NOLINT: scratch
     std::uint16_t sides_ = 0;
-    std::uint16_t lookups_ = 0;  // stateful sides, in lookup_side_
-    std::uint16_t cands_ = 0;    // in cand_
+    std::uint16_t lookups_ = 0;                  // stateful sides, in lookup_side_
+    std::uint16_t cands_ = 0;                    // in cand_
+    std::array<std::int32_t, kBurstSize> left_;  // NOLINT: scratch, for settle_from()
+    std::uint16_t lefts_ = 0;
 };
 
 }  // namespace vfgate::dataplane

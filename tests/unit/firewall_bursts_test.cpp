@@ -85,11 +85,17 @@ TEST_F(Firewall, CachedVerdictsAreTheClassifiers) {
     EXPECT_GT(stage_.cached.misses.get(), 64U) << "more flows than the cache holds";
 }
 
-// Bursts of random packets of random connections (TCP, UDP or ICMP; between the uplink's host
-// and a or b, or between a and b: one firewall or two, stateful or stateless, plain or not),
-// from the uplink and from a, at most one packet of a connection per burst: every verdict is
+// Bursts of random packets of random connections (TCP with any of SYN, SYN-ACK, ACK, RST and
+// FIN; UDP; ICMP echo or errors of two types, one of which a's rules allow; between the uplink's
+// host and a or b, or between a and b: one firewall or two, stateful or stateless, plain or not),
+// from the uplink and from a, up to three packets of a connection per burst: every verdict is
 // the one the same packets get one burst each, without the verdict cache.
 TEST_F(Firewall, BurstsDecideAsPacketsOneAtATime) {
+    std::string yaml = kConfig;
+    const std::string scan = "            - {id: scan, action: deny, proto: udp, dst_port: 9999}\n";
+    yaml.insert(yaml.find(scan) + scan.size(),
+                "            - {id: unreachable, action: allow, proto: icmp, icmp_type: 3}\n");
+    load(yaml.c_str(), 64);
     auto table = ConnTable::create(64, kHz, heap_memory());
     ASSERT_TRUE(table);
     FirewallStage single;
@@ -101,6 +107,7 @@ TEST_F(Firewall, BurstsDecideAsPacketsOneAtATime) {
             peer;  // the MAC of the other end: a's or b's (from the host), b's or the uplink
         std::uint8_t proto;
         std::uint16_t port;
+        bool icmp_error;  // ICMP: destination unreachable or time exceeded, else echo
     };
     std::mt19937 rng(29);
     std::vector<Conn> conns;
@@ -110,7 +117,7 @@ TEST_F(Firewall, BurstsDecideAsPacketsOneAtATime) {
             from_a ? (rng() % 2 == 0 ? kMacB : kUplinkMac) : (rng() % 2 == 0 ? kMacA : kMacB);
         const std::array<std::uint8_t, 3> protos = {kIpProtoTcp, kIpProtoUdp, kIpProtoIcmp};
         const std::array<std::uint16_t, 4> ports = {22, 53, 9999, 80};
-        conns.push_back({from_a, peer, protos[rng() % 3], ports[rng() % 4]});
+        conns.push_back({from_a, peer, protos[rng() % 3], ports[rng() % 4], rng() % 2 == 0});
     }
     const auto frame = [&](std::size_t c, bool reply, std::uint8_t tcp_flags) {
         const Conn& k = conns[c];
@@ -126,10 +133,12 @@ TEST_F(Firewall, BurstsDecideAsPacketsOneAtATime) {
         const std::uint16_t sp = reply ? k.port : sport, dp = reply ? sport : k.port;
         if (k.proto == kIpProtoTcp) return tcp_frame(dst_mac, src_mac, src, dst, sp, dp, tcp_flags);
         if (k.proto == kIpProtoUdp) return udp_frame(dst_mac, src_mac, src, dst, sp, dp);
+        // An error's type: unreachable or time exceeded, as the (random) ACK bit says.
+        const std::uint8_t type =
+            k.icmp_error ? ((tcp_flags & 0x10) != 0 ? 3 : 11) : (reply ? 0 : 8);
         return test::packet(
             dst_mac, src_mac, kEtherIpv4,
-            test::ipv4(src, dst, kIpProtoIcmp,
-                       test::icmp(reply ? 0 : 8, 0, static_cast<std::uint16_t>(c))));
+            test::ipv4(src, dst, kIpProtoIcmp, test::icmp(type, 0, static_cast<std::uint16_t>(c))));
     };
     std::size_t passed = 0, dropped = 0;
     for (int round = 0; round < 200; ++round) {
@@ -147,8 +156,11 @@ TEST_F(Firewall, BurstsDecideAsPacketsOneAtATime) {
             const bool peer_here = k.from_a ? std::string(k.peer) == kUplinkMac && from_uplink
                                             : std::string(k.peer) == kMacA && !from_uplink;
             if (!opener_here && !peer_here) continue;
-            const std::array<std::uint8_t, 3> flags = {0x02, 0x12, 0x10};
-            frames.push_back(frame(c, !opener_here, flags[rng() % 3]));
+            const std::array<std::uint8_t, 5> flags = {0x02, 0x12, 0x10, 0x04, 0x11};
+            for (std::uint32_t copies = 1 + rng() % 3; copies > 0; --copies) {
+                frames.push_back(frame(c, !opener_here, flags[rng() % flags.size()]));
+                if (frames.size() == kBurstSize) break;
+            }
             if (frames.size() == kBurstSize) break;
         }
         const char* from = from_uplink ? "up0" : "g/a";

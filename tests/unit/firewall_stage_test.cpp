@@ -171,14 +171,17 @@ guests:
 
 // A packet with two stateful sides whose connection a new one evicted earlier in its burst makes
 // the connection again under the rule that allowed it, as the listing shows it.
+constexpr const char* kMacC = "02:00:00:00:00:0c";
+constexpr const char* kMacD = "02:00:00:00:00:0d";
+const std::array<std::uint8_t, 4> kC = v4(10, 0, 0, 12);
+const std::array<std::uint8_t, 4> kD = v4(10, 0, 0, 13);
+
+test::Frame c_to_d(std::uint16_t sport) { return udp_frame(kMacD, kMacC, kC, kD, sport, 53); }
+
 TEST_F(Firewall, AConnectionMadeAgainAfterAnEvictionKeepsItsRule) {
     stage_.conntrack.store(nullptr);
     conntrack_.reset();
     load(kTwoStateful, 2);
-    const auto c_to_d = [](std::uint16_t sport) {
-        return udp_frame("02:00:00:00:00:0d", "02:00:00:00:00:0c", v4(10, 0, 0, 12),
-                         v4(10, 0, 0, 13), sport, 53);
-    };
     // c's egress entry and d's ingress one: the table is full.
     expect_pass(one("h/c", c_to_d(1000)));
     ASSERT_EQ(conntrack_->size(), 2U);
@@ -194,6 +197,85 @@ TEST_F(Firewall, AConnectionMadeAgainAfterAnEvictionKeepsItsRule) {
         EXPECT_TRUE(e.key.port_a == 1000 || e.key.port_b == 1000) << "the flow's entry, made again";
         EXPECT_EQ(e.rule, 1U) << "dns-out or dns-in (index 0), not the default";
     }
+}
+
+// The same for a reply: its connection is made again as it was, its originator's (c's egress
+// connection under dns-out), then answered; not as a new connection of the reply's.
+TEST_F(Firewall, AReplyWhoseConnectionWasEvictedInItsBurstKeepsItsOriginator) {
+    stage_.conntrack.store(nullptr);
+    conntrack_.reset();
+    load(kTwoStateful, 2);
+    expect_pass(one("h/c", c_to_d(1000)));  // c's egress entry and d's ingress one: full
+    // From d: a new connection to the uplink's host (d's egress allows it), then d's reply to c.
+    const std::vector<Step> st = burst("h/d", {udp_frame(kUplinkMac, kMacD, kD, kHost, 5000, 53),
+                                               udp_frame(kMacC, kMacD, kD, kC, 53, 1000)});
+    expect_pass(st[0]);
+    expect_pass(st[1]);
+    int found = 0;
+    for (std::int32_t p = 0; p < conntrack_->positions(); ++p) {
+        const CtEntry& e = conntrack_->at(p);
+        if ((e.flags & CtEntry::kInUse) == 0 || e.key.zone != zone("h/c")) continue;
+        ++found;
+        EXPECT_NE(e.flags & CtEntry::kEgress, 0) << "c's egress rules allowed it";
+        EXPECT_EQ(e.rule, 1U) << "dns-out";
+        EXPECT_EQ(e.state, CtState::kUdpReplied);
+        EXPECT_EQ(e.packets[1], 1U) << "the reply, counted as one";
+    }
+    EXPECT_EQ(found, 1);
+}
+
+// ICMP errors between two hosts share one connection key (no identifier), but the rules read
+// their type and code: one that the rules allow is not dropped for following one they deny.
+TEST_F(Firewall, AnIcmpErrorIsNotDeniedForFollowingAnotherType) {
+    stage_.conntrack.store(nullptr);
+    conntrack_.reset();
+    load(R"(version: 1
+dataplane:
+  uplinks:
+    - {name: up0, device: net_null0}
+guests:
+  - name: g
+    nics:
+      - name: a
+        type: dpdk
+        devargs: net_null1
+        mac: "02:00:00:00:00:0a"
+        firewall:
+          ingress: [{id: unreachable, action: allow, proto: icmp, icmp_type: 3}]
+)",
+         64);
+    const auto icmp_to_a = [](std::uint8_t type) {
+        return test::packet(kMacA, kUplinkMac, kEtherIpv4,
+                            test::ipv4(kHost, kA, kIpProtoIcmp, test::icmp(type, 0)));
+    };
+    // As one at a time: 11 denied (ICMP denials are not remembered), 3 allowed and tracked, then
+    // 11 again a packet of that connection (tracked like UDP: by addresses and protocol).
+    const std::vector<Step> st = burst("up0", {icmp_to_a(11), icmp_to_a(3), icmp_to_a(11)});
+    expect_drop(st[0], DropReason::kFirewall);
+    expect_pass(st[1]);
+    expect_pass(st[2]);
+    EXPECT_EQ(hits("g/a", kIngress, "unreachable"), 1U);
+    EXPECT_EQ(defaults("g/a", kIngress), 1U);
+    EXPECT_EQ(established("g/a", kIngress), 1U);
+    EXPECT_EQ(stage_.ct.created.get(), 1U);
+}
+
+// A connection's packets in one burst change its entry in their order, as one at a time would.
+TEST_F(Firewall, AConnectionsPacketsInOneBurstChangeItsEntryInTheirOrder) {
+    const auto to_a = [](std::uint8_t flags) {
+        return tcp_frame(kMacA, kUplinkMac, kHost, kA, 40000, 22, flags);
+    };
+    expect_pass(one("up0", to_a(0x02)));  // SYN: ssh allows
+    expect_pass(one("up0", to_a(0x04)));  // RST: closed
+    ASSERT_EQ(hits("g/a", kIngress, "ssh"), 1U);
+    // A new SYN on the closed connection meets the rules and opens it again; its RST, next in
+    // the burst, closes it.
+    for (const Step& s : burst("up0", {to_a(0x02), to_a(0x04)})) expect_pass(s);
+    EXPECT_EQ(hits("g/a", kIngress, "ssh"), 2U);
+    // So the next SYN meets the rules too. (Had the RST been settled before the SYN, the
+    // connection would have been left open, and this SYN passed as established.)
+    expect_pass(one("up0", to_a(0x02)));
+    EXPECT_EQ(hits("g/a", kIngress, "ssh"), 3U);
 }
 
 TEST_F(Firewall, AnExpiredConnectionNoLongerLetsRepliesThrough) {
