@@ -98,7 +98,10 @@ SpoofResult check_arp(const GuestIdentity& id, std::span<const std::byte> arp) n
 SpoofResult check_ip(const GuestIdentity& id, std::span<const std::byte> l3,
                      const FlowKey& key) noexcept {
     if (key.family == 6 && key.proto == kIpProtoIcmpv6 && key.is_icmp) {
-        auto r = check_nd(id, l3.subspan(key.l4_offset), key.icmp_type);
+        // The ICMPv6 message to the end of the IPv6 payload, not of the frame (padding).
+        const auto icmp = l3.subspan(key.l4_offset);
+        auto r =
+            check_nd(id, icmp.first(std::min<std::size_t>(key.l4_len, icmp.size())), key.icmp_type);
         if (r != SpoofResult::kOk) return r;
     }
     if (!id.check_ip) return SpoofResult::kOk;

@@ -47,11 +47,13 @@ struct GuestIdentity {
     bool assign(const config::Nic& nic);
 };
 
-// IPv6 neighbour discovery (RS, RA, NS, NA, redirect): exempt from firewall rules, like ARP.
-// The type is tested first, on its own: a combined load of family and proto, just written
-// byte by byte by the parser, stalled store forwarding (measured: a fifth of the stage's cycles).
+// IPv6 neighbour discovery (RS, RA, NS, NA): exempt from firewall rules, like ARP (config-v1).
+// Redirects are not: from the uplink they meet the receiver's rules (a guest's own are dropped
+// by anti-spoofing). The type is tested first, on its own: a combined load of family and proto,
+// just written byte by byte by the parser, stalled store forwarding (measured: a fifth of the
+// stage's cycles).
 constexpr bool is_neighbor_discovery(const FlowKey& k) {
-    return k.icmp_type >= 133 && k.icmp_type <= 137 && k.is_icmp && k.proto == kIpProtoIcmpv6 &&
+    return k.icmp_type >= 133 && k.icmp_type <= 136 && k.is_icmp && k.proto == kIpProtoIcmpv6 &&
            k.family == 6;
 }
 

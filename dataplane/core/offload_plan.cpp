@@ -192,7 +192,7 @@ bool spoofing_stops(const config::Nic& nic, const Rule& x) {
 bool could_match_nd(const Rule& r) {
     if (!matches_family(r, IpFamily::kV6)) return false;
     if (r.proto && *r.proto != config::kProtoIcmpv6) return false;
-    return !r.icmp_type || (*r.icmp_type >= 133 && *r.icmp_type <= 137);
+    return !r.icmp_type || (*r.icmp_type >= 133 && *r.icmp_type <= 136);
 }
 
 // Bounds on the work and the NIC: rule pairs compared per NIC list, flows per uplink.

@@ -138,6 +138,10 @@ TEST(Antispoof, NeighbourDiscovery) {
     };
     EXPECT_EQ(ns("52:54:00:12:34:56"), SpoofResult::kOk);
     EXPECT_EQ(ns("52:54:00:00:00:01"), SpoofResult::kNeighbor);
+    // Bytes after the IPv6 payload (padding) are no options.
+    Bytes padded = ipv6(src, ip6("ff02::1:ff00:9"), 58, nd(135, &other, 1, "52:54:00:12:34:56"));
+    padded.insert(padded.end(), 8, std::byte{0});
+    EXPECT_EQ(ip_packet(id, 0x86dd, padded), SpoofResult::kOk);
     EXPECT_EQ(ip_packet(id, 0x86dd,
                         ipv6(src, ip6("ff02::2"), 58, nd(133, nullptr, 1, "52:54:00:00:00:01"))),
               SpoofResult::kNeighbor);

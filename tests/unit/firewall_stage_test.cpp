@@ -304,6 +304,22 @@ TEST_F(Firewall, NewRulesRevokeConnectionsTheyNoLongerAllow) {
     EXPECT_EQ(stage_.ct.revoked.get(), 1U);
 }
 
+// Neighbour discovery (RS, RA, NS, NA) passes without the rules; a redirect from the uplink is
+// no neighbour discovery (config-v1) and meets the guest's ingress rules (a's default: deny).
+TEST_F(Firewall, NeighbourDiscoveryBypassesTheRulesButARedirectDoesNot) {
+    const std::array<std::uint8_t, 16> router{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    const std::array<std::uint8_t, 16> a6{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a};
+    const auto icmp6 = [&](std::uint8_t type, std::size_t body) {
+        Bytes m = test::icmp(type, 0);
+        m.insert(m.end(), body, std::byte{0});
+        return test::packet(kMacA, kUplinkMac, kEtherIpv6, test::ipv6(router, a6, 58, m));
+    };
+    expect_pass(one("up0", icmp6(135, 16)));  // a neighbour solicitation
+    expect_pass(one("up0", icmp6(134, 8)));   // a router advertisement, from the uplink
+    expect_drop(one("up0", icmp6(137, 32)), DropReason::kFirewall);
+    EXPECT_EQ(defaults("g/a", kIngress), 1U) << "the redirect, on a's ingress default";
+}
+
 TEST_F(Firewall, AGuestSpoofingItsSourceIsDroppedBeforeTheRules) {
     expect_drop(one("g/a", udp_frame(kUplinkMac, kMacA, v4(10, 0, 0, 11), kHost, 53, 4444)),
                 DropReason::kSpoofedIp);
