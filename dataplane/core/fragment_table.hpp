@@ -46,21 +46,26 @@ class FragmentTable {
         std::uint64_t expires = 0;
     };
 
+    // IPv4 names a datagram by addresses, protocol and identification (RFC 791); IPv6 by
+    // addresses and identification (RFC 8200), and a first fragment's protocol (past the headers
+    // after its fragment header) may differ from a later one's (the fragment header's next).
+    static std::uint8_t proto_of(const FlowKey& k) noexcept { return k.family == 6 ? 0 : k.proto; }
     static Id id_of(const FlowKey& k) noexcept {
         Id id;
         id.src = k.src;
         id.dst = k.dst;
         id.frag_id = k.frag_id;
         id.family = k.family;
-        id.proto = k.proto;
+        id.proto = proto_of(k);
         return id;
     }
     static std::size_t slot_of(const FlowKey& k) noexcept {
         std::array<std::uint64_t, 4> w{};
         std::memcpy(w.data(), k.src.data(), 16);
         std::memcpy(w.data() + 2, k.dst.data(), 16);
-        std::uint64_t h = (w[0] ^ w[1] ^ w[2] ^ w[3] ^ (std::uint64_t{k.frag_id} << 8) ^ k.proto) *
-                          0x9e3779b97f4a7c15ULL;
+        std::uint64_t h =
+            (w[0] ^ w[1] ^ w[2] ^ w[3] ^ (std::uint64_t{k.frag_id} << 8) ^ proto_of(k)) *
+            0x9e3779b97f4a7c15ULL;
         return static_cast<std::size_t>(h >> 52) & (kSlots - 1);
     }
 

@@ -88,7 +88,6 @@ L3Result parse_ipv6(std::span<const std::byte> b, FlowKey& k) noexcept {
     std::copy_n(b.begin() + 24, 16, reinterpret_cast<std::byte*>(k.dst.data()));
     std::uint8_t nh = u8(b, 6);
     std::span<const std::byte> rest = b.subspan(40, payload);
-    bool later_fragment = false;
     for (int i = 0; i < kMaxExtHeaders && is_ext_header(nh); ++i) {
         if (rest.size() < 8) return L3Result::kMalformed;
         std::uint8_t next = u8(rest, 0);
@@ -98,7 +97,13 @@ L3Result parse_ipv6(std::span<const std::byte> b, FlowKey& k) noexcept {
             std::uint16_t off_flags = be16(rest, 2);
             k.fragment = true;
             k.frag_id = (std::uint32_t{be16(rest, 4)} << 16) | be16(rest, 6);
-            if ((off_flags & 0xfff8) != 0) later_fragment = true;
+            if ((off_flags & 0xfff8) != 0) {
+                // A later fragment: what follows is the datagram's payload from its offset on,
+                // no header (even when the fragmentable part starts with one: AH, destination
+                // options). Its protocol is the fragment header's next header.
+                k.proto = next;
+                return L3Result::kLaterFragment;
+            }
         } else if (nh == 51) {  // AH: length in 4-byte units, minus 2
             len = (static_cast<std::size_t>(u8(rest, 1)) + 2) * 4;
         } else {
@@ -110,7 +115,6 @@ L3Result parse_ipv6(std::span<const std::byte> b, FlowKey& k) noexcept {
     }
     if (is_ext_header(nh)) return L3Result::kMalformed;  // deeper than we walk
     k.proto = nh;
-    if (later_fragment) return L3Result::kLaterFragment;
     k.l4_offset = static_cast<std::uint16_t>(rest.data() - b.data());
     return parse_l4(rest, k);
 }

@@ -347,6 +347,18 @@ TEST_F(Firewall, LaterFragmentsFollowTheirFirstFragment) {
     expect_drop(steps[0], DropReason::kFragment);
     expect_pass(steps[1]);
     expect_pass(steps[2]);
+    // IPv6 whose fragmentable part starts with destination options: the later fragment's bytes
+    // are payload, and it follows its first fragment all the same.
+    const auto to_a6 = [](const Bytes& rest) {
+        return test::packet(kMacA, kUplinkMac, kEtherIpv6,
+                            test::ipv6(test::v6(1), test::v6(10), 44, rest));
+    };
+    const Bytes first6 =
+        test::cat(test::frag6(60, 0, true, 0x1234), test::cat(test::ext(17), test::udp(4446, 53)));
+    const Bytes later6 =
+        test::cat(test::frag6(60, 181, false, 0x1234), Bytes(100, std::byte{0x3c}));
+    expect_pass(one("up0", to_a6(first6)));
+    expect_pass(one("up0", to_a6(later6)));
 }
 
 TEST_F(Firewall, EachCopyOfAFloodMeetsItsReceiversIngressRules) {

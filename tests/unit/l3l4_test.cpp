@@ -85,6 +85,19 @@ TEST(L3l4, FragmentsFirstClassifiedLaterFollow) {
     EXPECT_EQ(k.dport, 53);
     auto later6 = ipv6(v6(1), v6(2), 44, cat(frag6(17, 2, false, 0xabcdef01), Bytes(16)));
     ASSERT_EQ(parse(0x86dd, later6, k), L3Result::kLaterFragment);
+    // A fragmentable part that starts with a header (destination options, as before AH): the
+    // first fragment is parsed through it; a later one's bytes are payload, never headers.
+    auto first_opts =
+        ipv6(v6(1), v6(2), 44, cat(frag6(60, 0, true, 0x1234), cat(ext(17), udp(1, 53))));
+    ASSERT_EQ(parse(0x86dd, first_opts, k), L3Result::kOk);
+    EXPECT_EQ(k.proto, 17);
+    EXPECT_EQ(k.dport, 53);
+    Bytes payload(100, std::byte{0x3c});  // would read as a chain of destination options
+    payload[1] = std::byte{40};           // ... one of 328 bytes, past the payload
+    auto later_opts = ipv6(v6(1), v6(2), 44, cat(frag6(60, 181, false, 0x1234), payload));
+    ASSERT_EQ(parse(0x86dd, later_opts, k), L3Result::kLaterFragment);
+    EXPECT_EQ(k.frag_id, 0x1234u);
+    EXPECT_EQ(k.proto, 60) << "the fragment header's next header";
 }
 
 TEST(L3l4, MalformedHeadersAreCaught) {
