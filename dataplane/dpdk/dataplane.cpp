@@ -120,6 +120,7 @@ Result<void> Dataplane::bring_up(const PortPlan& plan) {
     auto snap = make_snapshot(cfg_);
     if (!snap) return tl::unexpected(snap.error());
     publish_offloaded(cfg_, std::move(*snap));
+    commit_firewalls(cfg_);
     for (auto& w : workers_) {
         if (int r = rte_eal_remote_launch(run_worker, w.get(), w->lcore); r != 0) {
             return fail(ErrorKind::kSystem,
@@ -236,6 +237,7 @@ void Dataplane::stop() {
     ports_.clear();
     delete current_.exchange(nullptr);
     firewalls_.clear();
+    pending_firewalls_.clear();
     conntrack_.clear();
     verdicts_.clear();
     for (auto& w : workers_) {

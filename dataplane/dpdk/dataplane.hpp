@@ -68,10 +68,16 @@ class Dataplane {
     Result<void> bring_up(const PortPlan& plan);
     Result<std::unique_ptr<Snapshot>> make_snapshot(const config::Config& cfg);
     // Checks what a snapshot of `cfg` needs beyond validation (addresses per NIC), compiles
-    // the firewalls that changed (off the fast path; may take a while), and creates the
-    // connection tables if a stateful firewall needs them. Nothing else changes.
+    // the firewalls that differ from the running ones (off the fast path; may take a while),
+    // pending until commit_firewalls, and creates the connection tables if a stateful firewall
+    // needs them. Nothing else changes.
     Result<void> prepare_firewalls(const config::Config& cfg);
-    const NicFirewall* latest_firewall(const std::string& nic) const;
+    // Once a snapshot of `cfg` is published: its firewalls are the running ones (those they
+    // replace pass their last hits on), and NICs without one are forgotten.
+    void commit_firewalls(const config::Config& cfg);
+    // A reload that failed: what prepare_firewalls compiled is dropped; the running ones stay.
+    void drop_pending_firewalls();
+    // The compiled firewall of `nic` for `fw`, pending or running; null if there is none.
     std::shared_ptr<const NicFirewall> compiled_firewall(const std::string& nic,
                                                          const config::Firewall& fw) const;
     // Fills a snapshot's firewall, identity and timeout fields.
@@ -105,9 +111,10 @@ class Dataplane {
     // The uplinks' NIC flows; created at start, torn down at stop.
     std::unique_ptr<offload::FlowTable> offload_;
 
-    // Firewalls by NIC name ("guest/nic"): the latest compiled. Zones are stable per name for
-    // the life of the process; epochs are unique per compile.
-    std::map<std::string, std::vector<std::shared_ptr<const NicFirewall>>> firewalls_;
+    // Firewalls by NIC name ("guest/nic"): those the published snapshot uses, and those
+    // compiled for a reload in progress. Zones are stable per name for the life of the process;
+    // epochs are unique per compile.
+    std::map<std::string, std::shared_ptr<const NicFirewall>> firewalls_, pending_firewalls_;
     std::map<std::string, std::uint16_t> zones_;
     std::uint32_t epoch_ = 0;
     std::vector<std::unique_ptr<ConnTable>> conntrack_;    // by worker, once needed

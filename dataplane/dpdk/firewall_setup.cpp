@@ -1,6 +1,8 @@
 // The control thread's side of the firewall: compiling NIC firewalls when they change, zones and
 // epochs, the connection tables, and the firewall fields of a snapshot.
 
+#include <set>
+
 #include <rte_cycles.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -59,25 +61,38 @@ Result<void> per_worker(const std::vector<std::unique_ptr<Worker>>& workers,
 
 }  // namespace
 
-const NicFirewall* Dataplane::latest_firewall(const std::string& nic) const {
-    auto it = firewalls_.find(nic);
-    return it == firewalls_.end() || it->second.empty() ? nullptr : it->second.back().get();
-}
-
 std::shared_ptr<const NicFirewall> Dataplane::compiled_firewall(const std::string& nic,
                                                                 const config::Firewall& fw) const {
-    auto it = firewalls_.find(nic);
-    if (it == firewalls_.end()) return nullptr;
-    for (const auto& f : it->second) {
-        if (f->source == fw) return f;
+    for (const auto* m : {&pending_firewalls_, &firewalls_}) {
+        if (auto it = m->find(nic); it != m->end() && it->second->source == fw) return it->second;
     }
     return nullptr;
+}
+
+void Dataplane::commit_firewalls(const config::Config& cfg) {
+    // No worker counts into a replaced firewall any more: carry its last hits over.
+    for (const auto& [fresh, replaced] : to_settle_) fresh->settle(*replaced);
+    to_settle_.clear();
+    for (auto& [name, fw] : pending_firewalls_) firewalls_[name] = std::move(fw);
+    pending_firewalls_.clear();
+    std::set<std::string> present;
+    for (const auto& g : cfg.guests) {
+        for (const auto& n : g.nics) {
+            if (n.firewall && config::is_software_switched(cfg, n)) present.insert(nic_name(g, n));
+        }
+    }
+    std::erase_if(firewalls_, [&](const auto& f) { return !present.contains(f.first); });
+}
+
+void Dataplane::drop_pending_firewalls() {
+    pending_firewalls_.clear();
+    to_settle_.clear();
 }
 
 Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
     bool stateful = false, stateless = false;
     std::map<std::string, std::shared_ptr<const NicFirewall>> compiled;
-    to_settle_.clear();
+    drop_pending_firewalls();
     for (const auto& g : cfg.guests) {
         for (const auto& n : g.nics) {
             if (!config::is_software_switched(cfg, n)) continue;
@@ -93,7 +108,9 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
             stateful |= n.firewall->stateful;
             stateless |= !n.firewall->stateful;
             const std::string name = nic_name(g, n);
-            const NicFirewall* old = latest_firewall(name);
+            // The one running (a failed reload's compile never is): its counts carry over.
+            const auto running = firewalls_.find(name);
+            const NicFirewall* old = running == firewalls_.end() ? nullptr : running->second.get();
             if (old != nullptr && old->source == *n.firewall) continue;
             auto zone = zones_.find(name);
             if (zone == zones_.end()) {
@@ -122,7 +139,7 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
                 "{}: firewall compiled in {} ms: {} ingress rules ({}), {} egress rules ({})", name,
                 ms.count(), n.firewall->ingress.size(), compiled_as((*fw)->dir[kIngress]),
                 n.firewall->egress.size(), compiled_as((*fw)->dir[kEgress]));
-            if (old != nullptr) to_settle_.emplace_back(*fw, firewalls_[name].back());
+            if (old != nullptr) to_settle_.emplace_back(*fw, running->second);
             compiled[name] = std::move(*fw);
         }
     }
@@ -146,12 +163,7 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
             [](Worker & w) -> auto& { return w.firewall.verdicts; });
         if (!made) return made;
     }
-    for (auto& [name, fw] : compiled) {
-        // The one before stays too: a failed reload's rollback goes back to it.
-        auto& kept = firewalls_[name];
-        kept.push_back(std::move(fw));
-        if (kept.size() > 2) kept.erase(kept.begin());
-    }
+    pending_firewalls_ = std::move(compiled);
     return {};
 }
 

@@ -146,7 +146,10 @@ Result<ReloadResult> Dataplane::reload_locked(const config::Config& next) {
 
     if (!leaving.empty()) {
         auto interim = make_snapshot(without_ports(cfg_, leaving));
-        if (!interim) return tl::unexpected(interim.error());
+        if (!interim) {
+            drop_pending_firewalls();
+            return tl::unexpected(interim.error());
+        }
         publish(std::move(*interim));
         remove_ports({leaving.begin(), leaving.end()});
     }
@@ -155,11 +158,17 @@ Result<ReloadResult> Dataplane::reload_locked(const config::Config& next) {
         if (auto r = add_port(spec, true); !r) {
             spdlog::error("reload: {}; restoring the previous ports", r.error().to_string());
             remove_ports(opened);
+            drop_pending_firewalls();
             bool restored = true;
             for (const auto& p : old_ports) {
                 if (leaving.contains(p.spec.name) && !add_port(p.spec, true)) restored = false;
             }
-            if (auto s = make_snapshot(cfg_); s) publish_offloaded(cfg_, std::move(*s));
+            if (auto s = make_snapshot(cfg_); s) {
+                publish_offloaded(cfg_, std::move(*s));
+            } else {
+                spdlog::error("reload: the previous state's snapshot: {}", s.error().to_string());
+                restored = false;
+            }
             return tl::unexpected(
                 std::move(r.error()).context(restored ? "reload failed, previous state restored"
                                                       : "reload failed, previous ports could "
@@ -168,12 +177,13 @@ Result<ReloadResult> Dataplane::reload_locked(const config::Config& next) {
         opened.push_back(spec.name);
     }
     auto final_snapshot = make_snapshot(next);
-    if (!final_snapshot) return tl::unexpected(final_snapshot.error());
+    if (!final_snapshot) {
+        drop_pending_firewalls();
+        return tl::unexpected(final_snapshot.error());
+    }
     // The new NIC flows are created before it, the old ones destroyed after.
     publish_offloaded(next, std::move(*final_snapshot));
-    // No worker counts into a replaced firewall any more: carry its last hits over.
-    for (const auto& [fresh, replaced] : to_settle_) fresh->settle(*replaced);
-    to_settle_.clear();
+    commit_firewalls(next);
     // Ports that come and go are the plan's; those reopened (their device changed) count as
     // updated. Removed ones are listed by name, as they left.
     result.added = diff.added;

@@ -120,6 +120,41 @@ TEST_F(Reload, DeviceThatWontProbeRestoresThePreviousPorts) {
     EXPECT_GT(generation(), before);
 }
 
+// A reload that fails after compiling a NIC's new firewall leaves the running one in charge,
+// and the reloads after it build on what runs, not on what the failed one compiled (a later
+// reload that removed a port failed: "firewall not compiled").
+TEST_F(Reload, AFailedReloadsFirewallIsNotTakenForTheRunningOne) {
+    const auto with_rule = [](const char* id, const char* port) {
+        return std::string(", firewall: {ingress: [{id: ") + id +
+               ", action: allow, proto: tcp, dst_port: " + port + "}]}";
+    };
+    const auto a = [&](const char* id, const char* port) {
+        return nic("a", "net_null1", "02:00:00:00:00:0a", with_rule(id, port).c_str());
+    };
+    const std::string b = nic("b", "net_null2", "02:00:00:00:00:0b");
+    const auto ingress_rule = [&] {
+        const auto rules = jsonl::call(run_.socket(), "firewall.rules");
+        if (!rules) return rules.error().to_string();
+        for (const auto& n : *rules) {
+            if (n["nic"] == "g/a") return n["ingress"]["rules"][0]["id"].get<std::string>();
+        }
+        return std::string("(none)");
+    };
+    write(a("ssh", "22") + b);
+    ASSERT_TRUE(jsonl::call(run_.socket(), "config.reload")) << run_.log();
+    write(a("telnet", "23") + b +
+          nic("c", "\"net_af_packet9,iface=vfg-nosuchif\"", "02:00:00:00:00:0c"));
+    auto failed = jsonl::call(run_.socket(), "config.reload");
+    ASSERT_FALSE(failed);
+    EXPECT_THAT(failed.error().to_string(), HasSubstr("reload failed, previous state restored"));
+    EXPECT_EQ(ingress_rule(), "ssh");
+    write(a("http", "80"));  // another firewall for a, and b gone: an interim snapshot first
+    auto r = jsonl::call(run_.socket(), "config.reload");
+    ASSERT_TRUE(r) << r.error().to_string() << run_.log();
+    EXPECT_EQ((*r)["removed"], Json::array({"g/b"}));
+    EXPECT_EQ(ingress_rule(), "http");
+}
+
 TEST_F(Reload, UnknownDriverIsNamed) {
     write(nic("a", "net_null1", "02:00:00:00:00:0a") + nic("b", "net_null2", "02:00:00:00:00:0b") +
           nic("c", "\"net_foo0,x=1\"", "02:00:00:00:00:0c"));
