@@ -75,6 +75,8 @@ ConnTable::Hashed ConnTable::hash(const ConnKey& k) const noexcept {
     return Hashed{h & bucket_mask_, secondary_of(h), sig_of(h)};
 }
 
+std::int32_t ConnTable::find(const ConnKey& k) const noexcept { return find(hash(k), k); }
+
 std::uint32_t ConnTable::primary_bucket(const ConnKey& k) const noexcept { return hash(k).primary; }
 std::uint32_t ConnTable::secondary_bucket(const ConnKey& k) const noexcept {
     return hash(k).secondary;

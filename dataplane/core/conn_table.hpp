@@ -100,6 +100,8 @@ class ConnTable {
     // Positions of up to kBulkMax keys (negative: absent). Entries found are in cache after.
     void lookup(const ConnKey* const* keys, std::uint32_t n,
                 std::int32_t* positions) const noexcept;
+    // One key's position (negative: absent), off the bulk path.
+    std::int32_t find(const ConnKey& k) const noexcept;
     // The same lookup in steps, for a caller that hashes each key as it makes it (while its
     // words are in registers) and keeps its own arrays; lookup() is these steps over a burst:
     //   1. hash_of(key), and prefetch_bucket(hash);

@@ -56,32 +56,42 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, ConnTable* table,
         table->lookup(keys.data(), n_unknown, found.data());
         for (std::uint32_t k = 0; k < n_unknown; ++k) pos[unknown[k]] = found[k];
     }
-    // Entries a side left open (for the rules): a later side of the same connection must not be
-    // settled before it, but follow it (below), as if the packets came one at a time.
+    // Entries that change only when a side is committed (a side left to the rules, or an
+    // established one that isn't its packet's only side): a later side of the same connection
+    // is deferred, decided once the packets before it are committed, as if they came one at a
+    // time. A bit per position (modulo 1024) spares most sides the search.
     std::array<std::int32_t, std::size_t{2} * kBurstSize> left;  // NOLINT: scratch
     std::uint32_t n_left = 0;
+    std::array<std::uint64_t, 16> seen{};
+    const auto bit = [](std::int32_t p) { return std::uint64_t{1} << (p & 63); };
+    const auto leave = [&](std::int32_t p) {
+        seen[(p >> 6) & 15] |= bit(p);
+        left[n_left++] = p;
+    };
+    const auto is_left = [&](std::int32_t p) {
+        return (seen[(p >> 6) & 15] & bit(p)) != 0 &&
+               std::find(left.begin(), left.begin() + n_left, p) != left.begin() + n_left;
+    };
     for (std::uint32_t q = 0; q < n; ++q) {
         if (pos[q] < 0) continue;
         Side& sd = side_[which[q]];
         sd.pos = pos[q];
-        if (n_left != 0 &&
-            std::find(left.begin(), left.begin() + n_left, pos[q]) != left.begin() + n_left) {
+        if (is_left(pos[q])) {
             sd.deferred = true;  // and not for classify() or a leader
             sd.decided = true;
             continue;
         }
-        left[n_left] = pos[q];  // taken back (not counted) if the entry decides the side
         CtEntry& e = table->at(pos[q]);
         // Expired (or forgotten earlier in this burst): a new connection, for the rules.
         if ((e.flags & CtEntry::kInUse) == 0 || ct_expired(e.expires, tick)) {
-            ++n_left;
+            leave(pos[q]);
             continue;
         }
         if (e.state == CtState::kDenied) {
             // A denial remembered for this side, direction and rules; else the rules decide
             // (and the entry is overwritten with their verdict).
             if (e.epoch != sd.fw->epoch || dir_of(e) != sd.dir || sd.swapped != orig_swapped(e)) {
-                ++n_left;
+                leave(pos[q]);
                 continue;
             }
             renew_denial(fw, sd.fw->dir[sd.dir], e, tick);
@@ -114,7 +124,7 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, ConnTable* table,
             e.rule = m;
         }
         if (!passes(e.state, k)) {  // a new SYN on a closed connection: the rules decide
-            ++n_left;
+            leave(pos[q]);
             continue;
         }
         sd.decided = true;
@@ -128,24 +138,40 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, ConnTable* table,
                              tick);
             sd.final = true;
             ++settled;
+        } else {
+            leave(pos[q]);  // advanced in commit(), if its packet passes
         }
     }
     if (settled == sides_) return true;
     // Packets of one new connection in one burst: the first meets the rules, the others follow
     // it (same connection, same rules, same verdict) and then advance the entry it creates.
-    // Only the sides conntrack left open are compared, with each other.
+    // Only the sides conntrack left open are compared, with each other. ICMP errors share a key
+    // (no identifier) but not their type and code, which the rules read: one that differs from
+    // its leader's, and every later one of that key, is deferred instead.
     std::array<std::uint16_t, std::size_t{2} * kBurstSize> open;  // NOLINT: scratch
+    std::array<bool, std::size_t{2} * kBurstSize> broken;         // NOLINT: scratch
     std::uint32_t n_open = 0;
     for (std::uint32_t q = 0; q < n; ++q) {
         Side& sd = side_[which[q]];
         if (sd.decided) continue;
         for (std::uint32_t p = 0; p < n_open; ++p) {
             if (side_[open[p]].fw != sd.fw || !(conn_[open[p]] == conn_[which[q]])) continue;
-            sd.leader = static_cast<std::int16_t>(open[p]);
+            const FlowKey& k = key_[sd.pkt];
+            const FlowKey& lk = key_[side_[open[p]].pkt];
+            broken[p] = broken[p] ||
+                        (k.is_icmp && (k.icmp_type != lk.icmp_type || k.icmp_code != lk.icmp_code));
+            if (broken[p]) {
+                sd.deferred = true;
+            } else {
+                sd.leader = static_cast<std::int16_t>(open[p]);
+            }
             sd.decided = true;
             break;
         }
-        if (!sd.decided) open[n_open++] = which[q];
+        if (!sd.decided) {
+            broken[n_open] = false;
+            open[n_open++] = which[q];
+        }
     }
     return false;
 }
@@ -180,27 +206,8 @@ void FirewallStage::classify() noexcept {
     for (std::uint16_t j = 0; j < sides_; ++j) {
         Side& sd = side_[j];
         if (sd.leader < 0) continue;
-        const Side& leader = side_[sd.leader];
-        const FlowKey& k = key_[sd.pkt];
-        const FlowKey& lk = key_[leader.pkt];
-        if (!leader.allow && k.is_icmp &&
-            (k.icmp_type != lk.icmp_type || k.icmp_code != lk.icmp_code)) {
-            // ICMP's connection key has no type or code, which the rules read: a denied
-            // leader's verdict is not this packet's. Its own, as a packet of its own; if the
-            // rules allow it, its connection is the one the later packets find.
-            const RuleSet& rs = sd.fw->dir[sd.dir];
-            sd.match = rs.match(k);
-            sd.allow = rs.action(sd.match) == config::Action::kAllow;
-            count_match(rs, sd.match);
-            for (std::uint16_t q = j + 1; sd.allow && q < sides_; ++q) {
-                if (side_[q].leader == sd.leader) side_[q].leader = static_cast<std::int16_t>(j);
-            }
-            sd.leader = -1;
-            sd.decided = false;
-            continue;
-        }
-        sd.match = leader.match;
-        sd.allow = leader.allow;
+        sd.match = side_[sd.leader].match;
+        sd.allow = side_[sd.leader].allow;
         if (!sd.allow) count_match(sd.fw->dir[sd.dir], sd.match);
     }
 }
@@ -247,6 +254,17 @@ bool FirewallStage::commit(const FirewallTables& fw, ConnTable* table, Side& sd,
         return true;
     }
     if (!sd.fw->stateful) return true;
+    if (sd.established) {
+        // Its entry was evicted since the burst's lookup; made again by an earlier packet of
+        // the connection?
+        if (const std::int32_t again = table->find(conn_[j]); again >= 0) {
+            sd.pos = again;
+            CtEntry& e = table->at(again);
+            pass_established(fw, rs, e, is_tracked_tcp(k), k.tcp_flags,
+                             sd.swapped != orig_swapped(e), tick);
+            return true;
+        }
+    }
     const std::int32_t pos = table->insert(conn_[j], tick);
     sd.pos = pos;
     if (pos < 0) {
@@ -288,26 +306,28 @@ void FirewallStage::remember_denial(const FirewallTables& fw, ConnTable* table, 
     if (pos >= 0) record(fw, *table, table->at(pos), CtState::kDenied, sd, tick);
 }
 
-// A deferred side (track()): an earlier packet of this burst left its connection to the rules
-// and has been committed since. Decided now by the entry as that packet left it, as if the
-// packets had come one at a time: a denial remembered for it drops it, a connection that passes
-// it passes it (commit() advances it), else the rules decide as for a packet of its own.
+// A deferred side (track()): earlier packets of this burst change its connection's entry, and
+// have been committed since. Decided now by the table as they left it, as if the packets had
+// come one at a time: a denial remembered for it drops it, a connection that passes it passes it
+// (commit() advances it), else the rules decide as for a packet of its own.
 void FirewallStage::decide_late(const FirewallTables& fw, ConnTable& table, Side& sd,
                                 std::uint16_t j, std::uint32_t tick) noexcept {
     sd.deferred = false;
     const FlowKey& k = key_[sd.pkt];
     const RuleSet& rs = sd.fw->dir[sd.dir];
-    CtEntry& e = table.at(sd.pos);
-    if ((e.flags & CtEntry::kInUse) != 0 && e.key == conn_[j] && !ct_expired(e.expires, tick) &&
-        e.epoch == sd.fw->epoch) {
-        if (e.state == CtState::kDenied) {
-            if (dir_of(e) == sd.dir && sd.swapped == orig_swapped(e)) {
-                renew_denial(fw, rs, e, tick);
-                sd.match = e.rule;
-                sd.allow = false;
-                return;  // decided: not remembered again
-            }
-        } else if (passes(e.state, k)) {
+    sd.pos = table.find(conn_[j]);  // they may have made, replaced or evicted it
+    if (sd.pos >= 0) {
+        CtEntry& e = table.at(sd.pos);
+        const bool live = (e.flags & CtEntry::kInUse) != 0 && !ct_expired(e.expires, tick) &&
+                          e.epoch == sd.fw->epoch;
+        if (live && e.state == CtState::kDenied && dir_of(e) == sd.dir &&
+            sd.swapped == orig_swapped(e)) {
+            renew_denial(fw, rs, e, tick);
+            sd.match = e.rule;
+            sd.allow = false;
+            return;  // decided: not remembered again
+        }
+        if (live && passes(e.state, k)) {  // (never a denial)
             sd.allow = true;
             sd.established = true;
             remember_entry(sd, e);

@@ -131,16 +131,17 @@ class FirewallStage {
         bool sole = false;         // the packet's only side: what conntrack settles is its verdict
         bool final = false;        // a sole side conntrack settled: verdict applied, entry advanced
         bool looked_up = false;    // a candidate's: `pos` is known already, track() doesn't look
-        bool deferred = false;     // an earlier side left its connection to the rules: decided in
-                                // apply_verdicts(), by the entry that side leaves (decide_late())
-        std::int16_t leader = -1;  // an earlier side of this burst on the same new connection
-        std::int32_t pos = -1;     // its connection's position, or negative
-        std::uint32_t match = 0;   // the rule's index + 1, 0 for the default
+        bool deferred = false;  // an earlier packet of its connection changes the entry only when
+                                // committed: decided then, in apply_verdicts() (decide_late())
         // An established side's entry as conntrack found it (flags, state): commit() makes it
         // again from these if a new connection evicts it before the side is committed.
         std::uint8_t ct_flags = 0;
         CtState ct_state = CtState::kUdpUnreplied;
+        std::int16_t leader = -1;  // an earlier side of this burst on the same new connection
+        std::int32_t pos = -1;     // its connection's position, or negative
+        std::uint32_t match = 0;   // the rule's index + 1, 0 for the default
     };
+    static_assert(sizeof(Side) == 32, "two sides a cache line");
     // An established side's entry, as commit() would need it to make it again.
     static void remember_entry(Side& sd, const CtEntry& e) noexcept {
         sd.match = e.rule;

@@ -145,7 +145,8 @@ TEST_F(Firewall, AFloodOfNewConnectionsEvictsOnlyUnansweredOnes) {
     EXPECT_EQ(defaults("g/a", kEgress), 0U);
 }
 
-// Two NICs with stateful firewalls: c's egress and d's ingress allow DNS and deny the rest.
+// Two NICs with stateful firewalls: c's egress and d's ingress allow DNS, c's ingress SSH; the
+// rest is denied.
 constexpr const char* kTwoStateful = R"(version: 1
 dataplane:
   uplinks:
@@ -161,6 +162,7 @@ guests:
         firewall:
           egress_default: deny
           egress: [{id: dns-out, action: allow, proto: udp, dst_port: 53}]
+          ingress: [{id: ssh-in, action: allow, proto: tcp, dst_port: 22}]
       - name: d
         type: dpdk
         devargs: net_null2
@@ -222,6 +224,21 @@ TEST_F(Firewall, AReplyWhoseConnectionWasEvictedInItsBurstKeepsItsOriginator) {
         EXPECT_EQ(e.packets[1], 1U) << "the reply, counted as one";
     }
     EXPECT_EQ(found, 1);
+}
+
+// Packets of two stateful sides keep their connection's order too: d opened a connection to
+// c's SSH; c's RST and then a SYN in one burst: the RST closes it, so the SYN meets c's egress
+// rules, which don't allow it.
+TEST_F(Firewall, TwoStatefulSidesKeepAConnectionsPacketsInOrder) {
+    load(kTwoStateful, 64);
+    const auto from_c = [](std::uint8_t flags) {
+        return tcp_frame(kMacD, kMacC, kC, kD, 22, 5000, flags);
+    };
+    expect_pass(one("h/d", tcp_frame(kMacC, kMacD, kD, kC, 5000, 22, 0x02)));
+    expect_pass(one("h/c", from_c(0x12)));  // a reply on both sides
+    const std::vector<Step> st = burst("h/c", {from_c(0x04), from_c(0x02)});
+    expect_pass(st[0]);
+    expect_drop(st[1], DropReason::kFirewall);
 }
 
 // ICMP errors between two hosts share one connection key (no identifier), but the rules read
