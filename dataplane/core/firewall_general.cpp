@@ -254,17 +254,6 @@ bool FirewallStage::commit(const FirewallTables& fw, ConnTable* table, Side& sd,
         return true;
     }
     if (!sd.fw->stateful) return true;
-    if (sd.established) {
-        // Its entry was evicted since the burst's lookup; made again by an earlier packet of
-        // the connection?
-        if (const std::int32_t again = table->find(conn_[j]); again >= 0) {
-            sd.pos = again;
-            CtEntry& e = table->at(again);
-            pass_established(fw, rs, e, is_tracked_tcp(k), k.tcp_flags,
-                             sd.swapped != orig_swapped(e), tick);
-            return true;
-        }
-    }
     const std::int32_t pos = table->insert(conn_[j], tick);
     sd.pos = pos;
     if (pos < 0) {

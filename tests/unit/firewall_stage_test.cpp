@@ -171,8 +171,6 @@ guests:
           ingress: [{id: dns-in, action: allow, proto: udp, dst_port: 53}]
 )";
 
-// A packet with two stateful sides whose connection a new one evicted earlier in its burst makes
-// the connection again under the rule that allowed it, as the listing shows it.
 constexpr const char* kMacC = "02:00:00:00:00:0c";
 constexpr const char* kMacD = "02:00:00:00:00:0d";
 const std::array<std::uint8_t, 4> kC = v4(10, 0, 0, 12);
@@ -180,6 +178,8 @@ const std::array<std::uint8_t, 4> kD = v4(10, 0, 0, 13);
 
 test::Frame c_to_d(std::uint16_t sport) { return udp_frame(kMacD, kMacC, kC, kD, sport, 53); }
 
+// A packet with two stateful sides whose connection a new one evicted earlier in its burst makes
+// the connection again under the rule that allowed it, as the listing shows it.
 TEST_F(Firewall, AConnectionMadeAgainAfterAnEvictionKeepsItsRule) {
     stage_.conntrack.store(nullptr);
     conntrack_.reset();
