@@ -308,12 +308,13 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
                             std::uint64_t now) noexcept {
     const bool from_guest = t.port(b.in).role == PortRole::kGuest;
     // From an uplink only rules are checked: with none anywhere, the burst has nothing to do
-    // here (and admits_copy() finds no rules either).
+    // here (and copy_refused() finds no rules either).
     if (!from_guest && !fw.filtered) return;
     const NicFirewall* egress = fw.nic[index(b.in)].get();
     const GuestIdentity& ids = fw.identity[index(b.in)];
     ConnTable* table = conntrack.load(std::memory_order_relaxed);
     VerdictCache* cache = verdicts.load(std::memory_order_relaxed);
+    now_ = now;
     sides_ = 0;
     lookups_ = 0;
     fills_ = 0;
@@ -364,7 +365,7 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
         if (cls_[i] == PacketClass::kLaterFragment) later_fragments = true;
         if (cls_[i] != PacketClass::kRules) continue;
         first_fragments |= key_[i].fragment;
-        if (egress == nullptr && ingress == nullptr) continue;  // a flood: admits_copy() asks
+        if (egress == nullptr && ingress == nullptr) continue;  // a flood: copy_refused() asks
         if (candidate && !general) {
             Candidate& cd = add_candidate(n, i, sole, dir);
             cd.tcp = is_tracked_tcp(key_[i]);
@@ -420,14 +421,23 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
     }
 }
 
-bool FirewallStage::admits_copy(std::uint16_t pkt, PortIdx to,
-                                const FirewallTables& fw) const noexcept {
+std::optional<DropReason> FirewallStage::copy_refused(std::uint16_t pkt, PortIdx to,
+                                                     const FirewallTables& fw) noexcept {
     const NicFirewall* nic = fw.nic[index(to)].get();
-    if (nic == nullptr || cls_[pkt] != PacketClass::kRules) return true;
+    if (nic == nullptr) return std::nullopt;
+    const auto receiver = static_cast<std::uint16_t>(index(to));
+    if (cls_[pkt] == PacketClass::kLaterFragment) {
+        // It follows its first fragment's copy to this guest, not the first fragment as such.
+        if (fragments_.known(key_[pkt], now_, receiver)) return std::nullopt;
+        return DropReason::kFragment;
+    }
+    if (cls_[pkt] != PacketClass::kRules) return std::nullopt;
     const RuleSet& rs = nic->dir[kIngress];
     const std::uint32_t m = rs.match(key_[pkt]);
     count_match(rs, m);
-    return rs.action(m) == config::Action::kAllow;
+    if (rs.action(m) != config::Action::kAllow) return DropReason::kFirewall;
+    if (key_[pkt].fragment) fragments_.remember(key_[pkt], now_, fw.fragment_lifetime, receiver);
+    return std::nullopt;
 }
 
 }  // namespace vfgate::dataplane

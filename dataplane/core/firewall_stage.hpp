@@ -10,7 +10,7 @@
 //      is classified, a batch per rule set; the packet passes if every side allows;
 //   5. stateful sides that allowed a new connection record it.
 // Floods (broadcast, multicast) pass the sender's egress rules in process(); each receiving
-// guest's ingress rules are asked per copy with admits_copy() (rules only: a flood is no
+// guest's ingress rules are asked per copy with copy_refused() (rules only: a flood is no
 // connection).
 //
 // Like the switch stage it sees a Burst and tables, never an mbuf: the frames' bytes come in
@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -95,9 +96,13 @@ class FirewallStage {
     void process(Burst& b, const SwitchTable& t, const FirewallTables& fw,
                  std::uint64_t now) noexcept;
 
-    // After process(): for a flooded frame (`pkt` in the burst), whether the copy for guest port
-    // `to` passes its ingress rules; counts the rule hit.
-    bool admits_copy(std::uint16_t pkt, PortIdx to, const FirewallTables& fw) const noexcept;
+    // After process(), in packet order: for a flooded frame (`pkt` in the burst), why the copy
+    // for guest port `to` is dropped, or nothing if it passes. Its ingress rules deny it
+    // (`firewall`: the rule hit is counted), or it is a later fragment whose first fragment's
+    // copy `to` didn't take (`fragment_unknown`). A first fragment's copy that passes is
+    // remembered for `to`.
+    std::optional<DropReason> copy_refused(std::uint16_t pkt, PortIdx to,
+                                           const FirewallTables& fw) noexcept;
 
     // The connection table: set by the control thread before the first snapshot with a
     // stateful firewall is published, then used on the worker's thread only (this stage, and
@@ -237,6 +242,7 @@ class FirewallStage {
     }
 
     unsigned worker_;
+    std::uint64_t now_ = 0;  // process()'s, for copy_refused()
     FragmentTable fragments_;
     EstablishedTally tally_;
 

@@ -19,26 +19,33 @@ namespace vfgate::dataplane {
 class FragmentTable {
   public:
     static constexpr std::size_t kSlots = 4096;  // a power of two
+    // The datagram as the firewall stage saw it, for every receiver (else a receiving port).
+    static constexpr std::uint16_t kAnyReceiver = 0xffff;
 
     // `now` and `expires` in any one monotonic unit (the dataplane uses TSC cycles).
-    void remember(const FlowKey& k, std::uint64_t now, std::uint64_t lifetime) noexcept {
-        Slot& s = slots_[slot_of(k)];
-        s.id = id_of(k);
+    void remember(const FlowKey& k, std::uint64_t now, std::uint64_t lifetime,
+                  std::uint16_t receiver = kAnyReceiver) noexcept {
+        const Id id = id_of(k, receiver);
+        Slot& s = slots_[slot_of(id)];
+        s.id = id;
         s.expires = now + lifetime;
     }
 
-    bool known(const FlowKey& k, std::uint64_t now) const noexcept {
-        const Slot& s = slots_[slot_of(k)];
-        return s.expires > now && s.id == id_of(k);
+    bool known(const FlowKey& k, std::uint64_t now,
+               std::uint16_t receiver = kAnyReceiver) const noexcept {
+        const Id id = id_of(k, receiver);
+        const Slot& s = slots_[slot_of(id)];
+        return s.expires > now && s.id == id;
     }
 
   private:
-    // What identifies a datagram: addresses, protocol and fragment identification.
+    // What identifies a datagram: addresses, protocol and fragment identification (and the
+    // receiver it is remembered for).
     struct Id {
         std::array<std::uint8_t, 16> src{}, dst{};
         std::uint32_t frag_id = 0;
         std::uint8_t family = 0, proto = 0;
-        std::array<std::uint8_t, 2> pad{};
+        std::uint16_t receiver = kAnyReceiver;
         bool operator==(const Id&) const = default;
     };
     struct Slot {
@@ -50,22 +57,23 @@ class FragmentTable {
     // addresses and identification (RFC 8200), and a first fragment's protocol (past the headers
     // after its fragment header) may differ from a later one's (the fragment header's next).
     static std::uint8_t proto_of(const FlowKey& k) noexcept { return k.family == 6 ? 0 : k.proto; }
-    static Id id_of(const FlowKey& k) noexcept {
+    static Id id_of(const FlowKey& k, std::uint16_t receiver) noexcept {
         Id id;
         id.src = k.src;
         id.dst = k.dst;
         id.frag_id = k.frag_id;
         id.family = k.family;
         id.proto = proto_of(k);
+        id.receiver = receiver;
         return id;
     }
-    static std::size_t slot_of(const FlowKey& k) noexcept {
+    static std::size_t slot_of(const Id& id) noexcept {
         std::array<std::uint64_t, 4> w{};
-        std::memcpy(w.data(), k.src.data(), 16);
-        std::memcpy(w.data() + 2, k.dst.data(), 16);
-        std::uint64_t h =
-            (w[0] ^ w[1] ^ w[2] ^ w[3] ^ (std::uint64_t{k.frag_id} << 8) ^ proto_of(k)) *
-            0x9e3779b97f4a7c15ULL;
+        std::memcpy(w.data(), id.src.data(), 16);
+        std::memcpy(w.data() + 2, id.dst.data(), 16);
+        std::uint64_t h = (w[0] ^ w[1] ^ w[2] ^ w[3] ^ (std::uint64_t{id.frag_id} << 8) ^
+                           id.proto ^ (std::uint64_t{id.receiver} << 40)) *
+                          0x9e3779b97f4a7c15ULL;
         return static_cast<std::size_t>(h >> 52) & (kSlots - 1);
     }
 

@@ -206,6 +206,26 @@ TEST_F(FirewallPcap, TheReceiversIngressAppliesGuestToGuestAndToFloods) {
     EXPECT_EQ(run_.drops("up0", "firewall"), 1u);
 }
 
+TEST_F(FirewallPcap, AFloodsLaterFragmentsReachOnlyTheGuestsThatTookItsFirstFragment) {
+    // Two broadcast datagrams in two fragments each: a's rules allow the first (UDP from port
+    // 53) and deny the second; b has no firewall and takes both.
+    auto frag = [](std::uint16_t sport, std::uint16_t id, std::uint16_t offset, bool more) {
+        Bytes l4 = offset == 0 ? udp(sport, 1000, 16) : Bytes(24, std::byte{0x5a});
+        return packet(kBroadcast, kHost, kIpv4,
+                      ipv4(v4(10, 0, 0, 1), v4(255, 255, 255, 255), kUdp, l4, offset, more, id))
+            .bytes();
+    };
+    Bytes dns_first = frag(53, 0x21, 0, true), dns_later = frag(53, 0x21, 3, false);
+    Bytes other_first = frag(54, 0x22, 0, true), other_later = frag(54, 0x22, 3, false);
+    run_.input("up0", {dns_first, dns_later, other_first, other_later});
+    go(kRules);
+    EXPECT_THAT(out("g/a"), ElementsAre(dns_first, dns_later));
+    EXPECT_THAT(out("g/b"), ElementsAre(dns_first, dns_later, other_first, other_later));
+    EXPECT_EQ(run_.drops("up0", "firewall"), 1u);
+    EXPECT_EQ(run_.drops("up0", "fragment_unknown"), 1u);
+    EXPECT_EQ(hits("ingress", "dns"), 1u);  // the first fragment's copy
+}
+
 TEST_F(FirewallPcap, AntiSpoofingChecksSourcesArpAndNeighbourDiscovery) {
     const char* fw = "        firewall: {ingress_default: allow, egress_default: allow}\n";
     // a's IPv6 link-local: EUI-64 of 02:00:00:00:00:0a.

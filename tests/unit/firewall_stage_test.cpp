@@ -382,14 +382,41 @@ TEST_F(Firewall, EachCopyOfAFloodMeetsItsReceiversIngressRules) {
     const auto frame = udp_frame("ff:ff:ff:ff:ff:ff", kUplinkMac, kHost, v4(10, 0, 0, 255), 68, 53);
     auto steps = burst("up0", {frame});
     ASSERT_EQ(steps[0].verdict, Verdict::kFlood);
-    EXPECT_TRUE(stage_.admits_copy(0, table_.by_name("g/a"), tables_));
-    EXPECT_TRUE(stage_.admits_copy(0, table_.by_name("g/b"), tables_));
+    EXPECT_EQ(stage_.copy_refused(0, table_.by_name("g/a"), tables_), std::nullopt);
+    EXPECT_EQ(stage_.copy_refused(0, table_.by_name("g/b"), tables_), std::nullopt);
     EXPECT_EQ(hits("g/b", kIngress, "dns"), 1U);
     const auto other = udp_frame("ff:ff:ff:ff:ff:ff", kUplinkMac, kHost, v4(10, 0, 0, 255), 68, 67);
     steps = burst("up0", {other});
-    EXPECT_FALSE(stage_.admits_copy(0, table_.by_name("g/a"), tables_));
-    EXPECT_FALSE(stage_.admits_copy(0, table_.by_name("g/b"), tables_));
+    EXPECT_EQ(stage_.copy_refused(0, table_.by_name("g/a"), tables_), DropReason::kFirewall);
+    EXPECT_EQ(stage_.copy_refused(0, table_.by_name("g/b"), tables_), DropReason::kFirewall);
     EXPECT_EQ(stage_.ct.created.get(), 0U) << "a flood is no connection";
+}
+
+// A flooded datagram's later fragments reach the guests that took its first fragment, and no
+// other: b's rules deny the first fragment (TCP to port 22), so b gets none of the rest, even
+// within the same burst.
+TEST_F(Firewall, AFloodsLaterFragmentsFollowTheirFirstFragmentToEachGuest) {
+    const auto bcast = [](const Bytes& ip) {
+        return test::packet("ff:ff:ff:ff:ff:ff", kUplinkMac, kEtherIpv4, ip);
+    };
+    const auto to = v4(10, 0, 0, 255);
+    const Bytes first = test::ipv4(kHost, to, kIpProtoTcp, test::tcp(40000, 22, 0x02, 16), 0, true, 5);
+    const Bytes later = test::ipv4(kHost, to, kIpProtoTcp, Bytes(16, std::byte{1}), 3, false, 5);
+    const PortIdx a = table_.by_name("g/a"), b = table_.by_name("g/b");
+    auto steps = burst("up0", {bcast(first), bcast(later)});
+    ASSERT_EQ(steps[0].verdict, Verdict::kFlood);
+    ASSERT_EQ(steps[1].verdict, Verdict::kFlood);
+    // The worker asks for the copies in packet order.
+    EXPECT_EQ(stage_.copy_refused(0, a, tables_), std::nullopt);
+    EXPECT_EQ(stage_.copy_refused(0, b, tables_), DropReason::kFirewall);
+    EXPECT_EQ(stage_.copy_refused(1, a, tables_), std::nullopt);
+    EXPECT_EQ(stage_.copy_refused(1, b, tables_), DropReason::kFragment);
+    // And in a later burst.
+    steps = burst("up0", {bcast(later)});
+    ASSERT_EQ(steps[0].verdict, Verdict::kFlood);
+    EXPECT_EQ(stage_.copy_refused(0, a, tables_), std::nullopt);
+    EXPECT_EQ(stage_.copy_refused(0, b, tables_), DropReason::kFragment);
+    EXPECT_EQ(hits("g/a", kIngress, "ssh"), 1U) << "the first fragment's copy, only";
 }
 
 }  // namespace
