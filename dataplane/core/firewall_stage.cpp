@@ -422,7 +422,7 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
 }
 
 std::optional<DropReason> FirewallStage::copy_refused(std::uint16_t pkt, PortIdx to,
-                                                     const FirewallTables& fw) noexcept {
+                                                      const FirewallTables& fw) noexcept {
     const NicFirewall* nic = fw.nic[index(to)].get();
     if (nic == nullptr) return std::nullopt;
     const auto receiver = static_cast<std::uint16_t>(index(to));

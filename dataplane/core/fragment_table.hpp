@@ -71,8 +71,8 @@ class FragmentTable {
         std::array<std::uint64_t, 4> w{};
         std::memcpy(w.data(), id.src.data(), 16);
         std::memcpy(w.data() + 2, id.dst.data(), 16);
-        std::uint64_t h = (w[0] ^ w[1] ^ w[2] ^ w[3] ^ (std::uint64_t{id.frag_id} << 8) ^
-                           id.proto ^ (std::uint64_t{id.receiver} << 40)) *
+        std::uint64_t h = (w[0] ^ w[1] ^ w[2] ^ w[3] ^ (std::uint64_t{id.frag_id} << 8) ^ id.proto ^
+                           (std::uint64_t{id.receiver} << 40)) *
                           0x9e3779b97f4a7c15ULL;
         return static_cast<std::size_t>(h >> 52) & (kSlots - 1);
     }

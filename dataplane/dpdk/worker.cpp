@@ -94,8 +94,8 @@ bool push_tag(rte_mbuf*& m, std::uint16_t vlan) noexcept {
 // Every target but the last gets a deep copy, made once the next target is known; the last
 // gets the original. From a guest the uplink is the last target, so only the original ever
 // needs a tag pushed. A frame flooded to N targets counts N-1 copies, and each target's frame
-// is then sent or counted as a drop (firewall, fragment_unknown, no_mbuf, tx_failed): received + copies = sent +
-// drops, per worker.
+// is then sent or counted as a drop (firewall, fragment_unknown, no_mbuf, tx_failed): received +
+// copies = sent + drops, per worker.
 void flood(Worker& w, Outbox& out_box, const Snapshot& s, std::uint16_t pkt, rte_mbuf* m,
            PortCounters& in) noexcept {
     const Burst& b = w.burst;

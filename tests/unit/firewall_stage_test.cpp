@@ -400,7 +400,8 @@ TEST_F(Firewall, AFloodsLaterFragmentsFollowTheirFirstFragmentToEachGuest) {
         return test::packet("ff:ff:ff:ff:ff:ff", kUplinkMac, kEtherIpv4, ip);
     };
     const auto to = v4(10, 0, 0, 255);
-    const Bytes first = test::ipv4(kHost, to, kIpProtoTcp, test::tcp(40000, 22, 0x02, 16), 0, true, 5);
+    const Bytes first =
+        test::ipv4(kHost, to, kIpProtoTcp, test::tcp(40000, 22, 0x02, 16), 0, true, 5);
     const Bytes later = test::ipv4(kHost, to, kIpProtoTcp, Bytes(16, std::byte{1}), 3, false, 5);
     const PortIdx a = table_.by_name("g/a"), b = table_.by_name("g/b");
     auto steps = burst("up0", {bcast(first), bcast(later)});
