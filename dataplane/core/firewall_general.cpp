@@ -226,6 +226,23 @@ void FirewallStage::record(const FirewallTables& fw, ConnTable& table, CtEntry& 
     ct.publish(table);
 }
 
+// A follower (its leader's rules allowed it): whether the entry its leader made or renewed in this
+// burst passes it, as it would one packet at a time (sd.pos is then that entry). Not when the
+// leader's packet was dropped (the entry is none, or what the burst's lookup found), or a new
+// connection has evicted the entry since.
+bool FirewallStage::follows_entry(const ConnTable& table, Side& sd, std::uint16_t j,
+                                  std::uint32_t tick) const noexcept {
+    const std::int32_t pos = side_[sd.leader].pos;
+    if (pos < 0) return false;
+    const CtEntry& e = table.at(pos);
+    if ((e.flags & CtEntry::kInUse) == 0 || !(e.key == conn_[j]) || ct_expired(e.expires, tick) ||
+        e.epoch != sd.fw->epoch || !passes(e.state, key_[sd.pkt])) {
+        return false;
+    }
+    sd.pos = pos;
+    return true;
+}
+
 // A side that allowed a packet that passes: advance its connection, or record a new one.
 // False when the new connection finds the table full.
 bool FirewallStage::commit(const FirewallTables& fw, ConnTable* table, Side& sd, std::uint16_t j,
@@ -241,10 +258,7 @@ bool FirewallStage::commit(const FirewallTables& fw, ConnTable* table, Side& sd,
         return (e.flags & CtEntry::kInUse) != 0 && e.key == conn_[j];
     };
     if (sd.leader >= 0) {
-        if (side_[sd.leader].pos >= 0 && holds(side_[sd.leader].pos)) {
-            sd.pos = side_[sd.leader].pos;  // the entry its leader created (or renewed) just now
-            sd.established = passes(table->at(sd.pos).state, k);
-        }
+        sd.established = follows_entry(*table, sd, j, tick);
         if (!sd.established) count_match(rs, sd.match);  // a new connection again
     }
     if (sd.established && holds(sd.pos)) {
@@ -345,7 +359,15 @@ void FirewallStage::apply_verdicts(Burst& b, const FirewallTables& fw, ConnTable
         Step& st = b.step[pkt];
         if (!allow) {
             drop(st, DropReason::kFirewall);
-            for (std::uint16_t q = j; q < end; ++q) remember_denial(fw, table, side_[q], q, tick);
+            for (std::uint16_t q = j; q < end; ++q) {
+                const Side& sd = side_[q];
+                // A follower its rules allowed, on no connection: one packet at a time, they
+                // would have met the rules (commit() counts the others' on a new connection).
+                if (sd.leader >= 0 && sd.allow && !follows_entry(*table, side_[q], q, tick)) {
+                    count_match(sd.fw->dir[sd.dir], sd.match);
+                }
+                remember_denial(fw, table, sd, q, tick);
+            }
         } else {
             for (std::uint16_t q = j; q < end; ++q) {
                 if (!commit(fw, table, side_[q], q, tick)) {

@@ -219,6 +219,8 @@ class FirewallStage {
                      std::uint32_t tick) noexcept;
     bool commit(const FirewallTables& fw, ConnTable* table, Side& sd, std::uint16_t j,
                 std::uint32_t tick) noexcept;
+    bool follows_entry(const ConnTable& table, Side& sd, std::uint16_t j,
+                       std::uint32_t tick) const noexcept;
     void remember_denial(const FirewallTables& fw, ConnTable* table, const Side& sd,
                          std::uint16_t j, std::uint32_t tick) noexcept;
     void record(const FirewallTables& fw, ConnTable& table, CtEntry& e, CtState state,

@@ -85,13 +85,47 @@ TEST_F(Firewall, CachedVerdictsAreTheClassifiers) {
     EXPECT_GT(stage_.cached.misses.get(), 64U) << "more flows than the cache holds";
 }
 
+// Every counter slot of a's and b's rule sets (each rule, the default, established), in order,
+// and their names.
+class Bursts : public Firewall {
+  protected:
+    template <typename F>
+    void each_slot(F f) const {
+        for (const char* nic : {"g/a", "g/b"}) {
+            for (Dir d : {kIngress, kEgress}) {
+                const RuleSet& rs = rules(nic, d);
+                for (std::size_t slot = 0; slot <= rs.established_slot(); ++slot) {
+                    f(rs, slot,
+                      std::string(nic) + (d == kIngress ? " in " : " out ") +
+                          (slot < rs.rules()           ? rs.id(slot)
+                           : slot == rs.default_slot() ? "(default)"
+                                                       : "(established)"));
+                }
+            }
+        }
+    }
+    std::vector<std::uint64_t> counts() const {
+        std::vector<std::uint64_t> v;
+        each_slot([&](const RuleSet& rs, std::size_t slot, const std::string&) {
+            v.push_back(rs.total(slot));
+        });
+        return v;
+    }
+    std::vector<std::string> slots() const {
+        std::vector<std::string> v;
+        each_slot([&](const RuleSet&, std::size_t, const std::string& n) { v.push_back(n); });
+        return v;
+    }
+};
+
 // Bursts of random packets of random connections (TCP with any of SYN, SYN-ACK, ACK, RST and
 // FIN; UDP; ICMP echo or errors of two types, one of which a's rules allow; between the uplink's
 // host and a or b, or between a and b: one firewall or two, stateful or stateless, plain or not),
 // from the uplink and from a, up to three packets of a connection per burst: every verdict is
-// the one the same packets get one burst each, without the verdict cache. Twice: b stateless,
-// then b stateful with a's egress open (two stateful sides).
-TEST_F(Firewall, BurstsDecideAsPacketsOneAtATime) {
+// the one the same packets get one burst each, without the verdict cache, and every rule,
+// default and established count moves as theirs do. Twice: b stateless, then b stateful with a's
+// egress open (two stateful sides).
+TEST_F(Bursts, DecideAndCountAsPacketsOneAtATime) {
     std::string yaml = kConfig;
     const std::string scan = "            - {id: scan, action: deny, proto: udp, dst_port: 9999}\n";
     yaml.insert(yaml.find(scan) + scan.size(),
@@ -176,12 +210,20 @@ TEST_F(Firewall, BurstsDecideAsPacketsOneAtATime) {
                 if (frames.size() == kBurstSize) break;
             }
             const char* from = from_uplink ? "up0" : "g/a";
+            const std::vector<std::uint64_t> before = counts();
             const std::vector<Step> got = burst(from, frames);
+            const std::vector<std::uint64_t> mid = counts();
             for (std::size_t i = 0; i < frames.size(); ++i) {
                 const Step want = burst(from, {frames[i]}, &single)[0];
                 ASSERT_EQ(got[i].verdict, want.verdict) << "round " << round << " packet " << i;
                 ASSERT_EQ(got[i].reason, want.reason) << "round " << round << " packet " << i;
                 (got[i].verdict == Verdict::kDrop ? dropped : passed) += 1;
+            }
+            // And every rule, default and established count moved as much.
+            const std::vector<std::uint64_t> after = counts();
+            for (std::size_t c = 0; c < before.size(); ++c) {
+                ASSERT_EQ(mid[c] - before[c], after[c] - mid[c])
+                    << "round " << round << " slot " << c << " (" << slots()[c] << ")";
             }
         }
         EXPECT_GT(passed, 250U) << dropped << " dropped";
