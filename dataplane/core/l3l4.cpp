@@ -75,10 +75,6 @@ L3Result parse_ipv4(std::span<const std::byte> b, FlowKey& k) noexcept {
     return parse_l4(b.subspan(ihl, total - ihl), k);
 }
 
-bool is_ext_header(std::uint8_t nh) {
-    return nh == 0 || nh == 43 || nh == 44 || nh == 60 || nh == 51;
-}
-
 L3Result parse_ipv6(std::span<const std::byte> b, FlowKey& k) noexcept {
     if (b.size() < 40 || (u8(b, 0) >> 4) != 6) return L3Result::kMalformed;
     std::size_t payload = be16(b, 4);
@@ -88,7 +84,7 @@ L3Result parse_ipv6(std::span<const std::byte> b, FlowKey& k) noexcept {
     std::copy_n(b.begin() + 24, 16, reinterpret_cast<std::byte*>(k.dst.data()));
     std::uint8_t nh = u8(b, 6);
     std::span<const std::byte> rest = b.subspan(40, payload);
-    for (int i = 0; i < kMaxExtHeaders && is_ext_header(nh); ++i) {
+    for (int i = 0; i < kMaxExtHeaders && is_ipv6_ext_header(nh); ++i) {
         if (rest.size() < 8) return L3Result::kMalformed;
         std::uint8_t next = u8(rest, 0);
         std::size_t len = 0;
@@ -113,7 +109,7 @@ L3Result parse_ipv6(std::span<const std::byte> b, FlowKey& k) noexcept {
         rest = rest.subspan(len);
         nh = next;
     }
-    if (is_ext_header(nh)) return L3Result::kMalformed;  // deeper than we walk
+    if (is_ipv6_ext_header(nh)) return L3Result::kMalformed;  // deeper than we walk
     k.proto = nh;
     k.l4_offset = static_cast<std::uint16_t>(rest.data() - b.data());
     return parse_l4(rest, k);

@@ -51,6 +51,12 @@ struct FlowKey {
     bool operator==(const FlowKey&) const = default;
 };
 
+// The IPv6 extension headers the parser walks past (hop-by-hop, routing, fragment, destination
+// options, AH): a key's protocol is never one of them, except a later fragment's.
+constexpr bool is_ipv6_ext_header(std::uint8_t nh) noexcept {
+    return nh == 0 || nh == 43 || nh == 44 || nh == 60 || nh == 51;
+}
+
 // The general parser: every case above. `l3` is the frame from the IP header on (after
 // Ethernet and any VLAN tag).
 L3Result parse_l3l4_general(std::uint16_t ethertype, std::span<const std::byte> l3,

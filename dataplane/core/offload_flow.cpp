@@ -99,7 +99,7 @@ std::string to_testpmd(const FlowSpec& f, std::string_view port_name) {
 }
 
 bool flow_matches(const FlowSpec& f, MacBits eth_dst, std::optional<std::uint16_t> vid, L3Result l3,
-                  const FlowKey& key) {
+                  std::uint8_t header_proto, const FlowKey& key) {
     if (f.transfer) return false;  // e-switch rules: not a drop on an uplink's ingress
     if (f.eth_dst && *f.eth_dst != eth_dst) return false;
     if (f.vlan_vid) {
@@ -112,12 +112,9 @@ bool flow_matches(const FlowSpec& f, MacBits eth_dst, std::optional<std::uint16_
     if (l3 != L3Result::kOk && l3 != L3Result::kLaterFragment) return false;
     if (key.family != f.family) return false;
     if (!in(f.src, key.family, key.src) || !in(f.dst, key.family, key.dst)) return false;
-    if (f.proto) {
-        // The IP item's protocol is the header's own field: IPv6 extension headers hide the
-        // upper-layer protocol from it.
-        if (key.family == 6 && key.l4_offset != 40) return false;
-        if (key.proto != *f.proto) return false;
-    }
+    // The IP item's protocol is the header's own field: behind IPv6 extension headers, not the
+    // upper-layer protocol.
+    if (f.proto && header_proto != *f.proto) return false;
     if (f.sport || f.dport) {
         if (!key.has_ports || l3 != L3Result::kOk) return false;
         if (!masked(f.sport, key.sport) || !masked(f.dport, key.dport)) return false;

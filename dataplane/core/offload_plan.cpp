@@ -5,6 +5,8 @@
 //   - no earlier rule of the list allows any of what it matches (first match wins; the NIC has
 //     no "allow" ahead of its drops);
 //   - it can't match IPv6 neighbour discovery, which the rules don't apply to;
+//   - for IPv6, its protocol isn't an extension header's (a NIC matches the first next header,
+//     the rules the protocol after the extension headers);
 //   - in a stateful firewall, none of what it matches can be a reply of a connection the guest
 //     opened: the reverse of the rule is denied in full by the egress rules, or anti-spoofing
 //     keeps the guest from sending from the addresses the rule denies traffic to; and it names
@@ -219,6 +221,11 @@ std::optional<std::string> unsafe(const config::Nic& nic, const config::Firewall
     }
     if (could_match_nd(r)) {
         return "it could drop IPv6 neighbour discovery, which the rules don't apply to";
+    }
+    if (r.proto && is_ipv6_ext_header(static_cast<std::uint8_t>(*r.proto)) &&
+        matches_family(r, IpFamily::kV6)) {
+        return "IPv6: a NIC compares protocol " + std::to_string(*r.proto) +
+               " with the first next header, an extension header that the rules look past";
     }
     if (!fw.stateful) return std::nullopt;
     if (r.icmp_type || r.icmp_code) {

@@ -68,10 +68,11 @@ std::string to_testpmd(const FlowSpec& flow, std::string_view port);
 
 // Whether a packet matches the flow, the way a NIC implementing rte_flow's semantics decides:
 // `vid` is the 802.1Q VID of a tagged frame (nullopt: untagged); `l3` is the parse result of
-// the IP header (a frame that isn't IP has kNotIp). Ports and ICMP fields match only where the
-// packet has them. Used by the equivalence test as the NIC.
+// the IP header (a frame that isn't IP has kNotIp); `header_proto` the IP header's own protocol
+// field (IPv6: the first next header, which may be an extension header). Ports and ICMP fields
+// match only where the packet has them. Used by the equivalence test as the NIC.
 bool flow_matches(const FlowSpec& flow, MacBits eth_dst, std::optional<std::uint16_t> vid,
-                  L3Result l3, const FlowKey& key);
+                  L3Result l3, std::uint8_t header_proto, const FlowKey& key);
 
 enum class EntryKind : std::uint8_t {
     kRule,         // a firewall rule (or a direction's default) of a guest NIC
