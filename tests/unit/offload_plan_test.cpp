@@ -83,8 +83,8 @@ TEST(Plan, EveryRuleOfEveryDirectionIsListed) {
     const Plan p = plan(cfg);
     std::size_t rules = 0;
     for (const auto& e : p.entries) rules += e.kind == EntryKind::kRule ? 1 : 0;
-    // web: 11 ingress + default, 1 egress + default; db: 1 + default, 0 + default.
-    EXPECT_EQ(rules, 12U + 2U + 2U + 1U);
+    // web: 13 ingress + default, 1 egress + default; db: 1 + default, 0 + default.
+    EXPECT_EQ(rules, 14U + 2U + 2U + 1U);
     for (const auto& e : p.entries) {
         EXPECT_EQ(e.to_nic, !e.flows.empty()) << e.nic << " " << e.rule;
         EXPECT_EQ(e.to_nic, e.why_not.empty()) << e.nic << " " << e.rule;
