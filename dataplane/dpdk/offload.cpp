@@ -1,5 +1,6 @@
 #include "offload.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <set>
 
@@ -38,6 +39,12 @@ std::string describe(const Entry& e) {
             return "the steering of " + e.nic;
     }
     return "?";
+}
+
+// Whether an entry's flows drop (firewall rules, unused VLANs), rather than steer.
+bool drops(const Entry& e) {
+    return std::all_of(e.flows.begin(), e.flows.end(),
+                       [](const FlowSpec& f) { return f.action == FlowAction::kDrop; });
 }
 
 }  // namespace
@@ -243,7 +250,9 @@ FlowTable::Outcome FlowTable::install(Work& w, EntryState& e, bool may_defer) {
             e.flows.back().counted = *ok;
         }
     }
-    if (may_defer && w.swapping.contains(name)) return Outcome::kDeferred;
+    // A drop is created only once the rules it stands for are published: before, the software
+    // running may still pass what it matches.
+    if (may_defer && (w.swapping.contains(name) || drops(e.entry))) return Outcome::kDeferred;
     for (auto& f : e.flows) {
         if (f.handle.flow != 0) continue;
         FlowSpec s = f.spec;
@@ -319,11 +328,16 @@ OffloadUpdate FlowTable::update(const Plan& plan, const PublishFn& publish) {
         }
     }
 
+    // Drops the new rules don't keep go before they are published (the software running
+    // still denies what they match); steering goes after, so that no moment has none.
+    for (auto& o : w.old) {
+        if (!o.taken && o.flow.spec.action == FlowAction::kDrop) retire(w, o.flow, o.port, o.key);
+    }
     OffloadUpdate u;
     u.generation = publish();
     w.after_publish = true;
     for (auto& o : w.old) {
-        if (!o.taken) retire(w, o.flow, o.port, o.key);
+        if (!o.taken && o.flow.handle.flow != 0) retire(w, o.flow, o.port, o.key);
     }
     std::sort(w.deferred.begin(), w.deferred.end());
     w.deferred.erase(std::unique(w.deferred.begin(), w.deferred.end()), w.deferred.end());

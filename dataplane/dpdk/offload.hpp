@@ -3,11 +3,13 @@
 // each uplink's NIC, and how a new plan (core/offload_plan.hpp) replaces them.
 //
 // FlowTable holds, per uplink, the flows installed and the plan entry owning each, and applies a
-// new plan make-before-break: identical flows (same port, same FlowSpec) stay and keep counting;
-// new flows are validated and created before the new snapshot is published; the flows no longer
-// wanted are destroyed after it (publish waits for the workers and an RCU grace period). An entry
-// is atomic: if the PMD refuses one of its flows, it runs in software with the PMD's message.
-// Software always enforces every rule, so a flow missing from a NIC never changes a verdict.
+// new plan: identical flows (same port, same FlowSpec) stay and keep counting; new flows are
+// validated before the new snapshot is published (publish waits for the workers and an RCU grace
+// period). A drop is in the NIC only while the published rules deny what it matches: drops no
+// longer wanted are destroyed before the publish, new ones created after it. Steering is made
+// before it is broken: created before the publish, the old destroyed after. An entry is atomic:
+// if the PMD refuses one of its flows, it runs in software with the PMD's message. Software
+// always enforces every rule, so a flow missing from a NIC never changes a verdict.
 //
 // No DPDK here (tested without EAL, tests/unit/offload_table_test.cpp): the NIC is a FlowBackend,
 // offload_rte.hpp the real one. Control thread only (the Dataplane's mutex held): nothing here

@@ -181,7 +181,8 @@ Result<ReloadResult> Dataplane::reload_locked(const config::Config& next) {
         drop_pending_firewalls();
         return tl::unexpected(final_snapshot.error());
     }
-    // The new NIC flows are created before it, the old ones destroyed after.
+    // The NIC's drops that go are destroyed before it, new ones created after (steering the
+    // other way round).
     publish_offloaded(next, std::move(*final_snapshot));
     commit_firewalls(next);
     // Ports that come and go are the plan's; those reopened (their device changed) count as

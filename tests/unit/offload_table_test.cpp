@@ -1,6 +1,6 @@
 // FlowTable (dataplane/dpdk/offload.hpp) on a fake NIC: which flows it creates and destroys, in
-// which order around the publish, and what runs in software when the PMD refuses a flow. A flow
-// is named by its eth_dst here ("F<n>").
+// which order around the publish (drops after it, steering before), and what runs in software when
+// the PMD refuses a flow. A flow is named by its eth_dst here ("F<n>").
 
 #include <cerrno>
 #include <map>
@@ -108,6 +108,23 @@ Entry rule(const std::string& id, std::vector<int> flows, const std::string& por
     return e;
 }
 
+// A switchdev steering entry (its flows send a port's traffic to its representor), named `id`.
+Entry steer(const std::string& id, std::vector<int> flows) {
+    Entry e;
+    e.kind = EntryKind::kSteering;
+    e.port = "up0";
+    e.nic = id;
+    e.to_nic = true;
+    for (int n : flows) {
+        FlowSpec f = flow(n);
+        f.transfer = true;
+        f.action = FlowAction::kToRepresentor;
+        f.to_port = id;
+        e.flows.push_back(f);
+    }
+    return e;
+}
+
 class FlowTableTest : public testing::Test {
   protected:
     std::vector<std::string> log_;
@@ -126,7 +143,7 @@ class FlowTableTest : public testing::Test {
     }
     OffloadEntry entry(const std::string& id) const {
         for (auto& e : table_.report().entries) {
-            if (e.rule == id) return e;
+            if (e.rule == id || (e.kind == "steering" && e.nic == id)) return e;
         }
         ADD_FAILURE() << "no entry " << id;
         return {};
@@ -143,11 +160,13 @@ class FlowTableTest : public testing::Test {
 
 TEST_F(FlowTableTest, OpenFlushesTheNic) { EXPECT_THAT(log_, ElementsAre("flush 0")); }
 
-TEST_F(FlowTableTest, CreatesBeforePublishDestroysAfter) {
+// A drop is in the NIC only while the software's rules deny what it matches: new drops are
+// created after the rules are published, the drops of rules that go are destroyed before.
+TEST_F(FlowTableTest, DropsComeAfterThePublishAndGoBefore) {
     update({rule("r1", {1, 2}), rule("r2", {3})});
-    EXPECT_THAT(changes(), ElementsAre("create F1", "create F2", "create F3", "publish"));
+    EXPECT_THAT(changes(), ElementsAre("publish", "create F1", "create F2", "create F3"));
     auto u = update({rule("r1", {1, 2}), rule("r3", {4})});
-    EXPECT_THAT(changes(), ElementsAre("create F4", "publish", "destroy F3"));
+    EXPECT_THAT(changes(), ElementsAre("destroy F3", "publish", "create F4"));
     EXPECT_EQ(u.added, 1u);
     EXPECT_EQ(u.removed, 1u);
     EXPECT_EQ(u.kept, 2u);
@@ -155,6 +174,26 @@ TEST_F(FlowTableTest, CreatesBeforePublishDestroysAfter) {
     EXPECT_EQ(u.generation, 2u);
     EXPECT_FALSE(u.swap_in_software);
     EXPECT_THAT(nic_->installed(), ElementsAre("F1", "F2", "F4"));
+}
+
+// Steering is made before it is broken: a port's traffic always has a way to the switch.
+TEST_F(FlowTableTest, SteeringIsCreatedBeforeThePublishAndDestroyedAfter) {
+    update({steer("s1", {1})});
+    EXPECT_THAT(changes(), ElementsAre("create F1", "publish"));
+    update({steer("s1", {2})});
+    EXPECT_THAT(changes(), ElementsAre("create F2", "publish", "destroy F1"));
+    EXPECT_EQ(entry("s1").where, "nic");
+}
+
+// A NIC full of drops that an update replaces: the old ones go first, so the new ones fit.
+TEST_F(FlowTableTest, ANicFullOfDropsTakesTheNewOnesAfterTheOldGo) {
+    nic_->capacity = 2;
+    update({rule("r1", {1}), rule("r2", {2})});
+    auto u = update({rule("r3", {3}), rule("r4", {4})});
+    EXPECT_THAT(changes(),
+                ElementsAre("destroy F1", "destroy F2", "publish", "create F3", "create F4"));
+    EXPECT_FALSE(u.swap_in_software);
+    EXPECT_THAT(nic_->installed(), ElementsAre("F3", "F4"));
 }
 
 TEST_F(FlowTableTest, IdenticalFlowsKeepCounting) {
@@ -180,8 +219,8 @@ TEST_F(FlowTableTest, ReplacedFlowsCarryTheirCountOver) {
 TEST_F(FlowTableTest, AnEntryIsAtomic) {
     nic_->create_fails = {"F3"};
     auto u = update({rule("r1", {1, 2, 3}), rule("r2", {4})});
-    EXPECT_THAT(changes(), ElementsAre("create F1", "create F2", "create F3", "destroy F1",
-                                       "destroy F2", "create F4", "publish"));
+    EXPECT_THAT(changes(), ElementsAre("publish", "create F1", "create F2", "create F3",
+                                       "destroy F1", "destroy F2", "create F4"));
     EXPECT_EQ(entry("r1").where, "software");
     EXPECT_THAT(entry("r1").why_not, HasSubstr("fake: no cls_flower"));
     EXPECT_EQ(entry("r1").flows, 0u);
@@ -194,7 +233,7 @@ TEST_F(FlowTableTest, AnEntryIsAtomic) {
 TEST_F(FlowTableTest, ValidateRefusalKeepsTheMessage) {
     nic_->refuse = {"F2"};
     update({rule("r1", {1, 2}), rule("r2", {3})});
-    EXPECT_THAT(changes(), ElementsAre("create F3", "publish"));  // r1: nothing created
+    EXPECT_THAT(changes(), ElementsAre("publish", "create F3"));  // r1: nothing created
     EXPECT_EQ(entry("r1").where, "software");
     EXPECT_EQ(entry("r1").why_not, "the PMD refused its flow: fake: bad item (Invalid argument)");
     EXPECT_EQ(table_.report().ports.at(0).state, "on");
@@ -204,7 +243,7 @@ TEST_F(FlowTableTest, APmdWithoutRteFlowIsUnsupported) {
     nic_->no_flow = {1, 2};
     table_.open_port("up1", 1, "net_null", true);
     update({rule("r1", {1}, "up1"), rule("r2", {2}, "up1"), rule("r3", {3})});
-    EXPECT_THAT(log_, ElementsAre("validate F3", "create F3", "publish"));
+    EXPECT_THAT(log_, ElementsAre("validate F3", "publish", "create F3"));
     const auto r = table_.report();
     ASSERT_EQ(r.ports.size(), 2u);
     EXPECT_EQ(r.ports[1].name, "up1");
@@ -229,8 +268,8 @@ TEST_F(FlowTableTest, ARefusedFirstFlowLeavesThePortOn) {
 TEST_F(FlowTableTest, CountIsDroppedWhereThePmdHasNone) {
     nic_->no_count = {0};
     update({rule("r1", {1}), rule("r2", {2})});
-    EXPECT_THAT(log_, ElementsAre("validate F1", "validate F1 nocount", "create F1",
-                                  "validate F2 nocount", "create F2", "publish"));
+    EXPECT_THAT(log_, ElementsAre("validate F1", "validate F1 nocount", "validate F2 nocount",
+                                  "publish", "create F1", "create F2"));
     EXPECT_EQ(entry("r1").where, "nic");
     EXPECT_EQ(entry("r1").nic_packets, std::nullopt);
     EXPECT_EQ(table_.report().ports.at(0).state, "on");
@@ -241,7 +280,7 @@ TEST_F(FlowTableTest, OffMeansSoftwareAndRemovesFlows) {
     update({rule("r1", {1})});
     table_.set_enabled("up0", false);
     update({rule("r1", {1})});
-    EXPECT_THAT(changes(), ElementsAre("publish", "destroy F1"));
+    EXPECT_THAT(changes(), ElementsAre("destroy F1", "publish"));
     EXPECT_EQ(entry("r1").where, "software");
     EXPECT_EQ(table_.report().ports.at(0).state, "off");
 }
@@ -257,29 +296,29 @@ TEST_F(FlowTableTest, PlanReasonsStay) {
 
 TEST_F(FlowTableTest, AFullNicSwapsThroughSoftware) {
     nic_->capacity = 2;
-    update({rule("r1", {1}), rule("r2", {2})});
-    // r2 and r3 replace r1 and r2 with new flows: the NIC can't hold old and new together.
-    auto u = update({rule("r3", {3}), rule("r4", {4})});
+    update({steer("s1", {1}), steer("s2", {2})});
+    // s3 and s4 replace s1 and s2 with new flows: the NIC can't hold old and new together.
+    auto u = update({steer("s3", {3}), steer("s4", {4})});
     EXPECT_THAT(changes(),
                 ElementsAre("create F3",  // table full: back to the old set
                             "publish", "destroy F1", "destroy F2", "create F3", "create F4"));
     EXPECT_TRUE(u.swap_in_software);
-    EXPECT_THAT(u.note, HasSubstr("rule r3"));
+    EXPECT_THAT(u.note, HasSubstr("the steering of s3"));
     EXPECT_THAT(u.note, HasSubstr("fake: table full"));
     EXPECT_EQ(u.added, 2u);
     EXPECT_EQ(u.removed, 2u);
-    EXPECT_EQ(entry("r3").where, "nic");
-    EXPECT_EQ(entry("r4").where, "nic");
+    EXPECT_EQ(entry("s3").where, "nic");
+    EXPECT_EQ(entry("s4").where, "nic");
     EXPECT_THAT(nic_->installed(), ElementsAre("F3", "F4"));
 }
 
 TEST_F(FlowTableTest, RollbackRestoresExactlyTheOldSet) {
     nic_->capacity = 3;
-    update({rule("r1", {1}), rule("r2", {2})});
+    update({steer("s1", {1}), steer("s2", {2})});
     // F3 fits, F4 doesn't: F3 goes again; after publish F1 goes; F3 and F4 then fit; F5 doesn't.
     std::vector<std::string> before_publish;
     log_.clear();
-    auto u = table_.update(Plan{{rule("r2", {2}), rule("r3", {3}), rule("r4", {4, 5})}}, [&] {
+    auto u = table_.update(Plan{{steer("s2", {2}), steer("s3", {3}), steer("s4", {4, 5})}}, [&] {
         before_publish = nic_->installed();
         log_.push_back("publish");
         return ++generation_;
@@ -289,29 +328,30 @@ TEST_F(FlowTableTest, RollbackRestoresExactlyTheOldSet) {
                 ElementsAre("create F3", "create F4", "destroy F3", "publish", "destroy F1",
                             "create F3", "create F4", "create F5", "destroy F4"));
     EXPECT_TRUE(u.swap_in_software);
-    EXPECT_EQ(entry("r2").where, "nic");
-    EXPECT_EQ(entry("r3").where, "nic");
-    EXPECT_EQ(entry("r4").where, "software");
-    EXPECT_THAT(entry("r4").why_not, HasSubstr("fake: table full"));
+    EXPECT_EQ(entry("s2").where, "nic");
+    EXPECT_EQ(entry("s3").where, "nic");
+    EXPECT_EQ(entry("s4").where, "software");
+    EXPECT_THAT(entry("s4").why_not, HasSubstr("fake: table full"));
     EXPECT_THAT(nic_->installed(), ElementsAre("F2", "F3"));
 }
 
-// net_tap refuses every VLAN flow at create ("File exists"): refused with no flow of ours in the
-// way, it is refused again at the next update without sending the new rules through software.
+// A flow the PMD refused with no flow of ours in the way is refused again at the next update
+// without sending the new rules through software (net_tap, for one, refuses some flows at
+// create: "File exists").
 TEST_F(FlowTableTest, AFlowThePmdRefusedAloneIsNoReasonToSwap) {
     nic_->create_fails = {"F9"};
-    auto first = update({rule("v0", {8, 9}), rule("r1", {1})});
+    auto first = update({steer("v0", {8, 9}), steer("s1", {1})});
     EXPECT_FALSE(first.swap_in_software);
     EXPECT_EQ(entry("v0").where, "software");
     // Which of its flows the PMD refuses may change with what else is in the NIC.
     nic_->create_fails = {"F8"};
-    auto u = update({rule("v0", {8, 9}), rule("r2", {2})});
+    auto u = update({steer("v0", {8, 9}), steer("s2", {2})});
     EXPECT_THAT(changes(), ElementsAre("create F8", "create F2", "publish", "destroy F1"));
     EXPECT_FALSE(u.swap_in_software);
     EXPECT_EQ(u.refused, 2u);  // the entry's flows
     EXPECT_EQ(entry("v0").where, "software");
     EXPECT_THAT(entry("v0").why_not, HasSubstr("no cls_flower"));
-    EXPECT_EQ(entry("r2").where, "nic");
+    EXPECT_EQ(entry("s2").where, "nic");
     EXPECT_THAT(nic_->installed(), ElementsAre("F2"));
 }
 
