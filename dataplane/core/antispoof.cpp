@@ -104,19 +104,19 @@ SpoofResult check_ip(const GuestIdentity& id, std::span<const std::byte> l3,
             check_nd(id, icmp.first(std::min<std::size_t>(key.l4_len, icmp.size())), key.icmp_type);
         if (r != SpoofResult::kOk) return r;
     }
-    if (!id.check_ip) return SpoofResult::kOk;
+    return may_send_from(id, key) ? SpoofResult::kOk : SpoofResult::kSourceIp;
+}
+
+bool may_send_from(const GuestIdentity& id, const FlowKey& key) noexcept {
+    if (!id.check_ip) return true;
     // Addresses of one family only: nothing of the other family, not even link-local or DHCP.
-    if ((key.family == 4 && id.n4 == 0) || (key.family == 6 && id.n6 == 0)) {
-        return SpoofResult::kSourceIp;
-    }
+    if ((key.family == 4 && id.n4 == 0) || (key.family == 6 && id.n6 == 0)) return false;
     if (key.family == 4) {
-        if (one_of(id.v4, id.n4, key.src.data())) return SpoofResult::kOk;
-        bool dhcp = all_zero(key.src.data(), 4) && key.proto == kIpProtoUdp && key.has_ports &&
-                    key.sport == 68 && key.dport == 67;
-        return dhcp ? SpoofResult::kOk : SpoofResult::kSourceIp;
+        if (one_of(id.v4, id.n4, key.src.data())) return true;
+        return all_zero(key.src.data(), 4) && key.proto == kIpProtoUdp && key.has_ports &&
+               key.sport == 68 && key.dport == 67;  // DHCP
     }
-    if (own_v6(id, key.src.data()) || all_zero(key.src.data(), 16)) return SpoofResult::kOk;
-    return SpoofResult::kSourceIp;
+    return own_v6(id, key.src.data()) || all_zero(key.src.data(), 16);
 }
 
 }  // namespace vfgate::dataplane

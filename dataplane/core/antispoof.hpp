@@ -45,6 +45,7 @@ struct GuestIdentity {
 
     // From a NIC's config; false if it has more addresses than kMaxAddresses of a family.
     bool assign(const config::Nic& nic);
+    bool operator==(const GuestIdentity&) const = default;
 };
 
 // IPv6 neighbour discovery (RS, RA, NS, NA): exempt from firewall rules, like ARP (config-v1).
@@ -63,5 +64,8 @@ SpoofResult check_arp(const GuestIdentity& id, std::span<const std::byte> arp) n
 // An IP packet: `l3` as given to parse_l3l4, `key` what it returned (kOk or kLaterFragment).
 SpoofResult check_ip(const GuestIdentity& id, std::span<const std::byte> l3,
                      const FlowKey& key) noexcept;
+
+// Whether the guest may send `key` as far as its source address goes (check_ip's source check).
+bool may_send_from(const GuestIdentity& id, const FlowKey& key) noexcept;
 
 }  // namespace vfgate::dataplane

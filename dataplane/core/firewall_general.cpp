@@ -107,11 +107,15 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, ConnTable* table,
         const FlowKey& k = key_[sd.pkt];
         const bool reply = sd.swapped != orig_swapped(e);
         if (e.epoch != sd.fw->epoch) {
-            // Allowed under rules since replaced: still allowed by the current ones?
+            // Allowed under rules (or addresses) since replaced: still allowed by the current
+            // ones? One the guest opened must also be from an address it may still send from.
             const RuleSet& rs = sd.fw->dir[dir_of(e)];
-            const std::uint32_t m = rs.match(reply ? originator_of(k) : k);
+            const FlowKey orig = reply ? originator_of(k) : k;
+            const std::uint32_t m = rs.match(orig);
             count_match(rs, m);
-            if (rs.action(m) != config::Action::kAllow) {
+            const PortIdx guest = sd.dir == kEgress ? b.in : b.step[sd.pkt].out;
+            if (rs.action(m) != config::Action::kAllow ||
+                (dir_of(e) == kEgress && !may_send_from(fw.identity[index(guest)], orig))) {
                 table->erase(pos[q]);
                 ct.revoked.add(1);
                 ct.publish(*table);

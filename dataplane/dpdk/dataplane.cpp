@@ -174,7 +174,8 @@ OpenPort* Dataplane::find(const std::string& name) {
     return nullptr;
 }
 
-Result<std::unique_ptr<Snapshot>> Dataplane::make_snapshot(const config::Config& cfg) {
+Result<std::unique_ptr<Snapshot>> Dataplane::make_snapshot(const config::Config& cfg,
+                                                           bool running_firewalls) {
     auto table = SwitchTable::build(cfg);
     if (!table) return tl::unexpected(table.error());
     auto s = std::make_unique<Snapshot>();
@@ -189,7 +190,7 @@ Result<std::unique_ptr<Snapshot>> Dataplane::make_snapshot(const config::Config&
             s->rx[rx_owner_.at({p->spec.name, q})].push_back(RxQueue{p->dpdk_port, q, idx});
         }
     }
-    if (auto r = add_firewalls(cfg, *s); !r) return tl::unexpected(r.error());
+    if (auto r = add_firewalls(cfg, *s, running_firewalls); !r) return tl::unexpected(r.error());
     return s;
 }
 

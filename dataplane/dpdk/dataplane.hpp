@@ -66,7 +66,10 @@ class Dataplane {
   private:
     Result<ReloadResult> reload_locked(const config::Config& next);  // mu_ held
     Result<void> bring_up(const PortPlan& plan);
-    Result<std::unique_ptr<Snapshot>> make_snapshot(const config::Config& cfg);
+    // With `running_firewalls`, the firewalls running now (for an interim snapshot of the running
+    // config during a reload), else those a reload prepared where there are.
+    Result<std::unique_ptr<Snapshot>> make_snapshot(const config::Config& cfg,
+                                                    bool running_firewalls = false);
     // Checks what a snapshot of `cfg` needs beyond validation (addresses per NIC), compiles
     // the firewalls that differ from the running ones (off the fast path; may take a while),
     // pending until commit_firewalls, and creates the connection tables if a stateful firewall
@@ -77,11 +80,16 @@ class Dataplane {
     void commit_firewalls(const config::Config& cfg);
     // A reload that failed: what prepare_firewalls compiled is dropped; the running ones stay.
     void drop_pending_firewalls();
-    // The compiled firewall of `nic` for `fw`, pending or running; null if there is none.
+    // The compiled firewall of `nic` for `fw`, pending (unless `running_only`) or running; null
+    // if there is none.
     std::shared_ptr<const NicFirewall> compiled_firewall(const std::string& nic,
-                                                         const config::Firewall& fw) const;
-    // Fills a snapshot's firewall, identity and timeout fields.
-    Result<void> add_firewalls(const config::Config& cfg, Snapshot& s);
+                                                         const config::Firewall& fw,
+                                                         bool running_only) const;
+    // Whether NIC `name`'s addresses in the running snapshot differ from `n`'s.
+    bool identity_changed(const std::string& name, const config::Nic& n) const;
+    // Fills a snapshot's firewall, identity and timeout fields (make_snapshot's
+    // `running_firewalls`).
+    Result<void> add_firewalls(const config::Config& cfg, Snapshot& s, bool running_firewalls);
     void publish(std::unique_ptr<Snapshot> next);
     // Publishes `next`, a snapshot of `cfg`, with the NIC flows of cfg's offload plan: the new
     // flows are created before, the old ones destroyed after (offload.hpp). Never fails: what a

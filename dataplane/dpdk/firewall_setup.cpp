@@ -62,11 +62,23 @@ Result<void> per_worker(const std::vector<std::unique_ptr<Worker>>& workers,
 }  // namespace
 
 std::shared_ptr<const NicFirewall> Dataplane::compiled_firewall(const std::string& nic,
-                                                                const config::Firewall& fw) const {
+                                                                const config::Firewall& fw,
+                                                                bool running_only) const {
     for (const auto* m : {&pending_firewalls_, &firewalls_}) {
+        if (running_only && m == &pending_firewalls_) continue;
         if (auto it = m->find(nic); it != m->end() && it->second->source == fw) return it->second;
     }
     return nullptr;
+}
+
+bool Dataplane::identity_changed(const std::string& name, const config::Nic& n) const {
+    const Snapshot* s = current_.load(std::memory_order_acquire);
+    if (s == nullptr) return false;
+    const PortIdx p = s->table.by_name(name);
+    if (p == kNoPort || index(p) >= s->firewall.identity.size()) return false;
+    GuestIdentity now;
+    (void)now.assign(n);  // checked by the caller
+    return !(s->firewall.identity[index(p)] == now);
 }
 
 void Dataplane::commit_firewalls(const config::Config& cfg) {
@@ -111,7 +123,12 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
             // The one running (a failed reload's compile never is): its counts carry over.
             const auto running = firewalls_.find(name);
             const NicFirewall* old = running == firewalls_.end() ? nullptr : running->second.get();
-            if (old != nullptr && old->source == *n.firewall) continue;
+            // Kept unless its rules change, or its addresses do: then a new epoch has its
+            // connections re-checked, and those the guest opened from an address it no longer
+            // has are revoked (as the offload plan assumes).
+            if (old != nullptr && old->source == *n.firewall && !identity_changed(name, n)) {
+                continue;
+            }
             auto zone = zones_.find(name);
             if (zone == zones_.end()) {
                 if (zones_.size() > 0xfffe) {
@@ -167,11 +184,12 @@ Result<void> Dataplane::prepare_firewalls(const config::Config& cfg) {
     return {};
 }
 
-Result<void> Dataplane::add_firewalls(const config::Config& cfg, Snapshot& s) {
+Result<void> Dataplane::add_firewalls(const config::Config& cfg, Snapshot& s,
+                                      bool running_firewalls) {
     auto t = FirewallTables::build(
         cfg, s.table,
-        [this](const std::string& nic, const config::Firewall& fw) {
-            return compiled_firewall(nic, fw);
+        [this, running_firewalls](const std::string& nic, const config::Firewall& fw) {
+            return compiled_firewall(nic, fw, running_firewalls);
         },
         rte_get_tsc_hz());
     if (!t) return tl::unexpected(t.error());

@@ -145,7 +145,7 @@ Result<ReloadResult> Dataplane::reload_locked(const config::Config& next) {
     }
 
     if (!leaving.empty()) {
-        auto interim = make_snapshot(without_ports(cfg_, leaving));
+        auto interim = make_snapshot(without_ports(cfg_, leaving), true);
         if (!interim) {
             drop_pending_firewalls();
             return tl::unexpected(interim.error());

@@ -155,6 +155,34 @@ TEST_F(Reload, AFailedReloadsFirewallIsNotTakenForTheRunningOne) {
     EXPECT_EQ(ingress_rule(), "http");
 }
 
+// Its firewall is compiled again (a new epoch: connections re-checked, those from an address it
+// no longer has revoked) when a NIC's rules change or its addresses do, and only then.
+TEST_F(Reload, ANicsFirewallIsRebuiltWhenItsAddressesChange) {
+    const auto a = [&](const char* addresses) {
+        const std::string extra =
+            std::string(", addresses: [") + addresses + "], firewall: {egress_default: allow}";
+        return nic("a", "net_null1", "02:00:00:00:00:0a", extra.c_str()) +
+               nic("b", "net_null2", "02:00:00:00:00:0b");
+    };
+    const auto compiles = [&] {
+        const std::string log = run_.log();
+        std::size_t n = 0;
+        for (auto at = log.find("g/a: firewall compiled"); at != std::string::npos;
+             at = log.find("g/a: firewall compiled", at + 1)) {
+            ++n;
+        }
+        return n;
+    };
+    write(a("10.0.0.10/24"));
+    ASSERT_TRUE(jsonl::call(run_.socket(), "config.reload")) << run_.log();
+    EXPECT_EQ(compiles(), 1U) << run_.log();
+    ASSERT_TRUE(jsonl::call(run_.socket(), "config.reload"));
+    EXPECT_EQ(compiles(), 1U) << "nothing changed";
+    write(a("10.0.0.12/24"));
+    ASSERT_TRUE(jsonl::call(run_.socket(), "config.reload"));
+    EXPECT_EQ(compiles(), 2U) << run_.log();
+}
+
 TEST_F(Reload, UnknownDriverIsNamed) {
     write(nic("a", "net_null1", "02:00:00:00:00:0a") + nic("b", "net_null2", "02:00:00:00:00:0b") +
           nic("c", "\"net_foo0,x=1\"", "02:00:00:00:00:0c"));

@@ -321,6 +321,27 @@ TEST_F(Firewall, NewRulesRevokeConnectionsTheyNoLongerAllow) {
     EXPECT_EQ(stage_.ct.revoked.get(), 1U);
 }
 
+// A NIC's addresses change (a new epoch, as the dataplane builds on a reload): connections the
+// guest opened from an address it still has pass; those from one it no longer has are revoked.
+TEST_F(Firewall, ConnectionsFromAnAddressTheGuestNoLongerHasAreRevoked) {
+    std::string open = kConfig;
+    open.replace(open.find("egress_default: deny"), 20, "egress_default: allow");
+    load(open.c_str(), 64);
+    expect_pass(one("g/a", udp_frame(kUplinkMac, kMacA, kA, kHost, 4444, 53)));
+    const auto reply = udp_frame(kMacA, kUplinkMac, kHost, kA, 53, 4444);
+    expect_pass(one("up0", reply));
+    std::string both = open;
+    both.replace(both.find("[10.0.0.10/24]"), 14, "[10.0.0.10/24, 10.0.0.12/24]");
+    load(both.c_str(), 64);
+    expect_pass(one("up0", reply));
+    EXPECT_EQ(stage_.ct.revoked.get(), 0U);
+    std::string moved = open;
+    moved.replace(moved.find("[10.0.0.10/24]"), 14, "[10.0.0.12/24]");
+    load(moved.c_str(), 64);
+    expect_drop(one("up0", reply), DropReason::kFirewall);
+    EXPECT_EQ(stage_.ct.revoked.get(), 1U);
+}
+
 // Neighbour discovery (RS, RA, NS, NA) passes without the rules; a redirect from the uplink is
 // no neighbour discovery (config-v1) and meets the guest's ingress rules (a's default: deny).
 TEST_F(Firewall, NeighbourDiscoveryBypassesTheRulesButARedirectDoesNot) {
