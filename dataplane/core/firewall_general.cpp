@@ -106,6 +106,16 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, ConnTable* table,
         }
         const FlowKey& k = key_[sd.pkt];
         const bool reply = sd.swapped != orig_swapped(e);
+        if (misdirected(e, sd.dir, reply)) {
+            // Forged: dropped, and the connection stays as it is (no rule, no state).
+            sd.decided = true;
+            if (sd.sole) {
+                drop(b.step[sd.pkt], DropReason::kFirewall);
+                sd.final = true;
+                ++settled;
+            }
+            continue;
+        }
         if (e.epoch != sd.fw->epoch) {
             // Allowed under rules (or addresses) since replaced: still allowed by the current
             // ones? One the guest opened must also be from an address it may still send from.
@@ -162,7 +172,9 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, ConnTable* table,
             if (side_[open[p]].fw != sd.fw || !(conn_[open[p]] == conn_[which[q]])) continue;
             const FlowKey& k = key_[sd.pkt];
             const FlowKey& lk = key_[side_[open[p]].pkt];
-            broken[p] = broken[p] ||
+            // Nor the other orientation of a leader's packet: on the leader's side, only a forged
+            // packet has it (misdirected()), decided once the leader has made its entry.
+            broken[p] = broken[p] || sd.swapped != side_[open[p]].swapped ||
                         (k.is_icmp && (k.icmp_type != lk.icmp_type || k.icmp_code != lk.icmp_code));
             if (broken[p]) {
                 sd.deferred = true;
@@ -225,8 +237,7 @@ void FirewallStage::record(const FirewallTables& fw, ConnTable& table, CtEntry& 
     e.packets = {1, 0};
     e.epoch = sd.fw->epoch;
     e.rule = sd.match;
-    e.flags = static_cast<std::uint8_t>(CtEntry::kInUse | (sd.swapped ? CtEntry::kOrigSwapped : 0) |
-                                        (sd.dir == kEgress ? CtEntry::kEgress : 0));
+    e.flags = entry_flags(sd.swapped, sd.dir);
     ct.publish(table);
 }
 
@@ -327,6 +338,11 @@ void FirewallStage::decide_late(const FirewallTables& fw, ConnTable& table, Side
         CtEntry& e = table.at(sd.pos);
         const bool live = (e.flags & CtEntry::kInUse) != 0 && !ct_expired(e.expires, tick) &&
                           e.epoch == sd.fw->epoch;
+        if (live && e.state != CtState::kDenied &&
+            misdirected(e, sd.dir, sd.swapped != orig_swapped(e))) {
+            sd.allow = false;  // forged: dropped, the connection left as it is
+            return;            // decided: no rule, not remembered
+        }
         if (live && e.state == CtState::kDenied && dir_of(e) == sd.dir &&
             sd.swapped == orig_swapped(e)) {
             renew_denial(fw, rs, e, tick);

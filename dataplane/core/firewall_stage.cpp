@@ -119,7 +119,9 @@ bool has_table(const NicFirewall& fw, bool tracked, bool caching) noexcept {
     }
     cd.tcp = ip[9] == kIpProtoTcp;
     cd.tcp_flags = cd.tcp ? ip[33] : 0;
-    const auto w = make_conn_key_ipv4(fw->zone, l3.data(), cand_key_[c], cd.swapped);
+    bool swapped = false;
+    const auto w = make_conn_key_ipv4(fw->zone, l3.data(), cand_key_[c], swapped);
+    cd.orig_flags = entry_flags(swapped, dir);
     cd.hash = ConnTable::hash_ipv4(w[0], w[1]);
 }
 
@@ -149,7 +151,7 @@ void FirewallStage::add_candidate_side(const Burst& b, std::uint16_t c, std::int
     side_[j] = Side{.fw = cd.fw,
                     .pkt = cd.pkt,
                     .dir = cd.dir,
-                    .swapped = cd.swapped,
+                    .swapped = (cd.orig_flags & CtEntry::kOrigSwapped) != 0,
                     .sole = true,
                     .looked_up = true,
                     .pos = pos};
@@ -177,19 +179,22 @@ void FirewallStage::fill_cache(VerdictCache& cache) noexcept {
 // A candidate found at `pos`: settled (passed and its connection advanced, or dropped by a
 // denial remembered for it) when the entry is live, made under the current rules, and decides
 // the packet. False leaves it to the general path (a new connection, rules since replaced, a
-// new SYN on a closed connection, a denial remembered the other way).
+// new SYN on a closed connection, a denial remembered the other way, a misdirected packet).
 [[gnu::always_inline]] inline bool FirewallStage::settle(Burst& b, const FirewallTables& fw,
                                                          ConnTable& table, const Candidate& c,
                                                          std::int32_t pos,
                                                          std::uint32_t tick) noexcept {
     CtEntry& e = table.at(pos);
-    if ((e.flags & CtEntry::kInUse) == 0 || ct_expired(e.expires, tick) || e.epoch != c.fw->epoch) {
+    // In use, and the packet its originator's on its side or a reply on the other (one compare
+    // each: a forged packet, misdirected(), is neither).
+    const bool reply = e.flags == (c.orig_flags ^ kReplyFlags);
+    if ((e.flags != c.orig_flags && !reply) || ct_expired(e.expires, tick) ||
+        e.epoch != c.fw->epoch) {
         return false;
     }
     const RuleSet& rs = c.fw->dir[c.dir];
-    const bool reply = c.swapped != orig_swapped(e);
     if (e.state == CtState::kDenied) {
-        if (dir_of(e) != c.dir || reply) return false;
+        if (reply) return false;  // remembered for the other way
         renew_denial(fw, rs, e, tick);
         drop(b.step[c.pkt], DropReason::kFirewall);
         return true;
@@ -370,7 +375,9 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
             Candidate& cd = add_candidate(n, i, sole, dir);
             cd.tcp = is_tracked_tcp(key_[i]);
             cd.tcp_flags = key_[i].tcp_flags;
-            make_conn_key(sole->zone, key_[i], cand_key_[n], cd.swapped);
+            bool swapped = false;
+            make_conn_key(sole->zone, key_[i], cand_key_[n], swapped);
+            cd.orig_flags = entry_flags(swapped, dir);
             cd.hash = ConnTable::hash_of(cand_key_[n++]);
             continue;
         }

@@ -162,10 +162,13 @@ class FirewallStage {
         std::uint32_t candidates;  // slots in the key's bucket (ConnTable::candidates)
         std::uint16_t pkt;
         Dir dir;
-        bool cached;   // stateless: its key is in vkey_, its lookup in the verdict cache
-        bool swapped;  // conn_key's orientation of this packet
-        bool tcp;      // tracked TCP (is_tracked_tcp)
+        bool cached;  // stateless: its key is in vkey_, its lookup in the verdict cache
+        bool tcp;     // tracked TCP (is_tracked_tcp)
         std::uint8_t tcp_flags;
+        // The flags of an entry whose originator's packets are this one's (entry_flags(): in
+        // use, conn_key's orientation of this packet, its side): the entry's flags are these
+        // for its originator's packets, and differ in both orientation and side for replies.
+        std::uint8_t orig_flags;
     };
 
     // Established packets of a burst, counted once per run of one rule set (one add instead of

@@ -31,6 +31,20 @@ inline Dir dir_of(const CtEntry& e) noexcept {
 inline bool orig_swapped(const CtEntry& e) noexcept {
     return (e.flags & CtEntry::kOrigSwapped) != 0;
 }
+// The flags of a live entry made by a packet of orientation `swapped` (conn_key's) on side `dir`.
+constexpr std::uint8_t entry_flags(bool swapped, Dir dir) noexcept {
+    return static_cast<std::uint8_t>(CtEntry::kInUse | (swapped ? CtEntry::kOrigSwapped : 0) |
+                                     (dir == kEgress ? CtEntry::kEgress : 0));
+}
+// The other orientation on the other side: a reply's, for an entry its originator's flags made.
+constexpr std::uint8_t kReplyFlags = CtEntry::kOrigSwapped | CtEntry::kEgress;
+
+// A packet of connection `e` met on side `dir`, `reply` or not, that no real peer sends: the
+// originator's packets come in on the side that allowed the connection, replies on the other.
+// One the other way round (a reply's addresses arriving where the originator's do) is forged.
+inline bool misdirected(const CtEntry& e, Dir dir, bool reply) noexcept {
+    return (dir_of(e) == dir) == reply;
+}
 
 }  // namespace vfgate::dataplane::firewall_detail
 

@@ -121,7 +121,8 @@ class Bursts : public Firewall {
 // Bursts of random packets of random connections (TCP with any of SYN, SYN-ACK, ACK, RST and
 // FIN; UDP; ICMP echo or errors of two types, one of which a's rules allow; between the uplink's
 // host and a or b, or between a and b: one firewall or two, stateful or stateless, plain or not),
-// from the uplink and from a, up to three packets of a connection per burst: every verdict is
+// from the uplink and from a, up to three packets of a connection per burst, a few forged (a
+// reply's addresses from the originator's side): every verdict is
 // the one the same packets get one burst each, without the verdict cache, and every rule,
 // default and established count moves as theirs do. Twice: b stateless, then b stateful with a's
 // egress open (two stateful sides).
@@ -164,15 +165,19 @@ TEST_F(Bursts, DecideAndCountAsPacketsOneAtATime) {
             const std::array<std::uint16_t, 4> ports = {22, 53, 9999, 80};
             conns.push_back({from_a, peer, protos[rng() % 3], ports[rng() % 4], rng() % 2 == 0});
         }
-        const auto frame = [&](std::size_t c, bool reply, std::uint8_t tcp_flags) {
+        // A packet of connection `c`, the originator's or a reply; `forged`: with the other
+        // orientation's addresses and ports, sent from the same side.
+        const auto frame = [&](std::size_t c, bool reply, std::uint8_t tcp_flags,
+                               bool forged = false) {
             const Conn& k = conns[c];
             const auto sport = static_cast<std::uint16_t>(30000 + c);
             const char* peer_mac = k.peer;
             const auto peer_ip = std::string(k.peer) == kMacB ? kB : (k.from_a ? kHost : kA);
             const char* own_mac = k.from_a ? kMacA : kUplinkMac;
             const auto own_ip = k.from_a ? kA : kHost;
-            const char* dst_mac = reply ? own_mac : peer_mac;
-            const char* src_mac = reply ? peer_mac : own_mac;
+            const bool mac_reply = forged ? !reply : reply;
+            const char* dst_mac = mac_reply ? own_mac : peer_mac;
+            const char* src_mac = mac_reply ? peer_mac : own_mac;
             const auto src = reply ? peer_ip : own_ip;
             const auto dst = reply ? own_ip : peer_ip;
             const std::uint16_t sp = reply ? k.port : sport, dp = reply ? sport : k.port;
@@ -204,7 +209,9 @@ TEST_F(Bursts, DecideAndCountAsPacketsOneAtATime) {
                 if (!opener_here && !peer_here) continue;
                 const std::array<std::uint8_t, 5> flags = {0x02, 0x12, 0x10, 0x04, 0x11};
                 for (std::uint32_t copies = 1 + rng() % 3; copies > 0; --copies) {
-                    frames.push_back(frame(c, !opener_here, flags[rng() % flags.size()]));
+                    const std::uint8_t fl = flags[rng() % flags.size()];
+                    frames.push_back(rng() % 16 == 0 ? frame(c, opener_here, fl, true)
+                                                     : frame(c, !opener_here, fl));
                     if (frames.size() == kBurstSize) break;
                 }
                 if (frames.size() == kBurstSize) break;

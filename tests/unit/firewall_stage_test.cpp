@@ -342,6 +342,25 @@ TEST_F(Firewall, ConnectionsFromAnAddressTheGuestNoLongerHasAreRevoked) {
     EXPECT_EQ(stage_.ct.revoked.get(), 1U);
 }
 
+// A packet with a connection's reply addresses arriving on its originator's side (from the
+// uplink, "from" the guest's own address and port) is forged: dropped, with no rule counted, and
+// the connection carries on. Alone, and in the burst that opens the connection.
+TEST_F(Firewall, AReplyArrivingOnTheOriginatorsSideIsDropped) {
+    const auto syn = tcp_frame(kMacA, kUplinkMac, kHost, kA, 40000, 22, 0x02);
+    const auto forged = tcp_frame(kMacA, kUplinkMac, kA, kHost, 22, 40000, 0x12);
+    const auto syn_ack = tcp_frame(kUplinkMac, kMacA, kA, kHost, 22, 40000, 0x12);
+    const auto ack = tcp_frame(kMacA, kUplinkMac, kHost, kA, 40000, 22, 0x10);
+    auto steps = burst("up0", {syn, forged});
+    expect_pass(steps[0]);
+    expect_drop(steps[1], DropReason::kFirewall);
+    expect_pass(one("g/a", syn_ack));
+    expect_drop(one("up0", forged), DropReason::kFirewall);
+    expect_pass(one("up0", ack));
+    EXPECT_EQ(hits("g/a", kIngress, "ssh"), 1U);
+    EXPECT_EQ(defaults("g/a", kIngress), 0U);
+    EXPECT_EQ(stage_.ct.created.get(), 1U);
+}
+
 // Neighbour discovery (RS, RA, NS, NA) passes without the rules; a redirect from the uplink is
 // no neighbour discovery (config-v1) and meets the guest's ingress rules (a's default: deny).
 TEST_F(Firewall, NeighbourDiscoveryBypassesTheRulesButARedirectDoesNot) {

@@ -5,7 +5,8 @@
 //
 // The software model follows config-v1: anti-spoofing first for a guest's packets; neighbour
 // discovery exempt from rules; in a stateful firewall a packet of a known connection passes
-// without rules, others meet the rules and an allowed one opens a connection.
+// without rules (unless forged: a reply's addresses from the originator's side, or the other
+// way), others meet the rules and an allowed one opens a connection.
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -132,6 +133,8 @@ class Software {
             auto it = ct_.find(ck);
             if (it != ct_.end() && dataplane::passes(it->second.state, p.key)) {
                 const bool reply = swapped != it->second.orig_swapped;
+                // A reply's addresses from the originator's side, or the other way: forged.
+                if ((p.from_guest == it->second.orig_from_guest) == reply) return false;
                 it->second.state = advance(it->second.state, p.key, reply);
                 return true;
             }
@@ -139,7 +142,7 @@ class Software {
         const auto& rules = egress ? fw.egress : fw.ingress;
         const Action fallback = egress ? fw.egress_default : fw.ingress_default;
         if (reference_match(rules, fallback, p.key).action != Action::kAllow) return false;
-        if (fw.stateful) ct_[ck] = {initial_state(p.key), swapped};
+        if (fw.stateful) ct_[ck] = {initial_state(p.key), swapped, p.from_guest};
         return true;
     }
 
@@ -147,6 +150,7 @@ class Software {
     struct Conn {
         CtState state;
         bool orig_swapped;
+        bool orig_from_guest;
     };
     std::vector<const config::Nic*> nics_;
     std::vector<GuestIdentity> ids_;
@@ -271,7 +275,8 @@ std::vector<Packet> random_traffic(Random& r, const config::Config& cfg, std::si
                                       : was.key.icmp_type == 128 ? 129
                                                                  : was.key.icmp_type;
             Packet p = make(s, d, was.key.proto, was.key.dport, was.key.sport, type, 0x12);
-            p.from_guest = !was.from_guest;
+            // Mostly a reply from the other side; sometimes a forged one from the same side.
+            p.from_guest = r.chance(90) ? !was.from_guest : was.from_guest;
             p.nic = was.nic;
             const auto vlan = cfg.guests[p.nic].nics[0].vlan;
             if (!p.from_guest && vlan) p.vid = static_cast<std::uint16_t>(*vlan);
