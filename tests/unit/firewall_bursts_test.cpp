@@ -47,42 +47,69 @@ TEST_F(Firewall, NewRulesAreNeverAnsweredFromTheCache) {
 
 // Random flows to b, many more than the cache holds, in bursts: every verdict is the one a
 // stage without the cache gives.
+// Random plain flows through b's stateless rules, in bursts: every verdict from the cache is the
+// classifier's. Both ways (the uplink's to b, b's to the uplink: ingress and egress rules), and
+// with b on a VLAN (its uplink frames tagged: the IP header 4 bytes further).
 TEST_F(Firewall, CachedVerdictsAreTheClassifiers) {
-    FirewallStage uncached;
-    std::mt19937 rng(17);
-    std::vector<test::Frame> flows;
-    for (int f = 0; f < 300; ++f) {
-        const std::array<std::uint8_t, 4> src = v4(192, 0, 2, static_cast<std::uint8_t>(rng() % 4));
-        const auto sport = static_cast<std::uint16_t>(1024 + rng() % 8);
-        const std::array<std::uint16_t, 4> ports = {53, 54, 22, 80};
-        const std::uint16_t dport = ports[rng() % ports.size()];
-        if (f % 2 == 0) {
-            flows.push_back(udp_frame(kMacB, kUplinkMac, src, kA, sport, dport));
-        } else {
-            flows.push_back(tcp_frame(kMacB, kUplinkMac, src, kA, sport, dport, 0x10));
+    std::string plain = kConfig;
+    std::string tagged = kConfig;
+    const std::string b_mac = "        mac: \"02:00:00:00:00:0b\"\n";
+    tagged.insert(tagged.find(b_mac) + b_mac.size(), "        vlan: 100\n");
+    tagged.replace(tagged.find("          stateful: false\n"), 26,
+                   "          stateful: false\n          egress_default: deny\n"
+                   "          egress:\n"
+                   "            - {id: no-web, action: deny, proto: tcp, dst_port: 80}\n"
+                   "            - {id: out-dns, action: allow, proto: udp, src_port: [53, 54]}\n"
+                   "            - {id: out-ssh, action: allow, proto: tcp, src_port: 22}\n");
+    for (const std::string* config : {&plain, &tagged}) {
+        const bool vlan = config == &tagged;
+        stage_.verdicts.store(nullptr);
+        verdicts_.reset();
+        load(config->c_str(), 64);
+        FirewallStage uncached;
+        std::mt19937 rng(17);
+        std::vector<test::Frame> flows, back;
+        for (int f = 0; f < 300; ++f) {
+            const std::array<std::uint8_t, 4> src =
+                v4(192, 0, 2, static_cast<std::uint8_t>(rng() % 4));
+            const auto sport = static_cast<std::uint16_t>(1024 + rng() % 8);
+            const std::array<std::uint16_t, 4> ports = {53, 54, 22, 80};
+            const std::uint16_t dport = ports[rng() % ports.size()];
+            const bool udp = f % 2 == 0;
+            test::Frame in = udp ? udp_frame(kMacB, kUplinkMac, src, kA, sport, dport)
+                                 : tcp_frame(kMacB, kUplinkMac, src, kA, sport, dport, 0x10);
+            flows.push_back(vlan ? test::tagged(in, 100) : in);
+            back.push_back(udp ? udp_frame(kUplinkMac, kMacB, kA, src, dport, sport)
+                               : tcp_frame(kUplinkMac, kMacB, kA, src, dport, sport, 0x10));
         }
+        // Not plain: a ping becomes a stateless side of its own (the classifier decides it),
+        // while its burst's other packets still ask the cache.
+        const test::Frame ping0 = test::packet(
+            kMacB, kUplinkMac, kEtherIpv4, test::ipv4(kHost, kA, kIpProtoIcmp, test::icmp(8, 0)));
+        const test::Frame ping = vlan ? test::tagged(ping0, 100) : ping0;
+        std::size_t passed = 0, dropped = 0;
+        const std::uint64_t hits0 = stage_.cached.hits.get(), misses0 = stage_.cached.misses.get();
+        for (int round = 0; round < 80; ++round) {
+            const bool from_b = round % 2 == 1;
+            std::vector<test::Frame> frames;
+            for (std::size_t i = 0; i < kBurstSize; ++i) {
+                const auto& pool = from_b ? back : flows;
+                frames.push_back(!from_b && rng() % 128 == 0 ? ping : pool[rng() % pool.size()]);
+            }
+            const char* from = from_b ? "g/b" : "up0";
+            const std::vector<Step> want = burst(from, frames, &uncached);
+            const std::vector<Step> got = burst(from, frames);
+            for (std::size_t i = 0; i < frames.size(); ++i) {
+                ASSERT_EQ(got[i].verdict, want[i].verdict) << "round " << round << " packet " << i;
+                ASSERT_EQ(got[i].reason, want[i].reason) << "round " << round << " packet " << i;
+                (got[i].verdict != Verdict::kDrop ? passed : dropped) += 1;
+            }
+        }
+        EXPECT_GT(passed, 500U) << (vlan ? "tagged" : "untagged");
+        EXPECT_GT(dropped, 500U) << (vlan ? "tagged" : "untagged");
+        EXPECT_GT(stage_.cached.hits.get() - hits0, 400U);
+        EXPECT_GT(stage_.cached.misses.get() - misses0, 128U) << "more flows than the cache holds";
     }
-    // Not plain: a ping becomes a stateless side of its own (the classifier decides it), while
-    // its burst's other packets still ask the cache.
-    const test::Frame ping = test::packet(kMacB, kUplinkMac, kEtherIpv4,
-                                          test::ipv4(kHost, kA, kIpProtoIcmp, test::icmp(8, 0)));
-    std::size_t passed = 0;
-    for (int round = 0; round < 40; ++round) {
-        std::vector<test::Frame> frames;
-        for (std::size_t i = 0; i < kBurstSize; ++i) {
-            frames.push_back(rng() % 128 == 0 ? ping : flows[rng() % flows.size()]);
-        }
-        const std::vector<Step> want = burst("up0", frames, &uncached);
-        const std::vector<Step> got = burst("up0", frames);
-        for (std::size_t i = 0; i < frames.size(); ++i) {
-            ASSERT_EQ(got[i].verdict, want[i].verdict) << "round " << round << " packet " << i;
-            ASSERT_EQ(got[i].reason, want[i].reason) << "round " << round << " packet " << i;
-            passed += static_cast<std::size_t>(got[i].verdict != Verdict::kDrop);
-        }
-    }
-    EXPECT_GT(passed, 0U);
-    EXPECT_GT(stage_.cached.hits.get(), 200U);
-    EXPECT_GT(stage_.cached.misses.get(), 64U) << "more flows than the cache holds";
 }
 
 // Every counter slot of a's and b's rule sets (each rule, the default, established), in order,
