@@ -26,6 +26,27 @@ bool has_vf_nic(const config::Guest& g) {
                        [](const config::Nic& n) { return n.type == config::NicType::kVf; });
 }
 
+// The host's facts for planning a guest again while it runs: the memory it holds counted as
+// free again, on hugepages or not as its command line says (`-m`, and a file backend is the
+// hugetlbfs one), as when it started. Else a guest whose memory took the last free hugepages
+// would be planned on shared memory (or not at all) and restarted for nothing.
+vm::HostFacts with_own_memory(vm::HostFacts f, const GuestSeen& seen) {
+    std::int64_t mb = 0;
+    bool hugepages = false;
+    for (std::size_t i = 0; i < seen.argv.size(); ++i) {
+        if (seen.argv[i] == "-m" && i + 1 < seen.argv.size()) {
+            const std::string& v = seen.argv[i + 1];
+            mb = 0;
+            for (std::size_t k = 0; k < v.size() && v[k] >= '0' && v[k] <= '9'; ++k) {
+                mb = mb * 10 + (v[k] - '0');
+            }
+        }
+        hugepages = hugepages || seen.argv[i].starts_with("memory-backend-file,");
+    }
+    (hugepages ? f.hugepages_free_mb : f.mem_available_mb) += mb;
+    return f;
+}
+
 // The first argument that differs, with the option it belongs to: "-m 256M -> 512M".
 std::string first_difference(const std::vector<std::string>& was,
                              const std::vector<std::string>& now) {
@@ -136,7 +157,11 @@ Result<Plan> reconcile(const config::Config& desired, const Observed& observed,
             plan_error = "guest " + g.name + ": " +
                          (why == observed.fact_errors.end() ? "the host's facts were not gathered"
                                                             : why->second);
-        } else if (auto p = vm::plan_guest(desired, g.name, facts->second, opts.guest_root); p) {
+        } else if (auto p = vm::plan_guest(
+                       desired, g.name,
+                       running ? with_own_memory(facts->second, seen_it->second) : facts->second,
+                       opts.guest_root);
+                   p) {
             gp = std::move(*p);
         } else {
             plan_error = p.error().to_string();

@@ -4,6 +4,8 @@
 // `vfgatectl plan`.
 #include "reconcile.hpp"
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -126,6 +128,34 @@ TEST(Reconcile, AHostAsDeclaredNeedsNothing) {
     ASSERT_TRUE(p.has_value());
     EXPECT_TRUE(p->empty());
     expect_plan("as_declared", cfg, as_declared(cfg));
+}
+
+// A guest running on hugepages holds them: planned again (a restart of vfgated, a SIGHUP) it is
+// planned on them as when it started, not restarted on shared memory, nor refused for want of
+// memory.
+TEST(Reconcile, AGuestOnHugepagesIsPlannedOnThemAgainWhileItRuns) {
+    const auto cfg = load(config_text());
+    vm::HostFacts free = facts();
+    free.hugepage_dir = "/dev/hugepages";
+    free.hugepages_free_mb = 4096;
+    Observed o = as_declared(cfg);
+    for (auto& [name, seen] : o.guests) {
+        auto p = vm::plan_guest(cfg, name, free, kGuestRoot);
+        ASSERT_TRUE(p.has_value()) << p.error().to_string();
+        seen.argv = p->argv;
+        ASSERT_TRUE(std::any_of(seen.argv.begin(), seen.argv.end(), [](const std::string& a) {
+            return a.starts_with("memory-backend-file,");
+        }));
+    }
+    // Now the guests hold the hugepages, and little else is left.
+    for (auto& [name, f] : o.facts) {
+        f = free;
+        f.hugepages_free_mb = 0;
+        f.mem_available_mb = 64;
+    }
+    auto p = reconcile(cfg, o, {kGuestRoot, false});
+    ASSERT_TRUE(p.has_value()) << p.error().to_string();
+    EXPECT_TRUE(p->empty()) << describe(*p);
 }
 
 TEST(Reconcile, ARuleChangeIsALiveReloadAndRestartsNoGuest) {
