@@ -27,8 +27,9 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const SpawnOptions& op
     posix_spawnattr_init(&attr);
     const std::string out = opts.output.empty() ? "/dev/null" : opts.output;
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    // Not O_CLOEXEC: glibc closes fd 1 first and the open lands on it (no dup2 then to clear
+    // the flag), so the child ran with stdout closed.
+    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
     short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
     if (opts.new_session) flags |= POSIX_SPAWN_SETSID;
