@@ -9,6 +9,7 @@
 
 #include <vfgate/common/file.hpp>
 #include <vfgate/config/load.hpp>
+#include <vfgate/vm-launcher/supervise.hpp>
 
 namespace vfgate::control {
 using namespace std::chrono_literals;
@@ -240,6 +241,10 @@ void Daemon::run_recover() {
 }
 
 void Daemon::tick() {
+    // Supervisors of guests that stopped or were given up on: not left as zombies.
+    if (const std::size_t n = vm::reap_supervisors(); n != 0) {
+        spdlog::info("{} guest supervisor(s) exited", n);
+    }
     if (auto how = dataplane_.exited()) {
         spdlog::error("the dataplane died ({}); restarting it with the current config", *how);
         std::lock_guard lock(mu_);

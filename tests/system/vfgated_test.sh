@@ -120,6 +120,8 @@ write_config "$work/one.yaml" "$ping_rule, $echo_rule"
 out=$(ctl apply -f "$work/one.yaml" 2>&1)
 check "apply without g2 stops it and removes its port" bash -c "grep -q 'stop guest g2: no longer in the config' <<<'$out' && grep -q 'port g2/eth0 removed' <<<'$out'" "$out"
 check "g2's QEMU is gone" bash -c "! kill -0 $g2 2>/dev/null || grep -q '^State:.*Z' /proc/$g2/status"
+no_zombies() { ! ps --ppid "$(cat "$work/vfgated.pid")" -o stat= | grep -q Z; }
+check "g2's supervisor is reaped: no zombie under vfgated" retry no_zombies
 check "the dataplane has no g2 port" bash -c "! '$ctl' dataplane -s '$work/dataplane.sock' ports | grep -q g2/eth0"
 out=$(ctl apply -f "$cfg" 2>&1)
 check "apply with g2 again starts it" grep -q "start guest g2: new guest" <<<"$out"

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <poll.h>
 #include <pthread.h>
@@ -140,6 +141,25 @@ std::vector<std::string> list(const std::string& run_root) {
     return names;
 }
 
+namespace {
+
+// The supervisors start() spawned, still our children (not yet reaped).
+std::mutex children_mu;
+std::vector<pid_t> children;
+
+// Reaps `pid` if it has exited; true when it is gone (reaped now, or not our child any more).
+bool reaped(pid_t pid) {
+    const pid_t r = ::waitpid(pid, nullptr, WNOHANG);
+    return r == pid || (r < 0 && errno == ECHILD);
+}
+
+}  // namespace
+
+std::size_t reap_supervisors() {
+    std::lock_guard lock(children_mu);
+    return static_cast<std::size_t>(std::erase_if(children, reaped));
+}
+
 Result<GuestStatus> start(const GuestPlan& plan, const StartOptions& opts) {
     const RunPaths& p = plan.paths;
     std::error_code ec;
@@ -171,16 +191,24 @@ Result<GuestStatus> start(const GuestPlan& plan, const StartOptions& opts) {
     auto sup = proc::spawn({opts.supervisor_exe, "supervise", p.dir}, {p.log, true});
     if (!sup) return tl::unexpected(sup.error());
     const pid_t sup_pid = *sup;
+    {
+        std::lock_guard lock(children_mu);
+        children.push_back(sup_pid);
+    }
 
     const auto until = Clock::now() + opts.timeout;
     for (;;) {
         std::this_thread::sleep_for(100ms);
-        int wstatus = 0;
-        const bool sup_gone = ::waitpid(sup_pid, &wstatus, WNOHANG) == sup_pid;
+        // Only looked at here (WNOWAIT): reap_supervisors() reaps it.
+        siginfo_t info{};
+        const bool sup_gone =
+            ::waitid(P_PID, static_cast<id_t>(sup_pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+            info.si_pid == sup_pid;
         Json st = read_json(p.state).value_or(Json::object());
         const std::string state = st.value("state", "");
         if (state == "running") return status(fs::path(p.dir).parent_path().string(), plan.guest);
         if (sup_gone || (state != "starting" && !state.empty())) {
+            reap_supervisors();
             return fail(ErrorKind::kSystem,
                         "guest " + plan.guest + " did not start: " +
                             st.value("message", std::string("the supervisor exited")) +
@@ -189,6 +217,7 @@ Result<GuestStatus> start(const GuestPlan& plan, const StartOptions& opts) {
         if (Clock::now() > until) {
             ::kill(sup_pid, SIGKILL);
             if (const int q = qemu_pid(p); q != 0) ::kill(q, SIGKILL);
+            reap_supervisors();
             return fail(ErrorKind::kSystem,
                         "guest " + plan.guest + " did not run within " +
                             std::to_string(opts.timeout.count()) +

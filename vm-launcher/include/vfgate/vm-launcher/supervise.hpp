@@ -49,6 +49,12 @@ struct StartOptions {
 // left running, and the error carries QEMU's last words.
 Result<GuestStatus> start(const GuestPlan& plan, const StartOptions& opts);
 
+// A long-running caller of start() (vfgated) calls this now and then: it reaps the supervisors
+// start() spawned that have exited since (a stopped, powered-off or given-up guest), which would
+// otherwise stay zombies under it. Returns how many. Only those pids: other children (the
+// dataplane) are left to their owners.
+std::size_t reap_supervisors();
+
 // The supervisor's loop (`vfgate-vm supervise RUN_DIR`): returns its exit status when the guest
 // is stopped, powered off under its policy, or given up on.
 int supervise(const std::string& run_dir);
