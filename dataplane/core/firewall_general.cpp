@@ -122,10 +122,12 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, ConnTable* table,
             const RuleSet& rs = sd.fw->dir[dir_of(e)];
             const FlowKey orig = reply ? originator_of(k) : k;
             const std::uint32_t m = rs.match(orig);
-            count_match(rs, m);
             const PortIdx guest = sd.dir == kEgress ? b.in : b.step[sd.pkt].out;
-            if (rs.action(m) != config::Action::kAllow ||
-                (dir_of(e) == kEgress && !may_send_from(fw.identity[index(guest)], orig))) {
+            // Revoked for its address, no rule decided it: none is counted.
+            const bool spoofed =
+                dir_of(e) == kEgress && !may_send_from(fw.identity[index(guest)], orig);
+            if (!spoofed) count_match(rs, m);
+            if (spoofed || rs.action(m) != config::Action::kAllow) {
                 table->erase(pos[q]);
                 ct.revoked.add(1);
                 ct.publish(*table);

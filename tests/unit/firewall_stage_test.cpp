@@ -338,8 +338,10 @@ TEST_F(Firewall, ConnectionsFromAnAddressTheGuestNoLongerHasAreRevoked) {
     std::string moved = open;
     moved.replace(moved.find("[10.0.0.10/24]"), 14, "[10.0.0.12/24]");
     load(moved.c_str(), 64);
+    const std::uint64_t defaults_before = defaults("g/a", kEgress);
     expect_drop(one("up0", reply), DropReason::kFirewall);
     EXPECT_EQ(stage_.ct.revoked.get(), 1U);
+    EXPECT_EQ(defaults("g/a", kEgress), defaults_before) << "no rule decided it";
 }
 
 // A packet with a connection's reply addresses arriving on its originator's side (from the
