@@ -107,6 +107,12 @@ SpoofResult check_ip(const GuestIdentity& id, std::span<const std::byte> l3,
     return may_send_from(id, key) ? SpoofResult::kOk : SpoofResult::kSourceIp;
 }
 
+bool is_own_address(const GuestIdentity& id, std::uint8_t family,
+                    const std::uint8_t* src) noexcept {
+    if (!id.check_ip) return false;
+    return family == 4 ? one_of(id.v4, id.n4, src) : own_v6(id, src);
+}
+
 bool may_send_from(const GuestIdentity& id, const FlowKey& key) noexcept {
     if (!id.check_ip) return true;
     // Addresses of one family only: nothing of the other family, not even link-local or DHCP.

@@ -68,4 +68,9 @@ SpoofResult check_ip(const GuestIdentity& id, std::span<const std::byte> l3,
 // Whether the guest may send `key` as far as its source address goes (check_ip's source check).
 bool may_send_from(const GuestIdentity& id, const FlowKey& key) noexcept;
 
+// Whether `src` (4 bytes, or 16 for `family` 6) is one of the NIC's addresses or (IPv6) its
+// link-local; false without `addresses`. A packet toward the NIC from one of them is forged
+// (docs/firewall.md, "Anti-spoofing").
+bool is_own_address(const GuestIdentity& id, std::uint8_t family, const std::uint8_t* src) noexcept;
+
 }  // namespace vfgate::dataplane

@@ -20,7 +20,8 @@ enum class DropReason : std::uint8_t {
     kNoMbuf,         // no buffer left to copy a flooded frame
     kTxFailed,       // the destination port refused it (TX queue full or link down)
     kMalformed,      // an IP or ARP header a check needs is truncated or inconsistent
-    kSpoofedIp,      // a guest sent from an IP address that isn't its own
+    kSpoofedIp,      // a guest sent from an IP address that isn't its own, or a packet toward a
+                     // guest with a firewall came from one of the guest's own addresses
     kSpoofedArp,     // a guest's ARP claims a MAC or IPv4 address that isn't its own
     kSpoofedNd,      // a guest's neighbour discovery claims an address that isn't its own
     kRouterAdvert,   // a guest sent an IPv6 router advertisement or redirect

@@ -43,6 +43,19 @@ bool has_table(const NicFirewall& fw, bool tracked, bool caching) noexcept {
     return is_plain_ipv4_l4(l3) ? l3 : std::span<const std::byte>();
 }
 
+// The identity of receiver `to` when it has IPv4 addresses (a plain packet from one is forged).
+[[gnu::always_inline]] inline const GuestIdentity* own_checked(const FirewallTables& fw,
+                                                               PortIdx to) noexcept {
+    const GuestIdentity& id = fw.identity[index(to)];
+    return id.check_ip && id.n4 != 0 ? &id : nullptr;
+}
+
+// Whether plain IPv4 packet `l3` comes from one of `to`'s own addresses.
+[[gnu::always_inline]] inline bool forged_to(const GuestIdentity& to,
+                                             std::span<const std::byte> l3) noexcept {
+    return is_own_address(to, 4, reinterpret_cast<const std::uint8_t*>(l3.data()) + 12);
+}
+
 }  // namespace
 
 // Parses and applies anti-spoofing (the sender's identity `id`); sets the packet's class. False
@@ -271,9 +284,10 @@ std::uint32_t FirewallStage::settle_from(Burst& b, const FirewallTables& fw, Con
 }
 
 // The burst's leading run of plain candidates (has_table, plain_l3), and the dropped packets
-// and those with no firewall on their way among them. Returns where the run ends; process() goes
+// and those with no firewall on their way among them (and those toward a guest from its own
+// address: dropped, spoofed_ip). Returns where the run ends; process() goes
 // on from there. Apart, this loop is small enough for its state to stay in registers.
-std::uint16_t FirewallStage::plain_candidates(const Burst& b, const FirewallTables& fw,
+std::uint16_t FirewallStage::plain_candidates(Burst& b, const FirewallTables& fw,
                                               const NicFirewall* egress, bool tracked,
                                               bool caching) noexcept {
     const Dir dir = egress != nullptr ? kEgress : kIngress;
@@ -282,6 +296,7 @@ std::uint16_t FirewallStage::plain_candidates(const Burst& b, const FirewallTabl
     // The firewall of the last destination: a burst's packets mostly go to one NIC.
     PortIdx last = kNoPort;
     const NicFirewall* sole = nullptr;
+    const GuestIdentity* own = nullptr;  // the receiver's, when it has IPv4 addresses to check
     for (; i < b.count; ++i) {
         const Step& st = b.step[i];
         if (st.verdict != Verdict::kUnicast) {
@@ -295,6 +310,7 @@ std::uint16_t FirewallStage::plain_candidates(const Burst& b, const FirewallTabl
             if (ingress != nullptr && egress != nullptr) break;
             sole = egress != nullptr ? egress : ingress;
             if (sole != nullptr && !has_table(*sole, tracked, caching)) break;
+            own = ingress != nullptr ? own_checked(fw, st.out) : nullptr;
             last = st.out;
         }
         if (sole == nullptr) {
@@ -303,6 +319,11 @@ std::uint16_t FirewallStage::plain_candidates(const Burst& b, const FirewallTabl
         }
         const auto l3 = plain_l3(b, i);
         if (l3.empty()) break;
+        if (own != nullptr && forged_to(*own, l3)) {
+            drop(b.step[i], DropReason::kSpoofedIp);
+            cls_[i] = PacketClass::kUnchecked;
+            continue;
+        }
         add_plain_candidate(n++, i, sole, dir, l3);
     }
     cands_ = n;
@@ -358,11 +379,23 @@ void FirewallStage::process(Burst& b, const SwitchTable& t, const FirewallTables
         if (!general && !spoof_check && type == kEtherIpv4 && st.verdict == Verdict::kUnicast &&
             sole != nullptr && has_table(*sole, table != nullptr, cache != nullptr)) {
             if (const auto l3 = plain_l3(b, i); !l3.empty()) {
+                if (const GuestIdentity* own =
+                        ingress != nullptr ? own_checked(fw, st.out) : nullptr;
+                    own != nullptr && forged_to(*own, l3)) {
+                    drop(st, DropReason::kSpoofedIp);
+                    continue;
+                }
                 add_plain_candidate(n++, i, sole, dir, l3);
                 continue;
             }
         }
         if (!inspect(b, ids, i, from_guest)) continue;
+        if (ingress != nullptr && b.meta[i].ethertype != kEtherArp &&
+            is_own_address(fw.identity[index(st.out)], key_[i].family, key_[i].src.data())) {
+            drop(st, DropReason::kSpoofedIp);  // toward a guest from its own address: forged
+            cls_[i] = PacketClass::kUnchecked;
+            continue;
+        }
         if (!rules) {
             cls_[i] = PacketClass::kUnchecked;
             continue;

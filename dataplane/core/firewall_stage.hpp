@@ -179,8 +179,8 @@ class FirewallStage {
     };
 
     bool inspect(Burst& b, const GuestIdentity& id, std::uint16_t i, bool from_guest) noexcept;
-    std::uint16_t plain_candidates(const Burst& b, const FirewallTables& fw,
-                                   const NicFirewall* egress, bool tracked, bool caching) noexcept;
+    std::uint16_t plain_candidates(Burst& b, const FirewallTables& fw, const NicFirewall* egress,
+                                   bool tracked, bool caching) noexcept;
     // Packet `i` as candidate `c`, of firewall `fw` on side `dir` (its key is the caller's to
     // make; a stateless firewall's is a verdict key).
     Candidate& add_candidate(std::uint16_t c, std::uint16_t i, const NicFirewall* fw,

@@ -237,8 +237,8 @@ TEST_F(Bursts, DecideAndCountAsPacketsOneAtATime) {
                 const std::array<std::uint8_t, 5> flags = {0x02, 0x12, 0x10, 0x04, 0x11};
                 for (std::uint32_t copies = 1 + rng() % 3; copies > 0; --copies) {
                     const std::uint8_t fl = flags[rng() % flags.size()];
-                    frames.push_back(rng() % 16 == 0 ? frame(c, opener_here, fl, true)
-                                                     : frame(c, !opener_here, fl));
+                    frames.push_back(rng() % 8 == 0 ? frame(c, opener_here, fl, true)
+                                                    : frame(c, !opener_here, fl));
                     if (frames.size() == kBurstSize) break;
                 }
                 if (frames.size() == kBurstSize) break;

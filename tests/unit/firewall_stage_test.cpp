@@ -346,8 +346,12 @@ TEST_F(Firewall, ConnectionsFromAnAddressTheGuestNoLongerHasAreRevoked) {
 
 // A packet with a connection's reply addresses arriving on its originator's side (from the
 // uplink, "from" the guest's own address and port) is forged: dropped, with no rule counted, and
-// the connection carries on. Alone, and in the burst that opens the connection.
+// the connection carries on. Alone, and in the burst that opens the connection. (a without
+// `addresses` here: with them, its own address as a source is dropped before, as spoofed_ip.)
 TEST_F(Firewall, AReplyArrivingOnTheOriginatorsSideIsDropped) {
+    std::string anonymous = kConfig;
+    anonymous.erase(anonymous.find("        addresses: [10.0.0.10/24]\n"), 34);
+    load(anonymous.c_str(), 64);
     const auto syn = tcp_frame(kMacA, kUplinkMac, kHost, kA, 40000, 22, 0x02);
     const auto forged = tcp_frame(kMacA, kUplinkMac, kA, kHost, 22, 40000, 0x12);
     const auto syn_ack = tcp_frame(kUplinkMac, kMacA, kA, kHost, 22, 40000, 0x12);
@@ -361,6 +365,26 @@ TEST_F(Firewall, AReplyArrivingOnTheOriginatorsSideIsDropped) {
     EXPECT_EQ(hits("g/a", kIngress, "ssh"), 1U);
     EXPECT_EQ(defaults("g/a", kIngress), 0U);
     EXPECT_EQ(stage_.ct.created.get(), 1U);
+}
+
+// A packet toward a guest from one of the guest's own addresses is forged (a guest with
+// `addresses`): dropped before its rules, so that it can't make the connection a's own packets
+// then open (they would be misdirected). Plain, ICMP, and in a burst.
+TEST_F(Firewall, APacketTowardAGuestFromItsOwnAddressIsDropped) {
+    std::string open = kConfig;
+    open.replace(open.find("egress_default: deny"), 20, "egress_default: allow");
+    load(open.c_str(), 64);
+    const auto forged = udp_frame(kMacA, kUplinkMac, kA, kHost, 53, 53);
+    expect_drop(one("up0", forged), DropReason::kSpoofedIp);
+    const auto ping = test::packet(kMacA, kUplinkMac, kEtherIpv4,
+                                   test::ipv4(kA, kHost, kIpProtoIcmp, test::icmp(8, 0)));
+    auto steps = burst("up0", {forged, ping, udp_frame(kMacA, kUplinkMac, kHost, kA, 4444, 53)});
+    expect_drop(steps[0], DropReason::kSpoofedIp);
+    expect_drop(steps[1], DropReason::kSpoofedIp);
+    expect_pass(steps[2]);
+    EXPECT_EQ(hits("g/a", kIngress, "dns"), 1U) << "the forged ones met no rule";
+    expect_pass(one("g/a", udp_frame(kUplinkMac, kMacA, kA, kHost, 53, 53)));
+    expect_pass(one("up0", udp_frame(kMacA, kUplinkMac, kHost, kA, 53, 53)));  // its reply
 }
 
 // Neighbour discovery (RS, RA, NS, NA) passes without the rules; a redirect from the uplink is
