@@ -231,7 +231,7 @@ FlowTable::Outcome FlowTable::install(Work& w, EntryState& e, bool may_defer) {
             Installed f;
             f.spec = spec;
             for (auto& o : w.old) {
-                if (!o.taken && o.port == name && o.flow.spec == spec) {
+                if (!o.taken && o.flow.handle.flow != 0 && o.port == name && o.flow.spec == spec) {
                     o.taken = true;
                     f = o.flow;
                     if (o.key != key_of(e.entry)) f.base = 0;
@@ -314,6 +314,17 @@ OffloadUpdate FlowTable::update(const Plan& plan, const PublishFn& publish) {
         w.next.push_back(std::move(e));
     }
     for (auto& p : ports_) p.refused = 0;
+    // Drops no entry of the new plan keeps go first: the software running still denies what
+    // they match, and new steering may need their room in the NIC.
+    for (auto& o : w.old) {
+        if (o.flow.spec.action != FlowAction::kDrop) continue;
+        const bool kept =
+            std::any_of(plan.entries.begin(), plan.entries.end(), [&](const Entry& e) {
+                return e.to_nic && e.port == o.port &&
+                       std::find(e.flows.begin(), e.flows.end(), o.flow.spec) != e.flows.end();
+            });
+        if (!kept) retire(w, o.flow, o.port, o.key);
+    }
     for (auto& e : w.next) {
         const Port* p = port(e.entry.port);
         if (!e.entry.to_nic) continue;
@@ -331,7 +342,9 @@ OffloadUpdate FlowTable::update(const Plan& plan, const PublishFn& publish) {
     // Drops the new rules don't keep go before they are published (the software running
     // still denies what they match); steering goes after, so that no moment has none.
     for (auto& o : w.old) {
-        if (!o.taken && o.flow.spec.action == FlowAction::kDrop) retire(w, o.flow, o.port, o.key);
+        if (!o.taken && o.flow.handle.flow != 0 && o.flow.spec.action == FlowAction::kDrop) {
+            retire(w, o.flow, o.port, o.key);
+        }
     }
     OffloadUpdate u;
     u.generation = publish();

@@ -196,6 +196,17 @@ TEST_F(FlowTableTest, ANicFullOfDropsTakesTheNewOnesAfterTheOldGo) {
     EXPECT_THAT(nic_->installed(), ElementsAre("F3", "F4"));
 }
 
+// New steering on a NIC full of drops the new plan doesn't keep: the drops go first, and the
+// steering is in before the publish (no swap through software).
+TEST_F(FlowTableTest, DropsThatGoMakeRoomForSteeringBeforeThePublish) {
+    nic_->capacity = 2;
+    update({rule("r1", {1}), rule("r2", {2})});
+    auto u = update({steer("s1", {3})});
+    EXPECT_THAT(changes(), ElementsAre("destroy F1", "destroy F2", "create F3", "publish"));
+    EXPECT_FALSE(u.swap_in_software);
+    EXPECT_EQ(entry("s1").where, "nic");
+}
+
 TEST_F(FlowTableTest, IdenticalFlowsKeepCounting) {
     update({rule("r1", {1})});
     nic_->hits[1] = 7;
