@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <thread>
 #include <unistd.h>
 
 #include <vfgate/common/jsonl.hpp>
@@ -49,7 +50,7 @@ int send_all(int fd, std::string_view bytes, Deadline deadline) {
     while (!bytes.empty()) {
         if (!wait_for(fd, POLLOUT, deadline)) return ETIMEDOUT;
         ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         if (n < 0) return errno;
         bytes.remove_prefix(static_cast<std::size_t>(n));
     }
@@ -76,10 +77,18 @@ Result<Json> call(const std::string& socket_path, std::string_view method, const
         return fail(ErrorKind::kInvalidArgument, where("socket path too long:"));
     }
     std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
-    Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    // Non-blocking: a server that no longer accepts fills its backlog, and a blocking connect
+    // then waits for ever; this one waits until the deadline.
+    Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (fd.get() < 0) return tl::unexpected(Error::from_errno(errno, "socket"));
-    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-        return tl::unexpected(Error::from_errno(errno, where("connect to")));
+    while (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) return tl::unexpected(Error::from_errno(errno, where("connect to")));
+        if (remaining_ms(deadline) == 0) {
+            return fail(ErrorKind::kSystem,
+                        where("timed out connecting to") + " (it accepts no connection)");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     const int send_err =
         send_all(fd.get(), Json{{"method", method}, {"params", params}}.dump() + "\n", deadline);
@@ -112,7 +121,7 @@ Result<Json> call(const std::string& socket_path, std::string_view method, const
             return tl::unexpected(Error(ErrorKind::kSystem, where("timed out waiting for")));
         }
         ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         if (send_err != 0 && n <= 0) return write_failed();
         if (n < 0) return tl::unexpected(Error::from_errno(errno, where("read from")));
         if (n == 0) return fail(ErrorKind::kSystem, where("connection closed by"));

@@ -158,5 +158,37 @@ TEST(Call, ReportsARefusalSentBeforeTheRequestWasRead) {
     EXPECT_EQ(r.error().to_string(), "too many clients (64)");
 }
 
+// A server that stopped accepting: once its backlog is full, a call gives up at its deadline
+// instead of blocking in connect for ever.
+TEST(Call, AServerThatAcceptsNothingTimesOutConnecting) {
+    char tmpl[] = "/tmp/vfgate-jsonl-XXXXXX";
+    const std::string dir = ::mkdtemp(tmpl);
+    const std::string path = dir + "/s.sock";
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    path.copy(addr.sun_path, sizeof addr.sun_path - 1);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(fd, 0), 0);
+    std::vector<int> queued;  // connections the server never accepts
+    for (int i = 0; i < 4; ++i) {
+        const int c = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (::connect(c, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+            ::close(c);
+            break;
+        }
+        queued.push_back(c);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = call(path, "status", Json::object(), std::chrono::milliseconds(300));
+    const auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_FALSE(r);
+    EXPECT_THAT(r.error().to_string(), HasSubstr("timed out"));
+    EXPECT_LT(took, std::chrono::seconds(3));
+    for (int c : queued) ::close(c);
+    ::close(fd);
+    fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace vfgate::jsonl
