@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <fcntl.h>
+#include <filesystem>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,6 +88,32 @@ Result<std::string> read_regular_file(const std::string& path, std::size_t max_b
         if (text.size() > max_bytes) return tl::unexpected(too_large(text.size(), max_bytes));
     }
     return text;
+}
+
+Result<void> write_file_atomic(const std::string& path, std::string_view text) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return tl::unexpected(Error::from_errno(errno, "cannot write " + tmp));
+    int err = 0;
+    while (!text.empty() && err == 0) {
+        const ssize_t n = ::write(fd, text.data(), text.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            err = errno;
+        } else {
+            text.remove_prefix(static_cast<std::size_t>(n));
+        }
+    }
+    if (::close(fd) != 0 && err == 0) err = errno;
+    if (err == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
+    if (err != 0) {
+        ::unlink(tmp.c_str());
+        return tl::unexpected(Error::from_errno(err, "cannot write " + path));
+    }
+    return {};
 }
 
 }  // namespace vfgate

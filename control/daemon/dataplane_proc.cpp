@@ -21,21 +21,6 @@ namespace {
 
 constexpr std::size_t kMaxConfig = 64u << 20;
 
-Result<void> write_file(const std::string& path, const std::string& text) {
-    std::error_code ec;
-    fs::create_directories(fs::path(path).parent_path(), ec);
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << text;
-        out.flush();
-        if (!out) return fail(ErrorKind::kSystem, "write " + tmp + ": failed");
-    }
-    fs::rename(tmp, path, ec);
-    if (ec) return fail(ErrorKind::kSystem, "rename " + tmp + ": " + ec.message());
-    return {};
-}
-
 bool is_dataplane(int pid) {
     auto argv = proc::cmdline(pid);
     return !argv.empty() && fs::path(argv[0]).filename() == "vfgate-dataplane";
@@ -103,12 +88,13 @@ std::string DataplaneProc::log_tail() const {
 }
 
 Result<int> DataplaneProc::start(const std::string& yaml, const Say& say) {
-    if (auto w = write_file(paths_.dataplane_config, yaml); !w) return tl::unexpected(w.error());
+    if (auto w = write_file_atomic(paths_.dataplane_config, yaml); !w)
+        return tl::unexpected(w.error());
     const std::vector<std::string> argv{tools_.dataplane, "--config", paths_.dataplane_config};
     say("starting " + argv[0] + " --config " + paths_.dataplane_config);
     auto pid = proc::spawn(argv, {paths_.dataplane_log, true});
     if (!pid) return tl::unexpected(pid.error());
-    if (auto w = write_file(paths_.dataplane_pidfile, std::to_string(*pid) + "\n"); !w) {
+    if (auto w = write_file_atomic(paths_.dataplane_pidfile, std::to_string(*pid) + "\n"); !w) {
         spdlog::warn("{}", w.error().to_string());
     }
     watch(*pid);
@@ -139,10 +125,11 @@ Result<int> DataplaneProc::start(const std::string& yaml, const Say& say) {
 
 Result<void> DataplaneProc::reload(const std::string& yaml, const Say& say) {
     auto before = read_regular_file(paths_.dataplane_config, kMaxConfig);
-    if (auto w = write_file(paths_.dataplane_config, yaml); !w) return tl::unexpected(w.error());
+    if (auto w = write_file_atomic(paths_.dataplane_config, yaml); !w)
+        return tl::unexpected(w.error());
     auto r = jsonl::call(paths_.dataplane_socket, "config.reload", jsonl::Json::object(), 120s);
     if (!r) {
-        if (before) static_cast<void>(write_file(paths_.dataplane_config, *before));
+        if (before) static_cast<void>(write_file_atomic(paths_.dataplane_config, *before));
         return tl::unexpected(std::move(r.error()).context("dataplane refused the reload"));
     }
     say("dataplane reloaded: generation " + std::to_string(r->value("generation", 0)));

@@ -189,21 +189,7 @@ Result<void> write_state(const std::string& path, const std::vector<Assignment>&
         list.push_back({{"pf", a.pf_pci}, {"vf", a.vf}, {"guest", a.guest}, {"nic", a.nic}});
     }
     const Json j{{"version", 1}, {"assignments", list}};
-    std::error_code ec;
-    fs::create_directories(fs::path(path).parent_path(), ec);
-    const std::string tmp = path + ".tmp." + std::to_string(getpid());
-    {
-        std::ofstream out(tmp);
-        out << j.dump(2) << "\n";
-        out.flush();
-        if (!out) return tl::unexpected(Error::from_errno(errno, "write " + tmp));
-    }
-    fs::rename(tmp, path, ec);
-    if (ec) {
-        fs::remove(tmp, ec);
-        return tl::unexpected(Error::from_errno(ec.value(), "rename " + tmp + " to " + path));
-    }
-    return {};
+    return write_file_atomic(path, j.dump(2) + "\n");
 }
 
 }  // namespace vfgate::vfmgr

@@ -231,13 +231,9 @@ KvmFact probe_kvm(const HostOptions& o, const std::string& guest_kernel) {
     }
     KvmFact f = run_probe(o, guest_kernel);
     if (memo) {
-        std::error_code ec;
-        fs::create_directories(fs::path(o.kvm_memo).parent_path(), ec);
-        const std::string tmp = o.kvm_memo + ".tmp";
-        std::ofstream(tmp) << id << "\n"
-                           << (f.usable ? "usable" : "unusable") << "\n"
-                           << f.reason << "\n";
-        fs::rename(tmp, o.kvm_memo, ec);
+        // A memo that can't be written is probed again next time.
+        (void)write_file_atomic(
+            o.kvm_memo, id + "\n" + (f.usable ? "usable" : "unusable") + "\n" + f.reason + "\n");
     }
     return f;
 }

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -51,10 +52,11 @@ Result<Json> read_json(const std::string& path) {
 }
 
 void write_json(const std::string& path, const Json& j) {
-    const std::string tmp = path + ".tmp";
-    std::ofstream(tmp) << j.dump(2) << "\n";
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
+    // Whole or not at all: a failed write (a full /run) leaves the previous file as it was, and
+    // the next write tries again.
+    if (auto r = write_file_atomic(path, j.dump(2) + "\n"); !r) {
+        std::cerr << "vfgate-vm: " << r.error().to_string() << "\n";
+    }
 }
 
 int supervisor_pid(const RunPaths& p) {

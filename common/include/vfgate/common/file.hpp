@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include <vfgate/common/error.hpp>
 
@@ -20,5 +21,10 @@ namespace vfgate {
 //   kInvalidArgument:              "cannot read: not a regular file (a FIFO)"
 //                                  "found 40000000 bytes; expected at most 33554432 bytes"
 Result<std::string> read_regular_file(const std::string& path, std::size_t max_bytes);
+
+// Writes `text` to `path` whole or not at all: to a temporary file beside it (its parent made if
+// missing), checked, then renamed over it. On any failure (a full filesystem) the file at `path`
+// is left as it was and the temporary one removed; the error names the file and errno.
+Result<void> write_file_atomic(const std::string& path, std::string_view text);
 
 }  // namespace vfgate
