@@ -201,6 +201,32 @@ check "start adopts the running QEMU instead of starting a second one" bash -c "
 check "... which still carries traffic" retry ping_from_uplink 10.77.0.11
 check "... and says so in its log" grep -q "adopting QEMU pid $qemu1" "$runs/g1/supervisor.log"
 
+# A paused guest is adopted as it is: not killed, still paused; then resumed by hand.
+qmp_do() {  # qmp_do GUEST COMMAND: one QMP command on the guest's socket
+    python3 - "$runs/$1/qmp.sock" "$2" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()
+for cmd in ("qmp_capabilities", sys.argv[2]):
+    f.write(json.dumps({"execute": cmd}) + "\n")
+    f.flush()
+    while "return" not in json.loads(f.readline()):
+        pass
+PY
+}
+sup1=$(field g1 supervisor_pid)
+kill -TERM "$sup1"
+retry bash -c "$(declare -f gone); gone $sup1"
+qmp_do g1 stop
+out=$("$vm" --run-dir "$runs" start g1 -f "$work/vfgate.yaml" 2>&1)
+check "a paused guest is adopted, not killed" bash -c "kill -0 $qemu1 && [ '$(field g1 pid)' = '$qemu1' ]" "$out"
+check "... and stays paused" bash -c "[ \"\$('$vm' --run-dir '$runs' status g1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"state\"])')\" = paused ]"
+qmp_do g1 cont
+check "... and runs again once resumed" retry ping_from_uplink 10.77.0.11
+
 # stop: system_powerdown, and the guest powers itself off.
 out=$("$vm" --run-dir "$runs" stop g2 --timeout 60 2>&1)
 check "vfgate-vm stop g2 powers it down" grep -q "powered off" <<<"$out"

@@ -190,8 +190,12 @@ class Supervisor {
         if (!watch) return watch;
         state_["pid"] = pid;
         if (auto ok = settle(*watch); !ok) {
-            ::kill(pid, SIGKILL);
-            if (child_) proc::reap(pid);
+            // Only a QEMU this supervisor started is killed for it: an adopted one runs a guest
+            // someone may need (paused on purpose, or its QMP slow), and is left as it is.
+            if (child_) {
+                ::kill(pid, SIGKILL);
+                proc::reap(pid);
+            }
             return tl::unexpected(ok.error());
         }
         return watch;
@@ -215,9 +219,10 @@ class Supervisor {
         if (!qmp) return tl::unexpected(qmp.error());
         auto st = query_status(*qmp);
         if (!st) return tl::unexpected(st.error());
-        if (!st->running) {
+        if (!st->running && child_) {
             return fail(ErrorKind::kSystem, "QEMU runs but its guest is " + st->status);
         }
+        if (!st->running) say("adopted a guest that is " + st->status + ": left so");
         if (auto accel = query_accel(*qmp)) state_["accel"] = *accel;
         const auto pins = plan_.value("cpu_pinning", std::vector<int>{});
         if (!pins.empty()) {
