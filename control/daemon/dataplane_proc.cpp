@@ -88,8 +88,9 @@ std::string DataplaneProc::log_tail() const {
 }
 
 Result<int> DataplaneProc::start(const std::string& yaml, const Say& say) {
-    if (auto w = write_file_atomic(paths_.dataplane_config, yaml); !w)
+    if (auto w = write_file_atomic(paths_.dataplane_config, yaml); !w) {
         return tl::unexpected(w.error());
+    }
     const std::vector<std::string> argv{tools_.dataplane, "--config", paths_.dataplane_config};
     say("starting " + argv[0] + " --config " + paths_.dataplane_config);
     auto pid = proc::spawn(argv, {paths_.dataplane_log, true});
@@ -125,8 +126,9 @@ Result<int> DataplaneProc::start(const std::string& yaml, const Say& say) {
 
 Result<void> DataplaneProc::reload(const std::string& yaml, const Say& say) {
     auto before = read_regular_file(paths_.dataplane_config, kMaxConfig);
-    if (auto w = write_file_atomic(paths_.dataplane_config, yaml); !w)
+    if (auto w = write_file_atomic(paths_.dataplane_config, yaml); !w) {
         return tl::unexpected(w.error());
+    }
     auto r = jsonl::call(paths_.dataplane_socket, "config.reload", jsonl::Json::object(), 120s);
     if (!r) {
         if (before) static_cast<void>(write_file_atomic(paths_.dataplane_config, *before));
