@@ -152,7 +152,10 @@ void Daemon::run_apply(const Job& job) {
         ++applies_;
         last_apply_at_ = now_s();
         if (!ok) ++apply_failures_;
-        if (ok) current_ = d;
+        if (ok) {
+            current_ = d;
+            dataplane_yaml_.reset();
+        }
         first_done_ = true;
         if (ok || step.empty()) return;
         spdlog::error("apply {} failed at \"{}\": {}", id, step, error);
@@ -207,30 +210,34 @@ void Daemon::run_apply(const Job& job) {
         }
         std::lock_guard lock(mu_);
         if (ApplyRecord* r = find_record(id)) r->steps_done = i + 1;
+        if (s.kind == StepKind::kDataplaneStart || s.kind == StepKind::kDataplaneReload ||
+            s.kind == StepKind::kDataplaneRestart || s.kind == StepKind::kDataplaneStop) {
+            dataplane_yaml_ = d.config.dataplane ? d.yaml : std::string();
+        }
     }
     tell("applied: " + std::to_string(plan->steps.size()) + " step(s)");
     finish(true, "", "");
 }
 
 void Daemon::run_recover() {
-    Desired d;
+    std::string yaml;
     {
         std::lock_guard lock(mu_);
-        d = current_;
+        yaml = dataplane_yaml_.value_or(current_.config.dataplane ? current_.yaml : "");
     }
-    if (!d.config.dataplane) {  // the config no longer has one: nothing to bring back
+    if (yaml.empty()) {  // the config no longer has one: nothing to bring back
         std::lock_guard lock(mu_);
         dataplane_down_ = false;
         return;
     }
     auto tell = [](const std::string& line) { spdlog::info("recover: {}", line); };
-    auto pid = dataplane_.start(d.yaml, tell);
+    auto pid = dataplane_.start(yaml, tell);
     std::lock_guard lock(mu_);
     if (pid) {
         ++dataplane_restarts_;
         dataplane_down_ = false;
         recover_failures_ = 0;
-        spdlog::info("the dataplane runs again (pid {}) with the current config", *pid);
+        spdlog::info("the dataplane runs again (pid {}) with the config it last ran", *pid);
         return;
     }
     ++recover_failures_;

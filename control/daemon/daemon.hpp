@@ -100,6 +100,9 @@ class Daemon {
     mutable std::mutex mu_;
     std::condition_variable wake_;
     Desired current_;  // the last desired state applied (or being applied at start)
+    // The dataplane YAML an apply that then failed last started or reloaded the dataplane with
+    // ("" once it stopped it): what recovery brings back, not current_'s older rules.
+    std::optional<std::string> dataplane_yaml_;
     std::deque<Job> queue_;
     bool busy_ = false;        // the apply thread runs a job
     bool stopping_ = false;    // shutdown asked

@@ -46,7 +46,9 @@ void DataplaneProc::watch(int pid) {
 
 std::optional<std::string> DataplaneProc::exited() {
     std::unique_lock lock(mu_, std::try_to_lock);  // busy: a start or stop is under way
-    if (!lock.owns_lock() || !watch_ || stopping_ || !watch_->wait_exit(0ms)) return std::nullopt;
+    if (!lock.owns_lock() || !watch_ || stopping_ || starting_ || !watch_->wait_exit(0ms)) {
+        return std::nullopt;
+    }
     const int pid = watch_->pid();
     watch_.reset();
     auto how = proc::reap(pid);
@@ -99,6 +101,19 @@ Result<int> DataplaneProc::start(const std::string& yaml, const Say& say) {
         spdlog::warn("{}", w.error().to_string());
     }
     watch(*pid);
+    // Until start() returns, its process's exit is start()'s to report (with its log), not the
+    // daemon's tick, which would reap it and leave this loop waiting out its 60 s.
+    {
+        std::lock_guard lock(mu_);
+        starting_ = true;
+    }
+    struct Started {
+        DataplaneProc& p;
+        ~Started() {
+            std::lock_guard lock(p.mu_);
+            p.starting_ = false;
+        }
+    } started{*this};
     const auto deadline = std::chrono::steady_clock::now() + 60s;
     while (std::chrono::steady_clock::now() < deadline) {
         auto status = jsonl::call(paths_.dataplane_socket, "status", jsonl::Json::object(), 2s);

@@ -53,6 +53,7 @@ class DataplaneProc {
     mutable std::mutex mu_;
     std::optional<proc::Watch> watch_;
     bool stopping_ = false;
+    bool starting_ = false;  // start() watches its own process: exited() leaves it alone
 };
 
 }  // namespace vfgate::control

@@ -195,4 +195,24 @@ check "logs GUEST shows its console" grep -q VFGATE_GUEST_UP <<<"$out"
 setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" -s "$work/vfgated.sock" status >"$work/denied" 2>&1; rc=$?
 check "a client without permission on the socket gets a clear error" bash -c "[ $rc = 1 ] && grep -q 'permission denied' '$work/denied'"
 
+# --- an apply that fails after its reload: recovery brings the dataplane back with what it ran ---
+write_config "$work/half.yaml" "$ping_rule" with-g2  # echo no longer allowed
+echo "not a kernel" >"$work/not-a-kernel"
+cat >>"$work/half.yaml" <<YAML
+  - name: g3
+    memory_mb: 256
+    accel: tcg
+    boot: {kernel: $work/not-a-kernel, cmdline: "console=ttyS0"}
+    nics:
+      - {name: eth0, type: vhost-user, mac: "52:54:00:78:00:13"}
+YAML
+out=$(ctl apply -f "$work/half.yaml" 2>&1); rc=$?
+check "an apply whose new guest can't start fails after the dataplane's reload" bash -c "[ $rc = 1 ] && grep -q 'failed at \"start guest g3' <<<'$out'" "$out"
+check_fails "... whose new rules run: g1's echo port is closed again" echo_to 10.78.0.11
+dp=$(js 's["dataplane"]["pid"]')
+kill -9 "$dp"
+check "the dataplane killed then is brought back" retry back
+check "... and carries traffic" retry ping_from_uplink 10.78.0.11
+check_fails "... with the rules it ran, not the last apply that succeeded: echo stays closed" echo_to 10.78.0.11
+
 tap_done
