@@ -72,6 +72,14 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, ConnTable* table,
         return (seen[(p >> 6) & 15] & bit(p)) != 0 &&
                std::find(left.begin(), left.begin() + n_left, p) != left.begin() + n_left;
     };
+    // A side conntrack denies: decided; a sole side's packet is dropped now.
+    const auto deny = [&](Side& sd) {
+        sd.decided = true;
+        if (!sd.sole) return;
+        drop(b.step[sd.pkt], DropReason::kFirewall);
+        sd.final = true;
+        ++settled;
+    };
     for (std::uint32_t q = 0; q < n; ++q) {
         if (pos[q] < 0) continue;
         Side& sd = side_[which[q]];
@@ -96,24 +104,13 @@ bool FirewallStage::track(Burst& b, const FirewallTables& fw, ConnTable* table,
             }
             renew_denial(fw, sd.fw->dir[sd.dir], e, tick);
             sd.match = e.rule;
-            sd.decided = true;
-            if (sd.sole) {
-                drop(b.step[sd.pkt], DropReason::kFirewall);
-                sd.final = true;
-                ++settled;
-            }
+            deny(sd);
             continue;
         }
         const FlowKey& k = key_[sd.pkt];
         const bool reply = sd.swapped != orig_swapped(e);
         if (misdirected(e, sd.dir, reply)) {
-            // Forged: dropped, and the connection stays as it is (no rule, no state).
-            sd.decided = true;
-            if (sd.sole) {
-                drop(b.step[sd.pkt], DropReason::kFirewall);
-                sd.final = true;
-                ++settled;
-            }
+            deny(sd);  // forged: the connection stays as it is (no rule, no state)
             continue;
         }
         if (e.epoch != sd.fw->epoch) {
