@@ -116,4 +116,25 @@ Result<void> write_file_atomic(const std::string& path, std::string_view text) {
     return {};
 }
 
+Result<bool> rotate_log(const std::string& path, std::int64_t max_bytes) {
+    namespace fs = std::filesystem;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= max_bytes) {
+        return false;
+    }
+    std::error_code ec;
+    const std::string old = path + ".1";
+    fs::copy_file(path, old, fs::copy_options::overwrite_existing, ec);
+    const int err = ec.value();
+    if (err != 0) fs::remove(old, ec);  // not half a copy
+    if (::truncate(path.c_str(), 0) != 0) {
+        return tl::unexpected(Error::from_errno(errno, "cannot empty " + path));
+    }
+    if (err != 0) {
+        return tl::unexpected(
+            Error::from_errno(err, "cannot copy " + path + " to " + old + "; emptied it anyway"));
+    }
+    return true;
+}
+
 }  // namespace vfgate

@@ -43,12 +43,8 @@ using namespace rundir;
 namespace {
 
 void rotate_console(const RunPaths& p) {
-    struct stat st {};
-    if (::stat(p.console_log.c_str(), &st) != 0 || st.st_size <= kConsoleLogMax) return;
-    std::error_code ec;
-    fs::copy_file(p.console_log, p.console_log + ".1", fs::copy_options::overwrite_existing, ec);
     // QEMU appends (logappend=on, O_APPEND): after truncation it writes at the new end.
-    ::truncate(p.console_log.c_str(), 0);
+    if (auto r = rotate_log(p.console_log, kConsoleLogMax); !r) log_line(p, r.error().to_string());
 }
 
 // The supervisor's life: one QEMU run after another under the restart policy.

@@ -8,6 +8,7 @@
 // refused at once instead of blocking or becoming the process's controlling terminal.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -26,5 +27,12 @@ Result<std::string> read_regular_file(const std::string& path, std::size_t max_b
 // missing), checked, then renamed over it. On any failure (a full filesystem) the file at `path`
 // is left as it was and the temporary one removed; the error names the file and errno.
 Result<void> write_file_atomic(const std::string& path, std::string_view text);
+
+// Keeps a log that a process appends to (O_APPEND) under `max_bytes`: once it is larger, it is
+// copied to `path`.1 (replacing the older one) and emptied; the writer goes on at its new end.
+// Lines written between the copy and the truncation are lost. True when it rotated; false when
+// the file is missing or small enough. A copy that fails (a full filesystem) still empties it,
+// so that the log can't keep the filesystem full, and the error says so.
+Result<bool> rotate_log(const std::string& path, std::int64_t max_bytes);
 
 }  // namespace vfgate
