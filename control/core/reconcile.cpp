@@ -120,6 +120,8 @@ const char* to_string(StepKind k) {
             return "stop-dataplane";
         case StepKind::kGuestStart:
             return "start-guest";
+        case StepKind::kGuestAdopt:
+            return "adopt-guest";
     }
     return "?";
 }
@@ -188,6 +190,15 @@ Result<Plan> reconcile(const config::Config& desired, const Observed& observed,
             starts.push_back(Step{StepKind::kGuestStart, g.name, why, {}});
             continue;
         }
+        if (!seen.supervised) {
+            // Its restart policy and console-log rotation are off until a supervisor has it.
+            starts.push_back(Step{StepKind::kGuestAdopt,
+                                  g.name,
+                                  "QEMU (pid " + std::to_string(seen.pid) +
+                                      ") runs without its supervisor; a new one adopts it",
+                                  {}});
+            continue;
+        }
         plan.unchanged.push_back("guest " + g.name + ": " + seen.state + " (pid " +
                                  std::to_string(seen.pid) + "), as declared");
     }
@@ -234,6 +245,9 @@ std::string describe(const Step& s) {
             break;
         case StepKind::kGuestStart:
             verb = "start guest " + s.target;
+            break;
+        case StepKind::kGuestAdopt:
+            verb = "adopt guest " + s.target;
             break;
     }
     std::string out = verb + (s.reason.empty() ? "" : ": " + s.reason);

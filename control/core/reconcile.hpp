@@ -10,7 +10,8 @@
 //      guests that went are scrubbed);
 //   3. the dataplane: started, reloaded live (ports and rules), restarted where a changed key
 //      needs it (each key named), or stopped when the config has no dataplane any more;
-//   4. guests start: new ones, ones not running, ones whose QEMU command line changed.
+//   4. guests start: new ones, ones not running, ones whose QEMU command line changed; a
+//      guest whose QEMU runs on without its supervisor gets a new one, which adopts it.
 // Guests without `boot` are managed elsewhere: vfgated does only their NICs.
 
 #include <map>
@@ -42,6 +43,7 @@ struct GuestSeen {
     std::string state;  // running, paused, shutdown, crashed, stopped, starting, restarting
     int pid = 0;        // QEMU's; 0 when it does not run
     std::vector<std::string> argv;  // the command line it runs (its plan.json); empty: unknown
+    bool supervised = true;         // its supervisor lives (false: QEMU runs on without one)
 };
 
 struct Observed {
@@ -62,6 +64,7 @@ enum class StepKind {
     kDataplaneRestart,
     kDataplaneStop,
     kGuestStart,
+    kGuestAdopt,  // a new supervisor for a running QEMU whose supervisor is gone
 };
 const char* to_string(StepKind k);
 

@@ -2,6 +2,7 @@
 
 #include "daemon.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <ctime>
 
@@ -18,6 +19,9 @@ namespace {
 
 constexpr std::size_t kMaxConfigBytes = 64u << 20;
 constexpr std::size_t kRecordsKept = 16;
+// The dataplane's and vfgated's own logs in the state directory (a tmpfs, /run): each kept under
+// this, with one older copy (.1).
+constexpr std::int64_t kLogMax = 8 << 20;
 
 std::int64_t now_s() { return static_cast<std::int64_t>(::time(nullptr)); }
 
@@ -68,15 +72,19 @@ Result<std::uint64_t> Daemon::queue_apply(Desired d) {
                                                   " is already waiting; try again after it");
         }
     }
-    const std::uint64_t id = next_id_++;
-    ApplyRecord r;
-    r.id = id;
-    r.source = d.source;
-    records_.push_back(r);
-    while (records_.size() > kRecordsKept) records_.pop_front();
-    queue_.push_back(Job{Job::Kind::kApply, id, std::move(d)});
+    const std::uint64_t id = add_record(d.source).id;
+    queue_.push_back(Job{Job::Kind::kApply, id, std::move(d), {}});
     wake_.notify_all();
     return id;
+}
+
+ApplyRecord& Daemon::add_record(const std::string& source) {
+    ApplyRecord r;
+    r.id = next_id_++;
+    r.source = source;
+    records_.push_back(r);
+    while (records_.size() > kRecordsKept) records_.pop_front();
+    return records_.back();
 }
 
 ApplyRecord* Daemon::find_record(std::uint64_t id) {
@@ -127,8 +135,26 @@ void Daemon::worker() {
             queue_.pop_front();
             busy_ = true;
         }
-        if (job.kind == Job::Kind::kApply) {
+        if (job.kind == Job::Kind::kReread) {
+            if (auto d = read_config_file()) {
+                d->source = "SIGHUP: " + opts_.config_path;
+                job.desired = std::move(*d);
+                run_apply(job);
+            } else {
+                spdlog::error("SIGHUP: {}", d.error().to_string());
+                std::lock_guard lock(mu_);
+                if (ApplyRecord* r = find_record(job.id)) {
+                    r->started = r->finished = now_s();
+                    r->error = d.error().to_string();
+                    r->failed_step = "validate";
+                }
+                ++applies_;
+                ++apply_failures_;
+            }
+        } else if (job.kind == Job::Kind::kApply) {
             run_apply(job);
+        } else if (job.kind == Job::Kind::kAdopt) {
+            run_adopt(job.guests);
         } else {
             run_recover();
         }
@@ -247,6 +273,39 @@ void Daemon::run_recover() {
                   recover_failures_, backoff.count(), pid.error().to_string());
 }
 
+std::vector<std::string> Daemon::unsupervised_guests() {
+    std::vector<std::string> out;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& name : vm::unsupervised(paths_.guest_root)) {
+        const bool declared =
+            std::any_of(current_.config.guests.begin(), current_.config.guests.end(),
+                        [&](const config::Guest& g) { return g.name == name && g.boot; });
+        const auto retry = adopt_retry_at_.find(name);
+        if (declared && (retry == adopt_retry_at_.end() || now >= retry->second)) {
+            out.push_back(std::move(name));
+        }
+    }
+    return out;
+}
+
+void Daemon::run_adopt(const std::vector<std::string>& guests) {
+    HostContext ctx{paths_, tools_, &dataplane_, opts_.force};
+    for (const auto& name : guests) {
+        spdlog::warn("guest {}: its QEMU runs without a supervisor; starting one to adopt it",
+                     name);
+        auto say = [&](const std::string& line) { spdlog::info("adopt {}: {}", name, line); };
+        auto r = run_step(Step{StepKind::kGuestAdopt, name, "", {}}, current_, ctx, say);
+        std::lock_guard lock(mu_);
+        if (r) {
+            adopt_retry_at_.erase(name);
+            continue;
+        }
+        adopt_retry_at_[name] = std::chrono::steady_clock::now() + 60s;
+        spdlog::error("guest {}: adoption failed, next try in 60 s: {}", name,
+                      r.error().to_string());
+    }
+}
+
 void Daemon::tick() {
     // Supervisors of guests that stopped or were given up on: not left as zombies.
     if (const std::size_t n = vm::reap_supervisors(); n != 0) {
@@ -259,35 +318,51 @@ void Daemon::tick() {
         dataplane_down_ = true;
         recover_at_ = std::chrono::steady_clock::now();
     }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= rotate_at_) {
+        rotate_at_ = now + 1s;
+        for (const auto& log : {paths_.dataplane_log, paths_.state_dir + "/vfgated.log"}) {
+            auto r = rotate_log(log, kLogMax);
+            if (!r) spdlog::error("rotate: {}", r.error().to_string());
+            if (r && *r) spdlog::info("rotated {}: the older part is {}.1", log, log);
+        }
+    }
     std::lock_guard lock(mu_);
-    if (!dataplane_down_ || busy_ || !queue_.empty() || stopping_) return;
-    if (std::chrono::steady_clock::now() < recover_at_) return;
-    queue_.push_back(Job{Job::Kind::kRecover, 0, std::nullopt});
-    wake_.notify_all();
+    if (busy_ || !queue_.empty() || stopping_) return;
+    if (dataplane_down_) {
+        if (now < recover_at_) return;
+        queue_.push_back(Job{Job::Kind::kRecover, 0, std::nullopt, {}});
+        wake_.notify_all();
+        return;
+    }
+    // A guest's supervisor that died (killed, crashed) leaves its QEMU running with no restart
+    // policy: a new supervisor adopts it. Looked for only between jobs (an apply's own starts
+    // and stops pass through this state).
+    if (!first_done_ || now < adopt_check_at_) return;
+    adopt_check_at_ = now + 1s;
+    if (auto guests = unsupervised_guests(); !guests.empty()) {
+        queue_.push_back(Job{Job::Kind::kAdopt, 0, std::nullopt, std::move(guests)});
+        wake_.notify_all();
+    }
 }
 
 bool Daemon::on_signal(int signo) {
     if (signo == SIGHUP) {
-        spdlog::info("SIGHUP: re-reading {}", opts_.config_path);
-        auto d = read_config_file();
-        if (!d) {
-            spdlog::error("SIGHUP: {}", d.error().to_string());
-            std::lock_guard lock(mu_);
-            ApplyRecord r;
-            r.id = next_id_++;
-            r.source = "SIGHUP: " + opts_.config_path;
-            r.started = r.finished = now_s();
-            r.error = d.error().to_string();
-            r.failed_step = "validate";
-            records_.push_back(r);
-            ++applies_;
-            ++apply_failures_;
-            return false;
+        // The file is read when the apply starts: SIGHUPs while it waits are one apply, of the
+        // file as it is last, never dropped.
+        std::lock_guard lock(mu_);
+        for (const Job& j : queue_) {
+            if (j.kind == Job::Kind::kReread) {
+                spdlog::info("SIGHUP: apply {} waits to re-read {}; it reads it as it is then",
+                             j.id, opts_.config_path);
+                return false;
+            }
         }
-        d->source = "SIGHUP: " + opts_.config_path;
-        if (auto q = queue_apply(std::move(*d)); !q) {
-            spdlog::error("SIGHUP: {}", q.error().to_string());
-        }
+        const std::uint64_t id = add_record("SIGHUP: " + opts_.config_path).id;
+        spdlog::info("SIGHUP: apply {} re-reads {}{}", id, opts_.config_path,
+                     busy_ ? " after the running job" : "");
+        queue_.push_back(Job{Job::Kind::kReread, id, std::nullopt, {}});
+        wake_.notify_all();
         return false;
     }
     spdlog::info("signal {}: stopping vfgated; the dataplane and guests keep running", signo);

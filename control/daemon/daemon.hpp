@@ -2,12 +2,14 @@
 // vfgated: keeps the host in the state its config declares (docs/control.md).
 //
 // Threads: the main thread serves the control socket (JSON lines, common/jsonl_server.hpp),
-// handles signals and notices a dead dataplane (a 200 ms tick); one apply thread carries out
-// queued jobs (an apply, a dataplane recovery) one at a time, so that a long apply (a guest
-// booting) never stops the socket from answering. `mu_` guards everything both touch.
+// handles signals and notices a dead dataplane or a guest's dead supervisor (a 200 ms tick); one
+// apply thread carries out queued jobs (an apply, a dataplane recovery, adoptions) one at a time,
+// so that a long apply (a guest booting) never stops the socket from answering. `mu_` guards
+// everything both touch.
 
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -65,17 +67,25 @@ class Daemon {
 
   private:
     struct Job {
-        enum class Kind { kApply, kRecover } kind = Kind::kApply;
+        // kReread: SIGHUP's apply of the config file as it is when the job starts (so that a
+        // later SIGHUP while it waits needs no job of its own).
+        enum class Kind { kApply, kReread, kRecover, kAdopt } kind = Kind::kApply;
         std::uint64_t id = 0;
         std::optional<Desired> desired;
+        std::vector<std::string> guests;  // kAdopt's
     };
     void worker();
     void run_apply(const Job& job);
     void run_recover();
+    void run_adopt(const std::vector<std::string>& guests);
+    // The declared guests whose QEMU runs without a supervisor, not given up on for now.
+    std::vector<std::string> unsupervised_guests();
     Result<Desired> parse(const std::string& yaml, const std::string& source) const;
     Result<Desired> read_config_file() const;
     Result<Desired> requested(const jsonl::Json& params) const;
     Result<std::uint64_t> queue_apply(Desired d);
+    // A new apply record (under mu_), the last kRecordsKept kept.
+    ApplyRecord& add_record(const std::string& source);
     ApplyRecord* find_record(std::uint64_t id);
     void say(std::uint64_t id, const std::string& line);
 
@@ -115,6 +125,10 @@ class Daemon {
     std::chrono::steady_clock::time_point recover_at_;
     int recover_failures_ = 0;
     std::string last_dataplane_exit_;
+    // Guests whose supervisor died are looked for once a second, and the logs in the state
+    // directory rotated; a failed adoption is tried again a minute later.
+    std::chrono::steady_clock::time_point adopt_check_at_, rotate_at_;
+    std::map<std::string, std::chrono::steady_clock::time_point> adopt_retry_at_;
     std::int64_t last_apply_at_ = 0;
     std::thread thread_;
     std::unique_ptr<Metrics> metrics_;  // last: stopped first, before what its source reads

@@ -99,6 +99,17 @@ Result<void> start_guest(const Desired& d, const std::string& name, HostContext&
     return {};
 }
 
+Result<void> adopt_guest(const std::string& name, HostContext& ctx, const Say& say) {
+    vm::StartOptions so;
+    so.supervisor_exe = ctx.tools.vm;
+    so.timeout = 60s;
+    auto st = vm::adopt(ctx.paths.guest_root, name, so);
+    if (!st) return tl::unexpected(st.error());
+    say("guest " + name + ": supervisor pid " + std::to_string(st->supervisor_pid) +
+        " adopted QEMU pid " + std::to_string(st->pid));
+    return {};
+}
+
 Result<void> stop_guest(const Desired& d, const std::string& name, HostContext& ctx,
                         const Say& say) {
     auto st = vm::stop(ctx.paths.guest_root, name, 30s, say);
@@ -128,7 +139,8 @@ Result<Observed> observe(const config::Config& desired, HostContext& ctx, const 
         auto st = vm::status(ctx.paths.guest_root, name);
         if (!st) continue;
         o.guests[name] = GuestSeen{st->state, st->pid,
-                                   running_argv(vm::run_paths(ctx.paths.guest_root, name).dir)};
+                                   running_argv(vm::run_paths(ctx.paths.guest_root, name).dir),
+                                   st->pid == 0 || st->supervisor_pid != 0};
     }
     for (const auto& g : desired.guests) {
         if (!g.boot) continue;
@@ -148,6 +160,8 @@ Result<void> run_step(const Step& step, const Desired& desired, HostContext& ctx
             return stop_guest(desired, step.target, ctx, say);
         case StepKind::kGuestStart:
             return start_guest(desired, step.target, ctx, say);
+        case StepKind::kGuestAdopt:
+            return adopt_guest(step.target, ctx, say);
         case StepKind::kVfs: {
             auto r = vfmgr::reconcile(desired.config, vf_options(ctx), say);
             if (!r) return tl::unexpected(r.error());

@@ -3,7 +3,8 @@
 # (scripts/guest-image) on vhost-user ports, with an uplink host in a namespace; then plan and
 # apply of changes (a rule applied live, a guest removed and added) without restarting unaffected
 # guests; the dataplane killed and brought back within a second or two; vfgated killed and
-# restarted, adopting everything; bad files, a second daemon and an unprivileged client refused.
+# restarted, adopting everything; bad files, a second daemon and an unprivileged client refused;
+# SIGHUPs in a row, log rotation, and a guest's supervisor killed and replaced.
 #
 #   vfgated_test.sh VFGATED VFGATECTL SOURCE_ROOT
 set -u
@@ -35,10 +36,10 @@ retry() { local i; for i in $(seq 40); do "$@" && return 0; sleep 0.5; done; ret
 image=$("$src/scripts/guest-image") || bail "the guest image builds"
 topo_host vfgd-up vfgd-up0 02:78:00:00:00:01 10.78.0.1/24
 
-guest() {  # guest NAME ADDRESS MAC RULES
+guest() {  # guest NAME ADDRESS MAC RULES [MEMORY_MB]
     cat <<YAML
   - name: $1
-    memory_mb: 256
+    memory_mb: ${5:-256}
     accel: tcg
     boot: {kernel: $image/vmlinux, initrd: $image/initrd.gz, cmdline: "console=ttyS0 quiet panic=-1 cryptomgr.notests vfgate.hostname=$1 vfgate.ip=eth0,$2/24"}
     nics:
@@ -49,7 +50,7 @@ guest() {  # guest NAME ADDRESS MAC RULES
         firewall: {ingress: [$4]}
 YAML
 }
-write_config() {  # write_config FILE G1_RULES [with-g2]
+write_config() {  # write_config FILE G1_RULES [with-g2 [G2_MEMORY_MB]]
     {
         cat <<YAML
 version: 1
@@ -62,7 +63,7 @@ dataplane:
 guests:
 YAML
         guest g1 10.78.0.11 52:54:00:78:00:11 "$2"
-        [ "${3:-}" = with-g2 ] && guest g2 10.78.0.12 52:54:00:78:00:12 "{id: ping, action: allow, proto: icmp}"
+        [ "${3:-}" = with-g2 ] && guest g2 10.78.0.12 52:54:00:78:00:12 "{id: ping, action: allow, proto: icmp}" "${4:-}"
     } >"$1"
 }
 ping_rule="{id: ping, action: allow, proto: icmp}"
@@ -190,13 +191,37 @@ rejected() { [ "$(js 's["applies"]["last"]["failed_step"]')" = validate ]; }
 check "SIGHUP with an invalid file: status says why" retry rejected
 check "... and nothing changed" bash -c "[ '$(js 's["dataplane"]["generation"]')' = $gen ] && [ '$(js '[g["pid"] for g in s["guests"]]')' = '[$g1, $g2]' ]"
 cp "$work/good.yaml" "$cfg"
+
+# --- SIGHUPs in a row: the file as it is last is applied, none dropped ----------------------
+# Three edits, each followed by SIGHUP, while the first one's apply runs (it restarts g2 with
+# more memory): the second waits and reads the file when it starts, so the third edit (a new
+# rule) is what runs in the end. Before, the third SIGHUP was refused while the second waited.
+write_config "$work/ping-only.yaml" "$ping_rule" with-g2 320
+write_config "$work/discard.yaml" "$ping_rule, $echo_rule, {id: discard, action: allow, proto: tcp, dst_port: 9}" with-g2 320
+hup() { kill -HUP "$(cat "$work/vfgated.pid")"; sleep "${1:-0.05}"; }
+cp "$work/ping-only.yaml" "$cfg"; hup
+cp "$work/ping-only.yaml" "$cfg"; hup
+cp "$work/discard.yaml" "$cfg"; hup
+settled() { ctl plan >/dev/null && [ "$(js 's["applies"]["last"]["ok"]')" = True ]; }
+check "SIGHUP three times during an apply: the last edit is what runs (plan: nothing to do)" retry settled
+check "... the new rule is in the dataplane" bash -c "'$ctl' -c '$cfg' dataplane rules g1/eth0 | grep -qw discard"
+check "... and echo passes again" retry echo_to 10.78.0.11
+write_config "$cfg" "$ping_rule, $echo_rule" with-g2 320; hup  # g2 stays as it is now
+check "SIGHUP back to the rules before" retry settled
+
+# --- the logs in the state directory are kept under 8 MiB, with one older copy ---------------
+head -c $((9 << 20)) /dev/zero | tr '\0' 'x' >>"$work/vfgated/dataplane.log"
+rotated() { [ -f "$work/vfgated/dataplane.log.1" ] && [ "$(stat -c %s "$work/vfgated/dataplane.log")" -lt $((1 << 20)) ]; }
+check "a dataplane.log over 8 MiB is rotated to dataplane.log.1 within a second or two" retry rotated
+check "... and vfgated says so in its log" grep -q 'rotated .*dataplane.log' "$work/vfgated/vfgated.log"
+
 out=$(ctl logs g1 -n 200)
 check "logs GUEST shows its console" grep -q VFGATE_GUEST_UP <<<"$out"
 setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" -s "$work/vfgated.sock" status >"$work/denied" 2>&1; rc=$?
 check "a client without permission on the socket gets a clear error" bash -c "[ $rc = 1 ] && grep -q 'permission denied' '$work/denied'"
 
 # --- an apply that fails after its reload: recovery brings the dataplane back with what it ran ---
-write_config "$work/half.yaml" "$ping_rule" with-g2  # echo no longer allowed
+write_config "$work/half.yaml" "$ping_rule" with-g2 320  # echo no longer allowed
 echo "not a kernel" >"$work/not-a-kernel"
 cat >>"$work/half.yaml" <<YAML
   - name: g3
@@ -214,5 +239,18 @@ kill -9 "$dp"
 check "the dataplane killed then is brought back" retry back
 check "... and carries traffic" retry ping_from_uplink 10.78.0.11
 check_fails "... with the rules it ran, not the last apply that succeeded: echo stays closed" echo_to 10.78.0.11
+
+# --- a guest's supervisor dies: vfgated starts one that adopts QEMU; its policy applies again --
+g1_field() { js "[g['$1'] for g in s['guests'] if g['guest'] == 'g1'][0]"; }
+sup=$(g1_field supervisor_pid)
+g1=$(g1_field pid)
+kill -9 "$sup"
+adopted() { local p; p=$(g1_field supervisor_pid); [ "$p" != 0 ] && [ "$p" != "$sup" ]; }
+check "kill -9 of g1's supervisor: vfgated starts a new one within seconds" retry adopted
+check "... which adopted the running QEMU (same pid)" [ "$(g1_field pid)" = "$g1" ]
+check "... and vfgated logged why" grep -q "guest g1: its QEMU runs without a supervisor" "$work/vfgated/vfgated.log"
+kill -9 "$g1"
+restarted() { local p; p=$(g1_field pid); [ "$p" != 0 ] && [ "$p" != "$g1" ]; }
+check "g1's restart policy holds again: its QEMU killed is started again" retry restarted
 
 tap_done

@@ -204,6 +204,19 @@ TEST(Reconcile, ACrashedGuestAndAHungDataplaneAreBroughtBack) {
     expect_plan("recover", cfg, o);
 }
 
+TEST(Reconcile, AGuestWhoseSupervisorDiedIsAdoptedNotRestarted) {
+    const auto cfg = load(config_text());
+    Observed o = as_declared(cfg);
+    o.guests["db"].supervised = false;
+    auto p = reconcile(cfg, o, {kGuestRoot, false});
+    ASSERT_TRUE(p.has_value()) << p.error().to_string();
+    ASSERT_EQ(p->steps.size(), 1U) << describe(*p);
+    EXPECT_EQ(p->steps[0].kind, StepKind::kGuestAdopt);
+    EXPECT_EQ(p->steps[0].target, "db");
+    EXPECT_EQ(to_json(p->steps[0])["action"], "adopt-guest");
+    expect_plan("unsupervised", cfg, o);
+}
+
 TEST(Reconcile, ADataplaneStartedByHandIsRestartedOnTheDaemonsConfig) {
     const auto cfg = load(config_text());
     Observed o = as_declared(cfg);

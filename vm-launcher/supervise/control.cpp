@@ -160,6 +160,56 @@ std::size_t reap_supervisors() {
     return static_cast<std::size_t>(std::erase_if(children, reaped));
 }
 
+namespace {
+
+// Spawns the supervisor of run directory `p` (its plan.json and state.json written) and waits
+// until it says the guest runs. When the supervisor fails, or doesn't get there in time, it is
+// gone on return, and so is QEMU unless the supervisor was adopting it (`adopting`: someone's
+// guest, left as it is).
+Result<GuestStatus> run_supervisor(const RunPaths& p, const std::string& guest,
+                                   const StartOptions& opts, bool adopting) {
+    auto sup = proc::spawn({opts.supervisor_exe, "supervise", p.dir}, {p.log, true});
+    if (!sup) return tl::unexpected(sup.error());
+    const pid_t sup_pid = *sup;
+    {
+        std::lock_guard lock(children_mu);
+        children.push_back(sup_pid);
+    }
+
+    const auto until = Clock::now() + opts.timeout;
+    for (;;) {
+        std::this_thread::sleep_for(100ms);
+        // Only looked at here (WNOWAIT): reap_supervisors() reaps it.
+        siginfo_t info{};
+        const bool sup_gone =
+            ::waitid(P_PID, static_cast<id_t>(sup_pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+            info.si_pid == sup_pid;
+        Json st = read_json(p.state).value_or(Json::object());
+        const std::string state = st.value("state", "");
+        if (state == "running") return status(fs::path(p.dir).parent_path().string(), guest);
+        if (sup_gone || (state != "starting" && !state.empty())) {
+            reap_supervisors();
+            return fail(ErrorKind::kSystem,
+                        "guest " + guest + (adopting ? " was not adopted: " : " did not start: ") +
+                            st.value("message", std::string("the supervisor exited")) +
+                            tail_of(p.log, 3));
+        }
+        if (Clock::now() > until) {
+            ::kill(sup_pid, SIGKILL);
+            if (const int q = qemu_pid(p); q != 0 && !adopting) ::kill(q, SIGKILL);
+            reap_supervisors();
+            return fail(ErrorKind::kSystem,
+                        "guest " + guest +
+                            (adopting ? " was not adopted within " : " did not run within ") +
+                            std::to_string(opts.timeout.count()) + " s; " +
+                            (adopting ? "its QEMU is left running:" + tail_of(p.log, 3)
+                                      : "stopped it:" + tail_of(p.dir + "/qemu.log", 5)));
+        }
+    }
+}
+
+}  // namespace
+
 Result<GuestStatus> start(const GuestPlan& plan, const StartOptions& opts) {
     const RunPaths& p = plan.paths;
     std::error_code ec;
@@ -188,42 +238,37 @@ Result<GuestStatus> start(const GuestPlan& plan, const StartOptions& opts) {
     initial["state"] = "starting";
     write_json(p.state, initial);
     log_line(p, adopt ? "start: a supervisor to adopt the running QEMU" : "start");
-    auto sup = proc::spawn({opts.supervisor_exe, "supervise", p.dir}, {p.log, true});
-    if (!sup) return tl::unexpected(sup.error());
-    const pid_t sup_pid = *sup;
-    {
-        std::lock_guard lock(children_mu);
-        children.push_back(sup_pid);
-    }
+    return run_supervisor(p, plan.guest, opts, adopt);
+}
 
-    const auto until = Clock::now() + opts.timeout;
-    for (;;) {
-        std::this_thread::sleep_for(100ms);
-        // Only looked at here (WNOWAIT): reap_supervisors() reaps it.
-        siginfo_t info{};
-        const bool sup_gone =
-            ::waitid(P_PID, static_cast<id_t>(sup_pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-            info.si_pid == sup_pid;
-        Json st = read_json(p.state).value_or(Json::object());
-        const std::string state = st.value("state", "");
-        if (state == "running") return status(fs::path(p.dir).parent_path().string(), plan.guest);
-        if (sup_gone || (state != "starting" && !state.empty())) {
-            reap_supervisors();
-            return fail(ErrorKind::kSystem,
-                        "guest " + plan.guest + " did not start: " +
-                            st.value("message", std::string("the supervisor exited")) +
-                            tail_of(p.log, 3));
-        }
-        if (Clock::now() > until) {
-            ::kill(sup_pid, SIGKILL);
-            if (const int q = qemu_pid(p); q != 0) ::kill(q, SIGKILL);
-            reap_supervisors();
-            return fail(ErrorKind::kSystem,
-                        "guest " + plan.guest + " did not run within " +
-                            std::to_string(opts.timeout.count()) +
-                            " s; stopped it:" + tail_of(p.dir + "/qemu.log", 5));
-        }
+Result<GuestStatus> adopt(const std::string& run_root, const std::string& guest,
+                          const StartOptions& opts) {
+    auto p = existing(run_root, guest);
+    if (!p) return tl::unexpected(p.error());
+    if (const int pid = supervisor_pid(*p); pid != 0) {
+        return fail(ErrorKind::kConflict, "guest " + guest + " has a supervisor (pid " +
+                                              std::to_string(pid) + "): nothing to adopt");
     }
+    const int qemu = qemu_pid(*p);
+    if (qemu == 0) {
+        return fail(ErrorKind::kNotFound,
+                    "guest " + guest + ": its QEMU does not run, so there is nothing to adopt");
+    }
+    Json st = read_json(p->state).value_or(Json{{"guest", guest}, {"restarts", 0}});
+    st["state"] = "starting";
+    write_json(p->state, st);
+    log_line(*p, "adopt: QEMU pid " + std::to_string(qemu) +
+                     " runs without a supervisor; a new one adopts it");
+    return run_supervisor(*p, guest, opts, true);
+}
+
+std::vector<std::string> unsupervised(const std::string& run_root) {
+    std::vector<std::string> out;
+    for (const auto& name : list(run_root)) {
+        const RunPaths p = run_paths(run_root, name);
+        if (qemu_pid(p) != 0 && supervisor_pid(p) == 0) out.push_back(name);
+    }
+    return out;
 }
 
 Result<GuestStatus> stop(const std::string& run_root, const std::string& guest,

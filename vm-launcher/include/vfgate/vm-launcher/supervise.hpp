@@ -49,6 +49,17 @@ struct StartOptions {
 // left running, and the error carries QEMU's last words.
 Result<GuestStatus> start(const GuestPlan& plan, const StartOptions& opts);
 
+// A supervisor for guest `guest` under `run_root` whose QEMU runs without one (it was killed,
+// or crashed): the plan it runs (plan.json) is kept, QEMU is not restarted, and the restart
+// policy and console-log rotation apply again. Returns once the supervisor has it. Refused when
+// a supervisor runs or QEMU doesn't; on failure QEMU is left running.
+Result<GuestStatus> adopt(const std::string& run_root, const std::string& guest,
+                          const StartOptions& opts);
+
+// The guests under `run_root` whose QEMU runs without a supervisor (cheap: pidfiles and locks,
+// no QMP).
+std::vector<std::string> unsupervised(const std::string& run_root);
+
 // A long-running caller of start() (vfgated) calls this now and then: it reaps the supervisors
 // start() spawned that have exited since (a stopped, powered-off or given-up guest), which would
 // otherwise stay zombies under it. Returns how many. Only those pids: other children (the
