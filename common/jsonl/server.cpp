@@ -2,6 +2,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -37,6 +38,7 @@ std::string seconds_text(std::chrono::milliseconds d) {
 Server::Server(ServerOptions options) : opts_(std::move(options)) {}
 
 Server::~Server() {
+    stop_workers();
     for (auto& c : clients_) ::close(c.fd);
     if (listen_fd_ >= 0) {
         ::close(listen_fd_);
@@ -87,39 +89,101 @@ Result<void> Server::listen(const std::string& path, mode_t mode) {
     }
     listen_fd_ = fd;
     path_ = path;
+    if (opts_.workers > 0 && workers_.empty()) {
+        done_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (done_fd_ < 0) return tl::unexpected(Error::from_errno(errno, "eventfd"));
+        for (std::size_t i = 0; i < opts_.workers; ++i) workers_.emplace_back([this] { work(); });
+    }
     return {};
 }
 
-void Server::handle(std::string method, Handler handler) {
-    handlers_[std::move(method)] = [h = std::move(handler)](const Json& params, const Peer&) {
-        return h(params);
-    };
+void Server::stop_workers() {
+    {
+        std::lock_guard lock(work_mu_);
+        quit_ = true;
+    }
+    work_cv_.notify_all();
+    for (auto& t : workers_) t.join();  // each ends after the request it runs
+    workers_.clear();
+    if (done_fd_ >= 0) ::close(done_fd_);
+    done_fd_ = -1;
 }
 
-void Server::handle(std::string method, PeerHandler handler) {
-    handlers_[std::move(method)] = std::move(handler);
+void Server::work() {
+    for (;;) {
+        Job job;
+        {
+            std::unique_lock lock(work_mu_);
+            work_cv_.wait(lock, [&] { return quit_ || !jobs_.empty(); });
+            if (quit_) return;
+            job = std::move(jobs_.front());
+            jobs_.pop_front();
+        }
+        std::string reply = dispatch(job.request, job.peer);
+        {
+            std::lock_guard lock(work_mu_);
+            done_.push_back({job.client, std::move(reply)});
+        }
+        const std::uint64_t one = 1;
+        static_cast<void>(::write(done_fd_, &one, sizeof one));
+    }
+}
+
+// The workers' replies, each to its client (if it is still there), whose next request may go.
+void Server::take_replies(Clock::time_point now) {
+    std::uint64_t n = 0;
+    static_cast<void>(::read(done_fd_, &n, sizeof n));
+    std::vector<Done> done;
+    {
+        std::lock_guard lock(work_mu_);
+        done.swap(done_);
+    }
+    for (auto& d : done) {
+        for (auto& c : clients_) {
+            if (c.id != d.client) continue;
+            c.out += d.reply;
+            c.waiting = false;
+            c.more = true;  // requests it sent meanwhile: served next round
+            c.activity = now;
+            flush(c, now);
+        }
+    }
+}
+
+void Server::handle(std::string method, Handler handler, Blocking blocking) {
+    handle(
+        std::move(method),
+        [h = std::move(handler)](const Json& params, const Peer&) { return h(params); }, blocking);
+}
+
+void Server::handle(std::string method, PeerHandler handler, Blocking blocking) {
+    handlers_[std::move(method)] = Method{std::move(handler), blocking == Blocking::kYes};
 }
 
 std::string Server::dispatch(std::string_view line, const Peer& peer) {
     auto req = parse_request(line);
     if (!req) return error_reply(req.error().to_string());
-    if (req->method == "methods") {
+    return dispatch(*req, peer);
+}
+
+std::string Server::dispatch(const Request& req, const Peer& peer) {
+    if (req.method == "methods") {
         Json names = Json::array();
         for (const auto& [name, h] : handlers_) names.push_back(name);
         return ok_reply(names);
     }
-    auto it = handlers_.find(req->method);
+    auto it = handlers_.find(req.method);
     if (it == handlers_.end()) {
         std::string known;
         for (const auto& [name, h] : handlers_) known += (known.empty() ? "" : ", ") + name;
-        return error_reply("unknown method '" + req->method + "'; expected one of " + known);
+        return error_reply("unknown method '" + req.method + "'; expected one of " + known);
     }
     try {
-        auto result = it->second(req->params, peer);
+        auto result = it->second.handler(req.params, peer);
         return result ? ok_reply(*result) : error_reply(result.error().to_string());
     } catch (const Json::exception& e) {
         // A parameter of the wrong type (handlers read params with Json::value).
-        return error_reply(req->method + ": bad params: " + e.what());
+        return error_reply(req.method + ": bad params: " + e.what());
     }
 }
 
@@ -139,7 +203,7 @@ void Server::accept_clients(Clock::time_point now) {
     for (;;) {
         int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) return;  // EAGAIN: done; anything else: try again on the next poll
-        Client c{fd, peer_of(fd), LineBuffer(opts_.max_request_line), {}, 0, now};
+        Client c{next_client_++, fd, peer_of(fd), LineBuffer(opts_.max_request_line), {}, 0, now};
         if (clients_.size() >= opts_.max_clients) {
             // Sent before the close, so the newcomer reads why even if its write then fails.
             std::string busy = error_reply(
@@ -154,11 +218,32 @@ void Server::accept_clients(Clock::time_point now) {
     }
 }
 
+// A request of a blocking method goes to the workers (when there are any); others are
+// answered here.
+void Server::serve_line(Client& c, std::string_view line) {
+    auto req = parse_request(line);
+    if (!req) {
+        c.out += error_reply(req.error().to_string());
+        return;
+    }
+    const auto it = handlers_.find(req->method);
+    if (workers_.empty() || it == handlers_.end() || !it->second.blocking) {
+        c.out += dispatch(*req, c.peer);
+        return;
+    }
+    c.waiting = true;
+    {
+        std::lock_guard lock(work_mu_);
+        jobs_.push_back({c.id, std::move(*req), c.peer});
+    }
+    work_cv_.notify_one();
+}
+
 void Server::serve(Client& c, Clock::time_point now) {
     int budget = kRequestsPerRound;
     c.more = false;
     for (;;) {
-        while (budget > 0 && !c.closing && c.pending() < opts_.max_pending_output) {
+        while (budget > 0 && !c.closing && !c.waiting && c.pending() < opts_.max_pending_output) {
             if (c.in.overflowed()) {
                 refuse(c, "request line longer than " + std::to_string(c.in.max_line()) +
                               " bytes; closing");
@@ -168,9 +253,10 @@ void Server::serve(Client& c, Clock::time_point now) {
             if (!line) break;
             --budget;
             c.activity = now;
-            if (!line->empty()) c.out += dispatch(*line, c.peer);
+            if (!line->empty()) serve_line(c, *line);
         }
-        if (c.closing || c.pending() >= opts_.max_pending_output) return;  // wait for output
+        // Wait for output, or for the reply a worker makes.
+        if (c.closing || c.waiting || c.pending() >= opts_.max_pending_output) return;
         if (budget == 0) {
             c.more = true;  // maybe more lines buffered: the next round serves them
             return;
@@ -232,7 +318,7 @@ void Server::expire(Client& c, Clock::time_point now) {
                 error_reply("took no reply for " + seconds_text(opts_.send_timeout) + "; closing");
             static_cast<void>(::send(c.fd, why.data(), why.size(), MSG_NOSIGNAL));
         }
-    } else if (!c.closing && quiet >= opts_.idle_timeout) {
+    } else if (!c.closing && !c.waiting && quiet >= opts_.idle_timeout) {
         refuse(c, "no request for " + seconds_text(opts_.idle_timeout) + "; closing");
         flush(c, now);
     }
@@ -242,7 +328,7 @@ int Server::poll_timeout_ms(Clock::time_point now) const {
     auto next = Clock::time_point::max();
     for (const auto& c : clients_) {
         if (c.more) return 0;
-        if (c.closing && c.pending() == 0) continue;
+        if ((c.closing || c.waiting) && c.pending() == 0) continue;
         auto limit = c.pending() > 0 ? opts_.send_timeout : opts_.idle_timeout;
         next = std::min(next, c.activity + limit);
     }
@@ -253,9 +339,11 @@ int Server::poll_timeout_ms(Clock::time_point now) const {
 
 void Server::run(int stop_fd, const std::function<bool(int)>& on_stop) {
     for (;;) {
-        std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+        std::vector<pollfd> fds{
+            {listen_fd_, POLLIN, 0}, {stop_fd, POLLIN, 0}, {done_fd_, POLLIN, 0}};
         for (const auto& c : clients_) {
-            bool wants_input = !c.eof && !c.closing && c.pending() < opts_.max_pending_output;
+            bool wants_input =
+                !c.eof && !c.closing && !c.waiting && c.pending() < opts_.max_pending_output;
             short events =
                 static_cast<short>((wants_input ? POLLIN : 0) | (c.pending() > 0 ? POLLOUT : 0));
             fds.push_back({c.fd, events, 0});
@@ -266,9 +354,10 @@ void Server::run(int stop_fd, const std::function<bool(int)>& on_stop) {
         }
         if (fds[1].revents != 0 && on_stop(stop_fd)) return;
         const auto now = Clock::now();
+        if (fds[2].revents != 0) take_replies(now);
         for (std::size_t i = 0; i < clients_.size(); ++i) {
             Client& c = clients_[i];
-            if (fds[i + 2].revents == 0 && !c.more) continue;
+            if (fds[i + 3].revents == 0 && !c.more) continue;
             flush(c, now);  // first: room for output lets the next request go
             if (!c.drop) serve(c, now);
             if (!c.drop) flush(c, now);

@@ -190,7 +190,8 @@ int main(int argc, char** argv) {
     jsonl::Server server({.max_clients = 64,
                           .max_request_line = 64u << 20,
                           .max_pending_output = 512u << 20,
-                          .log = [](const std::string& m) { spdlog::warn("{}", m); }});
+                          .log = [](const std::string& m) { spdlog::warn("{}", m); },
+                          .workers = 2});
     if (auto r = server.listen(paths.socket, 0660); !r) {
         spdlog::error("control socket: {}", r.error().to_string());
         return kFailed;

@@ -1,5 +1,5 @@
 // vfgated's control socket methods (docs/control.md): plan, apply, apply.progress, status,
-// guests, vfs, logs, dataplane. Main thread.
+// guests, vfs, logs, dataplane. The main thread, or the server's workers (register_methods).
 
 #include <filesystem>
 
@@ -40,15 +40,25 @@ Json guest_json(const vm::GuestStatus& s) {
 
 }  // namespace
 
+// The methods that ask other processes (QMP, the dataplane, netlink) run on the server's
+// workers: a hung QEMU or a stopping dataplane holds up only the client that asked, never the
+// main thread's signals and tick. They read the daemon's state under mu_ as the apply thread
+// does.
 void Daemon::register_methods(jsonl::Server& server) {
-    server.handle("plan", [this](const Json& p) { return plan_method(p); });
+    using jsonl::Blocking;
+    server.handle(
+        "plan", [this](const Json& p) { return plan_method(p); }, Blocking::kYes);
     server.handle("apply", [this](const Json& p) { return apply_method(p); });
     server.handle("apply.progress", [this](const Json& p) { return progress_method(p); });
-    server.handle("status", [this](const Json&) { return status_method(); });
-    server.handle("guests", [this](const Json&) { return guests_method(); });
-    server.handle("vfs", [this](const Json&) { return vfs_method(); });
+    server.handle(
+        "status", [this](const Json&) { return status_method(); }, Blocking::kYes);
+    server.handle(
+        "guests", [this](const Json&) { return guests_method(); }, Blocking::kYes);
+    server.handle(
+        "vfs", [this](const Json&) { return vfs_method(); }, Blocking::kYes);
     server.handle("logs", [this](const Json& p) { return logs_method(p); });
-    server.handle("dataplane", [this](const Json& p) { return dataplane_method(p); });
+    server.handle(
+        "dataplane", [this](const Json& p) { return dataplane_method(p); }, Blocking::kYes);
 }
 
 // The config a plan or apply request is about: its text, {"yaml": TEXT, "source": NAME}, which

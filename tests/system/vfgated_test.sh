@@ -240,8 +240,23 @@ check "the dataplane killed then is brought back" retry back
 check "... and carries traffic" retry ping_from_uplink 10.78.0.11
 check_fails "... with the rules it ran, not the last apply that succeeded: echo stays closed" echo_to 10.78.0.11
 
-# --- a guest's supervisor dies: vfgated starts one that adopts QEMU; its policy applies again --
 g1_field() { js "[g['$1'] for g in s['guests'] if g['guest'] == 'g1'][0]"; }
+
+# --- a hung QEMU holds up only the request that asks it ---------------------------------------
+g1=$(g1_field pid)
+kill -STOP "$g1"
+("$ctl" -s "$work/vfgated.sock" status >/dev/null 2>&1) &  # waits out g1's silent QMP (2 s)
+slow=$!
+sleep 0.3
+t0=$(date +%s%N)
+"$ctl" -s "$work/vfgated.sock" logs g1 -n 1 >/dev/null
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "while status waits on g1's stopped QEMU, another client is answered at once ($ms ms)" [ "$ms" -lt 1000 ]
+wait "$slow"; rc=$?
+kill -CONT "$g1"
+check "... and the status request gets its answer too" [ "$rc" = 0 ]
+
+# --- a guest's supervisor dies: vfgated starts one that adopts QEMU; its policy applies again --
 sup=$(g1_field supervisor_pid)
 g1=$(g1_field pid)
 kill -9 "$sup"

@@ -1,5 +1,6 @@
-// jsonl::Server against clients that pipeline, never read, idle or crowd it: bounded work and
-// memory per client, others served, stop prompt. Short timeouts keep it fast.
+// jsonl::Server against clients that pipeline, never read, idle or crowd it, or ask a blocking
+// method: bounded work and memory per client, others served, stop prompt. Short timeouts keep
+// it fast.
 
 #include <atomic>
 #include <fcntl.h>
@@ -27,6 +28,7 @@ class ServerTest : public testing::Test {
     std::string path_;
     int stop_[2] = {-1, -1};
     std::atomic<int> big_calls_ = 0;
+    std::atomic<bool> release_ = false;  // lets "slow" return (else it does after 3 s)
     std::unique_ptr<Server> server_;
     std::thread thread_;
 
@@ -45,6 +47,15 @@ class ServerTest : public testing::Test {
         server_->handle("whoami", [](const Json&, const Peer& peer) -> Result<Json> {
             return Json{{"pid", peer.pid}, {"uid", peer.uid}};
         });
+        // Waits as a handler asking a hung process would.
+        server_->handle(
+            "slow",
+            [this](const Json&) -> Result<Json> {
+                for (int i = 0; i < 300 && !release_; ++i)
+                    std::this_thread::sleep_for(milliseconds(10));
+                return "slow";
+            },
+            Blocking::kYes);
         thread_ = std::thread([this] { server_->run(stop_[0], [](int) { return true; }); });
     }
     // Stops the server; how long it took to return.
@@ -127,6 +138,39 @@ TEST_F(ServerTest, AClientThatNeverReadsIsNotReadEitherAndOthersAreServed) {
     EXPECT_TRUE(closed);
     done = true;
     t.join();
+}
+
+// A blocking handler runs on a worker: another client is answered and the server stops at once
+// meanwhile, while the asking client's next request waits for that reply, in order.
+TEST_F(ServerTest, ABlockingHandlerHoldsUpOnlyItsOwnClient) {
+    ServerOptions opts;
+    opts.workers = 2;
+    start(opts);
+    RawClient asker(path_);
+    ASSERT_TRUE(
+        asker.send_all("{\"method\": \"slow\"}\n{\"method\": \"echo\", \"params\": {\"i\": 7}}\n"));
+    std::this_thread::sleep_for(milliseconds(100));
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_TRUE(call(path_, "echo", Json::object(), milliseconds(1000)));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(500));
+    EXPECT_FALSE(asker.read_line(milliseconds(200))) << "echo answered before slow";
+    release_ = true;
+    auto first = asker.read_line(milliseconds(1000));
+    auto second = asker.read_line(milliseconds(1000));
+    ASSERT_TRUE(first && second);
+    EXPECT_EQ(Json::parse(*first)["result"], "slow");
+    EXPECT_EQ(Json::parse(*second)["result"]["i"], 7);
+}
+
+TEST_F(ServerTest, StopsPromptlyWhileABlockingHandlerRuns) {
+    ServerOptions opts;
+    opts.workers = 1;
+    start(opts);
+    RawClient asker(path_);
+    ASSERT_TRUE(asker.send_all("{\"method\": \"slow\"}\n"));
+    std::this_thread::sleep_for(milliseconds(100));
+    EXPECT_LT(stop(), milliseconds(500));
+    release_ = true;
 }
 
 TEST_F(ServerTest, StopsPromptlyWhileAClientPipelines) {

@@ -1,7 +1,11 @@
 #pragma once
 // A JSON-lines server on a Unix stream socket (the protocol of jsonl.hpp), for vfgate's
-// daemons. Single-threaded: run() polls the listening socket, the clients and a stop fd
-// (a signalfd) and calls handlers on the calling thread, one request at a time.
+// daemons. run() polls the listening socket, the clients and a stop fd (a signalfd) and calls
+// handlers on the calling thread, one request at a time; except handlers registered as
+// Blocking::kYes (ones that wait on other processes: QMP, a dataplane), which run on the
+// server's own threads (ServerOptions::workers) so that run()'s thread, its stop fd and the
+// other clients never wait on them. A client's requests are still answered in order: its next
+// request waits for the reply to the one a thread runs.
 //
 // No client can hold the others up or grow the server without bound (ServerOptions): requests
 // are bounded lines (jsonl.hpp); a client's next request waits while its replies wait to be
@@ -11,10 +15,15 @@
 // and one reply.
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <sys/types.h>
+#include <thread>
 #include <vector>
 
 #include <vfgate/common/jsonl.hpp>
@@ -40,7 +49,12 @@ struct ServerOptions {
     std::chrono::milliseconds send_timeout = std::chrono::seconds(10);
     // Told why a client was closed or refused (one line, no newline); default: nobody.
     std::function<void(const std::string&)> log;
+    // Threads for Blocking::kYes handlers (made by listen()); 0: they run on run()'s thread.
+    std::size_t workers = 0;
 };
+
+// Whether a handler may wait on something slow (another process); see Server.
+enum class Blocking { kNo, kYes };
 
 class Server {
   public:
@@ -57,9 +71,11 @@ class Server {
     // there; removes a stale socket file left by a crash.
     Result<void> listen(const std::string& path, mode_t mode);
 
-    // Registers a method; "methods" is built in and lists them.
-    void handle(std::string method, Handler handler);
-    void handle(std::string method, PeerHandler handler);
+    // Registers a method; "methods" is built in and lists them. A Blocking::kYes handler runs
+    // on a worker thread, at the same time as run()'s thread and the other workers: it must
+    // be safe to call so.
+    void handle(std::string method, Handler handler, Blocking blocking = Blocking::kNo);
+    void handle(std::string method, PeerHandler handler, Blocking blocking = Blocking::kNo);
 
     // Serves until `stop_fd` is readable; then calls `on_stop(stop_fd)` and returns if it says
     // true (a signal to exit), or goes on serving if false (say, SIGHUP handled).
@@ -70,7 +86,12 @@ class Server {
 
   private:
     using Clock = std::chrono::steady_clock;
+    struct Method {
+        PeerHandler handler;
+        bool blocking = false;
+    };
     struct Client {
+        std::uint64_t id = 0;
         int fd = -1;
         Peer peer;
         LineBuffer in;
@@ -81,10 +102,26 @@ class Server {
         bool more = false;           // stopped at the per-round budget with requests left
         bool closing = false;        // close once `out` is sent
         bool drop = false;           // close now, unsent output or not
+        bool waiting = false;        // a worker runs its request: the next one waits
         std::size_t pending() const { return out.size() - out_sent; }
     };
+    // A blocking request handed to the workers, and its reply coming back.
+    struct Job {
+        std::uint64_t client = 0;
+        Request request;
+        Peer peer;
+    };
+    struct Done {
+        std::uint64_t client = 0;
+        std::string reply;
+    };
+    std::string dispatch(const Request& req, const Peer& peer);
+    void work();
+    void take_replies(Clock::time_point now);
+    void stop_workers();
     void accept_clients(Clock::time_point now);
     void serve(Client& c, Clock::time_point now);
+    void serve_line(Client& c, std::string_view line);
     void flush(Client& c, Clock::time_point now);
     void expire(Client& c, Clock::time_point now);
     void refuse(Client& c, const std::string& why);
@@ -94,9 +131,19 @@ class Server {
     ServerOptions opts_;
     int listen_fd_ = -1;
     std::string path_;
-    std::map<std::string, PeerHandler> handlers_;
+    std::map<std::string, Method> handlers_;
     std::vector<Client> clients_;
+    std::uint64_t next_client_ = 1;
     bool full_noted_ = false;  // "too many clients" logged since the table last had room
+
+    // The workers: jobs in, replies out (done_fd_, an eventfd, wakes run()).
+    std::vector<std::thread> workers_;
+    std::mutex work_mu_;
+    std::condition_variable work_cv_;
+    std::deque<Job> jobs_;
+    std::vector<Done> done_;
+    bool quit_ = false;
+    int done_fd_ = -1;
 };
 
 // The peer of a connected Unix socket (SO_PEERCRED, SO_PEERGROUPS); uid and gid are -1 (no
