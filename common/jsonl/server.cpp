@@ -105,7 +105,9 @@ void Server::stop_workers() {
     work_cv_.notify_all();
     for (auto& t : workers_) t.join();  // each ends after the request it runs
     workers_.clear();
-    if (done_fd_ >= 0) ::close(done_fd_);
+    if (done_fd_ < 0) return;
+    take_replies(Clock::now());  // those requests' answers, sent as far as the sockets take them
+    ::close(done_fd_);
     done_fd_ = -1;
 }
 
@@ -357,6 +359,10 @@ void Server::run(int stop_fd, const std::function<bool(int)>& on_stop) {
         if (fds[2].revents != 0) take_replies(now);
         for (std::size_t i = 0; i < clients_.size(); ++i) {
             Client& c = clients_[i];
+            if (c.waiting && (fds[i + 3].revents & (POLLHUP | POLLERR)) != 0) {
+                c.drop = true;  // gone while a worker runs its request: the reply goes nowhere
+                continue;
+            }
             if (fds[i + 3].revents == 0 && !c.more) continue;
             flush(c, now);  // first: room for output lets the next request go
             if (!c.drop) serve(c, now);

@@ -3,6 +3,7 @@
 #include "daemon.hpp"
 
 #include <algorithm>
+#include <array>
 #include <csignal>
 #include <ctime>
 
@@ -291,6 +292,10 @@ std::vector<std::string> Daemon::unsupervised_guests() {
 void Daemon::run_adopt(const std::vector<std::string>& guests) {
     HostContext ctx{paths_, tools_, &dataplane_, opts_.force};
     for (const auto& name : guests) {
+        {
+            std::lock_guard lock(mu_);
+            if (stopping_ || !queue_.empty()) return;  // the rest at the next tick, after them
+        }
         spdlog::warn("guest {}: its QEMU runs without a supervisor; starting one to adopt it",
                      name);
         auto say = [&](const std::string& line) { spdlog::info("adopt {}: {}", name, line); };
@@ -298,10 +303,20 @@ void Daemon::run_adopt(const std::vector<std::string>& guests) {
         std::lock_guard lock(mu_);
         if (r) {
             adopt_retry_at_.erase(name);
+            adopt_failures_.erase(name);
             continue;
         }
-        adopt_retry_at_[name] = std::chrono::steady_clock::now() + 60s;
-        spdlog::error("guest {}: adoption failed, next try in 60 s: {}", name,
+        const ErrorKind kind = r.error().kind();
+        if (kind == ErrorKind::kNotFound || kind == ErrorKind::kConflict) {
+            // QEMU ended, or a supervisor came, since the tick looked: nothing to adopt.
+            spdlog::info("guest {}: not adopted: {}", name, r.error().to_string());
+            continue;
+        }
+        // A QEMU that doesn't answer: tried again after 1, 2, 4 ... up to 15 minutes.
+        const int n = adopt_failures_[name]++;
+        const auto delay = std::chrono::minutes(std::min(1 << std::min(n, 4), 15));
+        adopt_retry_at_[name] = std::chrono::steady_clock::now() + delay;
+        spdlog::error("guest {}: adoption failed, next try in {} min: {}", name, delay.count(),
                       r.error().to_string());
     }
 }
@@ -321,10 +336,13 @@ void Daemon::tick() {
     const auto now = std::chrono::steady_clock::now();
     if (now >= rotate_at_) {
         rotate_at_ = now + 1s;
-        for (const auto& log : {paths_.dataplane_log, paths_.state_dir + "/vfgated.log"}) {
-            auto r = rotate_log(log, kLogMax);
-            if (!r) spdlog::error("rotate: {}", r.error().to_string());
-            if (r && *r) spdlog::info("rotated {}: the older part is {}.1", log, log);
+        const std::array<std::string, 2> logs{paths_.dataplane_log,
+                                              paths_.state_dir + "/vfgated.log"};
+        for (std::size_t i = 0; i < logs.size(); ++i) {
+            auto r = rotate_log(logs[i], kLogMax);
+            if (!r && !rotate_failing_[i]) spdlog::error("rotate: {}", r.error().to_string());
+            if (r && *r) spdlog::info("rotated {}: the older part is {}.1", logs[i], logs[i]);
+            rotate_failing_[i] = !r;  // said once, until it works again
         }
     }
     std::lock_guard lock(mu_);
@@ -348,15 +366,14 @@ void Daemon::tick() {
 
 bool Daemon::on_signal(int signo) {
     if (signo == SIGHUP) {
-        // The file is read when the apply starts: SIGHUPs while it waits are one apply, of the
-        // file as it is last, never dropped.
+        // The file is read when the apply starts: SIGHUPs while it waits last in the queue are
+        // one apply, of the file as it is then, never dropped (behind a client's apply, a new
+        // one: the file comes last, as the SIGHUP did).
         std::lock_guard lock(mu_);
-        for (const Job& j : queue_) {
-            if (j.kind == Job::Kind::kReread) {
-                spdlog::info("SIGHUP: apply {} waits to re-read {}; it reads it as it is then",
-                             j.id, opts_.config_path);
-                return false;
-            }
+        if (!queue_.empty() && queue_.back().kind == Job::Kind::kReread) {
+            spdlog::info("SIGHUP: apply {} waits to re-read {}; it reads it as it is then",
+                         queue_.back().id, opts_.config_path);
+            return false;
         }
         const std::uint64_t id = add_record("SIGHUP: " + opts_.config_path).id;
         spdlog::info("SIGHUP: apply {} re-reads {}{}", id, opts_.config_path,

@@ -7,6 +7,7 @@
 // so that a long apply (a guest booting) never stops the socket from answering. `mu_` guards
 // everything both touch.
 
+#include <array>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -129,6 +130,8 @@ class Daemon {
     // directory rotated; a failed adoption is tried again a minute later.
     std::chrono::steady_clock::time_point adopt_check_at_, rotate_at_;
     std::map<std::string, std::chrono::steady_clock::time_point> adopt_retry_at_;
+    std::map<std::string, int> adopt_failures_;  // in a row, by guest
+    std::array<bool, 2> rotate_failing_{};       // dataplane.log, vfgated.log
     std::int64_t last_apply_at_ = 0;
     std::thread thread_;
     std::unique_ptr<Metrics> metrics_;  // last: stopped first, before what its source reads

@@ -102,7 +102,7 @@ Result<void> start_guest(const Desired& d, const std::string& name, HostContext&
 Result<void> adopt_guest(const std::string& name, HostContext& ctx, const Say& say) {
     vm::StartOptions so;
     so.supervisor_exe = ctx.tools.vm;
-    so.timeout = 60s;
+    so.timeout = 30s;  // a QEMU that answers QMP is adopted in well under a second
     auto st = vm::adopt(ctx.paths.guest_root, name, so);
     if (!st) return tl::unexpected(st.error());
     say("guest " + name + ": supervisor pid " + std::to_string(st->supervisor_pid) +

@@ -233,6 +233,7 @@ int main(int argc, char** argv) {
         return stop;
     });
     sd_notify(0, "STOPPING=1");
+    server.stop_workers();  // before the daemon their handlers use
     daemon.shutdown();
     spdlog::info("vfgated stopped; the dataplane and guests keep running");
     return kOk;

@@ -268,4 +268,18 @@ kill -9 "$g1"
 restarted() { local p; p=$(g1_field pid); [ "$p" != 0 ] && [ "$p" != "$g1" ]; }
 check "g1's restart policy holds again: its QEMU killed is started again" retry restarted
 
+# --- SIGTERM while a request waits on a hung QEMU: vfgated lets it end, then stops cleanly ---
+g1=$(g1_field pid)
+kill -STOP "$g1"
+("$ctl" -s "$work/vfgated.sock" status >/dev/null 2>&1) &
+slow=$!
+sleep 0.3
+vpid=$(cat "$work/vfgated.pid")
+kill -TERM "$vpid"
+gone() { ! kill -0 "$vpid" 2>/dev/null; }
+check "SIGTERM while status waits on a stopped QEMU: vfgated stops" retry gone
+wait "$slow"; rc=$?
+kill -CONT "$g1"
+check "... once that request had its answer, and says it stopped" bash -c "[ $rc = 0 ] && tail -1 '$work/vfgated/vfgated.log' | grep -q 'vfgated stopped'"
+
 tap_done

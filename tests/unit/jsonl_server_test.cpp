@@ -3,6 +3,7 @@
 // it fast.
 
 #include <atomic>
+#include <ctime>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <thread>
@@ -160,6 +161,29 @@ TEST_F(ServerTest, ABlockingHandlerHoldsUpOnlyItsOwnClient) {
     ASSERT_TRUE(first && second);
     EXPECT_EQ(Json::parse(*first)["result"], "slow");
     EXPECT_EQ(Json::parse(*second)["result"]["i"], 7);
+}
+
+// A client that hangs up while a worker runs its request is dropped, not polled in a loop
+// until the reply comes (its socket reports POLLHUP however often it is asked).
+TEST_F(ServerTest, AClientGoneWhileAWorkerRunsItsRequestCostsNoCpu) {
+    ServerOptions opts;
+    opts.workers = 1;
+    start(opts);
+    {
+        RawClient gone(path_);
+        ASSERT_TRUE(gone.send_all("{\"method\": \"slow\"}\n"));
+        std::this_thread::sleep_for(milliseconds(100));
+    }
+    auto cpu = [] {
+        timespec t{};
+        ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        return milliseconds(t.tv_sec * 1000 + t.tv_nsec / 1'000'000);
+    };
+    const auto before = cpu();
+    std::this_thread::sleep_for(milliseconds(500));
+    EXPECT_LT(cpu() - before, milliseconds(150));
+    release_ = true;
+    EXPECT_TRUE(call(path_, "echo", Json::object(), milliseconds(1000)));
 }
 
 TEST_F(ServerTest, StopsPromptlyWhileABlockingHandlerRuns) {

@@ -244,8 +244,10 @@ int main(int argc, char** argv) {
     console_c->add_option("guest", opt.guest, "the guest's name")->required();
     auto* list_c = app.add_subcommand("list", "guests with a run directory");
     std::string sup_dir;
+    bool sup_adopt = false;
     auto* sup_c = app.add_subcommand("supervise", "(internal) a guest's supervisor");
     sup_c->add_option("run_dir", sup_dir)->required();
+    sup_c->add_flag("--adopt", sup_adopt, "adopt the running QEMU or exit; never start one");
     sup_c->group("");
     try {
         app.parse(argc, argv);
@@ -272,5 +274,5 @@ int main(int argc, char** argv) {
         for (const auto& n : list(opt.run_root)) std::cout << n << "\n";
         return kOk;
     }
-    return supervise(sup_dir);
+    return supervise(sup_dir, sup_adopt);
 }

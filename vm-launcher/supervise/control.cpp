@@ -168,7 +168,9 @@ namespace {
 // guest, left as it is).
 Result<GuestStatus> run_supervisor(const RunPaths& p, const std::string& guest,
                                    const StartOptions& opts, bool adopting) {
-    auto sup = proc::spawn({opts.supervisor_exe, "supervise", p.dir}, {p.log, true});
+    std::vector<std::string> argv{opts.supervisor_exe, "supervise", p.dir};
+    if (adopting) argv.emplace_back("--adopt");  // never a QEMU of its own
+    auto sup = proc::spawn(argv, {p.log, true});
     if (!sup) return tl::unexpected(sup.error());
     const pid_t sup_pid = *sup;
     {
@@ -179,11 +181,11 @@ Result<GuestStatus> run_supervisor(const RunPaths& p, const std::string& guest,
     const auto until = Clock::now() + opts.timeout;
     for (;;) {
         std::this_thread::sleep_for(100ms);
-        // Only looked at here (WNOWAIT): reap_supervisors() reaps it.
+        // Only looked at here (WNOWAIT): reap_supervisors() reaps it, maybe already (ECHILD).
         siginfo_t info{};
-        const bool sup_gone =
-            ::waitid(P_PID, static_cast<id_t>(sup_pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-            info.si_pid == sup_pid;
+        const int w =
+            ::waitid(P_PID, static_cast<id_t>(sup_pid), &info, WEXITED | WNOHANG | WNOWAIT);
+        const bool sup_gone = (w == 0 && info.si_pid == sup_pid) || (w < 0 && errno == ECHILD);
         Json st = read_json(p.state).value_or(Json::object());
         const std::string state = st.value("state", "");
         if (state == "running") return status(fs::path(p.dir).parent_path().string(), guest);
@@ -195,7 +197,7 @@ Result<GuestStatus> run_supervisor(const RunPaths& p, const std::string& guest,
                             tail_of(p.log, 3));
         }
         if (Clock::now() > until) {
-            ::kill(sup_pid, SIGKILL);
+            if (w == 0) ::kill(sup_pid, SIGKILL);  // ours, not reaped: the pid is still its
             if (const int q = qemu_pid(p); q != 0 && !adopting) ::kill(q, SIGKILL);
             reap_supervisors();
             return fail(ErrorKind::kSystem,
@@ -254,12 +256,15 @@ Result<GuestStatus> adopt(const std::string& run_root, const std::string& guest,
         return fail(ErrorKind::kNotFound,
                     "guest " + guest + ": its QEMU does not run, so there is nothing to adopt");
     }
-    Json st = read_json(p->state).value_or(Json{{"guest", guest}, {"restarts", 0}});
+    const Json before = read_json(p->state).value_or(Json{{"guest", guest}, {"restarts", 0}});
+    Json st = before;
     st["state"] = "starting";
     write_json(p->state, st);
     log_line(*p, "adopt: QEMU pid " + std::to_string(qemu) +
                      " runs without a supervisor; a new one adopts it");
-    return run_supervisor(*p, guest, opts, true);
+    auto r = run_supervisor(*p, guest, opts, true);
+    if (!r) write_json(p->state, before);  // status shows the guest as it was, QMP and all
+    return r;
 }
 
 std::vector<std::string> unsupervised(const std::string& run_root) {

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -42,17 +43,13 @@ using namespace rundir;
 
 namespace {
 
-void rotate_console(const RunPaths& p) {
-    // QEMU appends (logappend=on, O_APPEND): after truncation it writes at the new end.
-    if (auto r = rotate_log(p.console_log, kConsoleLogMax); !r) log_line(p, r.error().to_string());
-}
-
 // The supervisor's life: one QEMU run after another under the restart policy.
 class Supervisor {
   public:
-    Supervisor(const std::string& dir, Json plan)
+    Supervisor(const std::string& dir, Json plan, bool adopt_only)
         : paths_(run_paths(fs::path(dir).parent_path().string(), plan.value("guest", ""))),
-          plan_(std::move(plan)) {}
+          plan_(std::move(plan)),
+          adopt_only_(adopt_only) {}
 
     int run() {
         if (!lock()) return 1;
@@ -73,6 +70,13 @@ class Supervisor {
                               : policy == "never" ? config::RestartPolicy::kNever
                                                   : config::RestartPolicy::kOnFailure);
         for (;;) {
+            if (qemu_pid(paths_) == 0 && fs::exists(paths_.dir + "/" + kStopMarker)) {
+                // `stop` or `kill` came before this supervisor started QEMU: it starts none.
+                ::unlink((paths_.dir + "/" + kStopMarker).c_str());
+                set_state("stopped", "stopped by vfgate-vm before QEMU started");
+                say("stopped as asked before QEMU started");
+                return 0;
+            }
             auto watch = launch();
             if (!watch) {
                 set_state("crashed", watch.error().to_string());
@@ -141,6 +145,14 @@ class Supervisor {
 
     void say(const std::string& what) { log_line(paths_, what); }
 
+    // QEMU appends (logappend=on, O_APPEND): after truncation it writes at the new end. A
+    // failure is said once, until it works again.
+    void rotate_console() {
+        auto r = rotate_log(paths_.console_log, kConsoleLogMax);
+        if (!r && !rotate_failing_) say(r.error().to_string());
+        rotate_failing_ = !r;
+    }
+
     void set_state(const std::string& state, const std::string& message) {
         state_["guest"] = plan_.value("guest", "");
         state_["state"] = state;
@@ -152,7 +164,14 @@ class Supervisor {
 
     bool lock() {
         lock_fd_ = ::open(paths_.supervisor_pidfile.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        // supervisor_pid() takes a shared lock for a moment to look: a few tries tell that from
+        // a supervisor that runs.
+        bool locked = false;
+        for (int i = 0; i < 20 && lock_fd_ >= 0 && !locked; ++i) {
+            locked = ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0;
+            if (!locked) std::this_thread::sleep_for(10ms);
+        }
+        if (!locked) {
             say("another supervisor runs for this guest; exiting");
             return false;
         }
@@ -168,9 +187,12 @@ class Supervisor {
     // Adopts the guest's QEMU if it still runs, else starts one; then waits until it runs.
     Result<proc::Watch> launch() {
         child_ = false;
+        const bool adopt_only = std::exchange(adopt_only_, false);  // the first launch only
         int pid = qemu_pid(paths_);
         if (pid != 0) {
             say("adopting QEMU pid " + std::to_string(pid) + " (still running)");
+        } else if (adopt_only) {
+            return fail(ErrorKind::kNotFound, "nothing to adopt: QEMU no longer runs");
         } else {
             for (const auto& s : {paths_.qmp, paths_.serial}) ::unlink(s.c_str());
             set_state("starting", "");
@@ -251,7 +273,7 @@ class Supervisor {
             const int r = ::poll(fds.data(), fds.size(), 1000);
             if (r > 0 && (fds[1].revents & POLLIN) != 0) return kSignalled;
             if (r > 0 && (fds[0].revents & POLLIN) != 0) return 0;
-            rotate_console(paths_);
+            rotate_console();
         }
     }
 
@@ -277,17 +299,19 @@ class Supervisor {
     int lock_fd_ = -1;
     int sigfd_ = -1;
     bool child_ = false;
+    bool adopt_only_ = false;  // the first launch() adopts or fails; it starts no QEMU
+    bool rotate_failing_ = false;
 };
 
 }  // namespace
 
-int supervise(const std::string& run_dir) {
+int supervise(const std::string& run_dir, bool adopt_only) {
     auto plan = read_json(run_dir + "/" + kPlanFile);
     if (!plan) {
         std::cerr << "vfgate-vm supervise: " << plan.error().to_string() << "\n";
         return 1;
     }
-    return Supervisor(run_dir, *plan).run();
+    return Supervisor(run_dir, *plan, adopt_only).run();
 }
 
 }  // namespace vfgate::vm

@@ -81,6 +81,11 @@ class Server {
     // true (a signal to exit), or goes on serving if false (say, SIGHUP handled).
     void run(int stop_fd, const std::function<bool(int)>& on_stop);
 
+    // Waits for the requests the workers run, sends their answers (as far as the sockets take
+    // them), then stops the workers. Call it once run() has returned and before what the
+    // handlers use goes away (the destructor calls it too, late).
+    void stop_workers();
+
     // Handles one request line from `peer`; returns the reply line (for tests and run()).
     std::string dispatch(std::string_view line, const Peer& peer = {});
 
@@ -118,7 +123,6 @@ class Server {
     std::string dispatch(const Request& req, const Peer& peer);
     void work();
     void take_replies(Clock::time_point now);
-    void stop_workers();
     void accept_clients(Clock::time_point now);
     void serve(Client& c, Clock::time_point now);
     void serve_line(Client& c, std::string_view line);

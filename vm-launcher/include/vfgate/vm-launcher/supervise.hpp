@@ -67,8 +67,9 @@ std::vector<std::string> unsupervised(const std::string& run_root);
 std::size_t reap_supervisors();
 
 // The supervisor's loop (`vfgate-vm supervise RUN_DIR`): returns its exit status when the guest
-// is stopped, powered off under its policy, or given up on.
-int supervise(const std::string& run_dir);
+// is stopped, powered off under its policy, or given up on. `adopt_only` (--adopt): it adopts
+// the guest's running QEMU or exits, never starting one first.
+int supervise(const std::string& run_dir, bool adopt_only = false);
 
 using Say = std::function<void(const std::string&)>;
 
