@@ -154,8 +154,8 @@ void Daemon::worker() {
             }
         } else if (job.kind == Job::Kind::kApply) {
             run_apply(job);
-        } else if (job.kind == Job::Kind::kAdopt) {
-            run_adopt(job.guests);
+        } else if (job.kind == Job::Kind::kOrphans) {
+            run_orphans(job.orphans);
         } else {
             run_recover();
         }
@@ -274,32 +274,40 @@ void Daemon::run_recover() {
                   recover_failures_, backoff.count(), pid.error().to_string());
 }
 
-std::vector<std::string> Daemon::unsupervised_guests() {
-    std::vector<std::string> out;
+std::vector<vm::Unsupervised> Daemon::orphaned_guests() {
+    std::vector<vm::Unsupervised> out;
     const auto now = std::chrono::steady_clock::now();
-    for (auto& name : vm::unsupervised(paths_.guest_root)) {
+    for (auto& o : vm::unsupervised(paths_.guest_root)) {
         const bool declared =
             std::any_of(current_.config.guests.begin(), current_.config.guests.end(),
-                        [&](const config::Guest& g) { return g.name == name && g.boot; });
-        const auto retry = adopt_retry_at_.find(name);
+                        [&](const config::Guest& g) { return g.name == o.guest && g.boot; });
+        const auto retry = adopt_retry_at_.find(o.guest);
         if (declared && (retry == adopt_retry_at_.end() || now >= retry->second)) {
-            out.push_back(std::move(name));
+            out.push_back(std::move(o));
         }
     }
     return out;
 }
 
-void Daemon::run_adopt(const std::vector<std::string>& guests) {
+void Daemon::run_orphans(const std::vector<vm::Unsupervised>& orphans) {
     HostContext ctx{paths_, tools_, &dataplane_, opts_.force};
-    for (const auto& name : guests) {
+    for (const auto& [name, qemu_runs] : orphans) {
         {
             std::lock_guard lock(mu_);
             if (stopping_ || !queue_.empty()) return;  // the rest at the next tick, after them
         }
-        spdlog::warn("guest {}: its QEMU runs without a supervisor; starting one to adopt it",
-                     name);
-        auto say = [&](const std::string& line) { spdlog::info("adopt {}: {}", name, line); };
-        auto r = run_step(Step{StepKind::kGuestAdopt, name, "", {}}, current_, ctx, say);
+        if (qemu_runs) {
+            spdlog::warn("guest {}: its QEMU runs without a supervisor; starting one to adopt it",
+                         name);
+        } else {
+            spdlog::warn(
+                "guest {}: its QEMU and its supervisor are gone while it should run; "
+                "starting it again, as its restart policy would",
+                name);
+        }
+        auto say = [&](const std::string& line) { spdlog::info("guest {}: {}", name, line); };
+        const Step step{qemu_runs ? StepKind::kGuestAdopt : StepKind::kGuestStart, name, "", {}};
+        auto r = run_step(step, current_, ctx, say);
         std::lock_guard lock(mu_);
         if (r) {
             adopt_retry_at_.erase(name);
@@ -307,16 +315,18 @@ void Daemon::run_adopt(const std::vector<std::string>& guests) {
             continue;
         }
         const ErrorKind kind = r.error().kind();
-        if (kind == ErrorKind::kNotFound || kind == ErrorKind::kConflict) {
+        if (qemu_runs && (kind == ErrorKind::kNotFound || kind == ErrorKind::kConflict)) {
             // QEMU ended, or a supervisor came, since the tick looked: nothing to adopt.
             spdlog::info("guest {}: not adopted: {}", name, r.error().to_string());
             continue;
         }
-        // A QEMU that doesn't answer: tried again after 1, 2, 4 ... up to 15 minutes.
+        // A QEMU that doesn't answer, or one that can't start: tried again after 1, 2, 4 ...
+        // up to 15 minutes.
         const int n = adopt_failures_[name]++;
         const auto delay = std::chrono::minutes(std::min(1 << std::min(n, 4), 15));
         adopt_retry_at_[name] = std::chrono::steady_clock::now() + delay;
-        spdlog::error("guest {}: adoption failed, next try in {} min: {}", name, delay.count(),
+        spdlog::error("guest {}: {} failed, next try in {} min: {}", name,
+                      qemu_runs ? "adoption" : "starting it again", delay.count(),
                       r.error().to_string());
     }
 }
@@ -358,8 +368,8 @@ void Daemon::tick() {
     // and stops pass through this state).
     if (!first_done_ || now < adopt_check_at_) return;
     adopt_check_at_ = now + 1s;
-    if (auto guests = unsupervised_guests(); !guests.empty()) {
-        queue_.push_back(Job{Job::Kind::kAdopt, 0, std::nullopt, std::move(guests)});
+    if (auto orphans = orphaned_guests(); !orphans.empty()) {
+        queue_.push_back(Job{Job::Kind::kOrphans, 0, std::nullopt, std::move(orphans)});
         wake_.notify_all();
     }
 }

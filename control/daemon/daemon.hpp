@@ -17,6 +17,7 @@
 #include <thread>
 
 #include <vfgate/common/jsonl_server.hpp>
+#include <vfgate/vm-launcher/supervise.hpp>
 
 #include "host.hpp"
 #include "metrics/metrics.hpp"
@@ -70,17 +71,18 @@ class Daemon {
     struct Job {
         // kReread: SIGHUP's apply of the config file as it is when the job starts (so that a
         // later SIGHUP while it waits needs no job of its own).
-        enum class Kind { kApply, kReread, kRecover, kAdopt } kind = Kind::kApply;
+        enum class Kind { kApply, kReread, kRecover, kOrphans } kind = Kind::kApply;
         std::uint64_t id = 0;
         std::optional<Desired> desired;
-        std::vector<std::string> guests;  // kAdopt's
+        std::vector<vm::Unsupervised> orphans;
     };
     void worker();
     void run_apply(const Job& job);
     void run_recover();
-    void run_adopt(const std::vector<std::string>& guests);
-    // The declared guests whose QEMU runs without a supervisor, not given up on for now.
-    std::vector<std::string> unsupervised_guests();
+    // Guests left without a supervisor: a running QEMU adopted, an ended one started again.
+    void run_orphans(const std::vector<vm::Unsupervised>& orphans);
+    // The declared guests left without a supervisor (vm::unsupervised), not given up on for now.
+    std::vector<vm::Unsupervised> orphaned_guests();
     Result<Desired> parse(const std::string& yaml, const std::string& source) const;
     Result<Desired> read_config_file() const;
     Result<Desired> requested(const jsonl::Json& params) const;

@@ -268,6 +268,14 @@ kill -9 "$g1"
 restarted() { local p; p=$(g1_field pid); [ "$p" != 0 ] && [ "$p" != "$g1" ]; }
 check "g1's restart policy holds again: its QEMU killed is started again" retry restarted
 
+# --- both g1's supervisor and its QEMU killed: vfgated starts g1 again, as its policy would ----
+sup=$(g1_field supervisor_pid)
+g1=$(g1_field pid)
+kill -9 "$sup" "$g1"
+check "kill -9 of g1's supervisor and QEMU together: vfgated starts g1 again" retry restarted
+check "... saying why" grep -q "guest g1: its QEMU and its supervisor are gone while it should run" "$work/vfgated/vfgated.log"
+check "... under a supervisor of its own" [ "$(g1_field supervisor_pid)" -gt 0 ]
+
 # --- SIGTERM while a request waits on a hung QEMU: vfgated lets it end, then stops cleanly ---
 g1=$(g1_field pid)
 kill -STOP "$g1"

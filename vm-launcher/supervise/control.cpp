@@ -267,11 +267,26 @@ Result<GuestStatus> adopt(const std::string& run_root, const std::string& guest,
     return r;
 }
 
-std::vector<std::string> unsupervised(const std::string& run_root) {
-    std::vector<std::string> out;
+std::vector<Unsupervised> unsupervised(const std::string& run_root) {
+    std::vector<Unsupervised> out;
     for (const auto& name : list(run_root)) {
         const RunPaths p = run_paths(run_root, name);
-        if (qemu_pid(p) != 0 && supervisor_pid(p) == 0) out.push_back(name);
+        if (supervisor_pid(p) != 0) continue;
+        if (qemu_pid(p) != 0) {
+            out.push_back({name, true});
+            continue;
+        }
+        // Both gone, the supervisor's last word "it runs" (a supervisor that ends records
+        // why), and that word older than a start's moment between writing it and locking.
+        struct stat st {};
+        if (::stat(p.state.c_str(), &st) != 0 || now_s() - st.st_mtime < 5) continue;
+        const Json state = read_json(p.state).value_or(Json::object());
+        const std::string s = state.value("state", "");
+        const Json plan = read_json(p.dir + "/" + kPlanFile).value_or(Json::object());
+        if ((s == "running" || s == "starting" || s == "restarting") &&
+            plan.value("restart", "on-failure") != "never") {
+            out.push_back({name, false});
+        }
     }
     return out;
 }

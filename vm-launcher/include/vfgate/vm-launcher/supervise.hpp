@@ -56,9 +56,17 @@ Result<GuestStatus> start(const GuestPlan& plan, const StartOptions& opts);
 Result<GuestStatus> adopt(const std::string& run_root, const std::string& guest,
                           const StartOptions& opts);
 
-// The guests under `run_root` whose QEMU runs without a supervisor (cheap: pidfiles and locks,
-// no QMP).
-std::vector<std::string> unsupervised(const std::string& run_root);
+// A guest that runs, or should, with no supervisor.
+struct Unsupervised {
+    std::string guest;
+    // Its QEMU runs on: adopt() it. Else QEMU ended too, while the supervisor's last word was
+    // that the guest runs, and its restart policy (always, on-failure: an exit nobody saw counts
+    // as a failure) wants it started again.
+    bool qemu_runs = false;
+};
+// The guests under `run_root` left without a supervisor (cheap: pidfiles, locks and the run
+// directory's files, no QMP).
+std::vector<Unsupervised> unsupervised(const std::string& run_root);
 
 // A long-running caller of start() (vfgated) calls this now and then: it reaps the supervisors
 // start() spawned that have exited since (a stopped, powered-off or given-up guest), which would
