@@ -277,7 +277,15 @@ void Daemon::run_recover() {
 std::vector<vm::Unsupervised> Daemon::orphaned_guests() {
     std::vector<vm::Unsupervised> out;
     const auto now = std::chrono::steady_clock::now();
-    for (auto& o : vm::unsupervised(paths_.guest_root)) {
+    auto found = vm::unsupervised(paths_.guest_root);
+    // A guest that got a supervisor some other way starts afresh if it loses it again.
+    std::erase_if(adopt_retry_at_, [&](const auto& r) {
+        return std::none_of(found.begin(), found.end(),
+                            [&](const vm::Unsupervised& o) { return o.guest == r.first; });
+    });
+    std::erase_if(adopt_failures_,
+                  [&](const auto& f) { return !adopt_retry_at_.contains(f.first); });
+    for (auto& o : found) {
         const bool declared =
             std::any_of(current_.config.guests.begin(), current_.config.guests.end(),
                         [&](const config::Guest& g) { return g.name == o.guest && g.boot; });
@@ -393,6 +401,11 @@ bool Daemon::on_signal(int signo) {
         return false;
     }
     spdlog::info("signal {}: stopping vfgated; the dataplane and guests keep running", signo);
+    // No job starts from now on (the apply thread ends after the running one, which stops
+    // between steps), and the tick queues none.
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    wake_.notify_all();
     return true;
 }
 

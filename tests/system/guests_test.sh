@@ -260,4 +260,13 @@ check "... saying so" grep -q "already running" <<<"$out"
 "$vm" --run-dir "$runs" argv nope -f "$work/vfgate.yaml" >/dev/null 2>&1
 check "an unknown guest is a failure (exit 1)" [ $? = 1 ]
 
+# kill of a guest whose supervisor is gone: recorded as stopped (not "crashed", nor a guest
+# that runs), so that a control daemon doesn't start it again.
+sup1=$(field g1 supervisor_pid)
+kill -TERM "$sup1"
+retry bash -c "$(declare -f gone); gone $sup1"
+out=$("$vm" --run-dir "$runs" kill g1 2>&1)
+check "kill of g1 without its supervisor: stopped, and says no supervisor ran" bash -c "[ \"\$('$vm' --run-dir '$runs' status g1 --json | python3 -c 'import json,sys; s=json.load(sys.stdin)[0]; print(s[\"state\"], \"no supervisor ran\" in s[\"message\"])')\" = 'stopped True' ]" "$out"
+check "... and no stop marker is left behind" test ! -e "$runs/g1/stop-requested"
+
 tap_done

@@ -278,10 +278,12 @@ check "... under a supervisor of its own" [ "$(g1_field supervisor_pid)" -gt 0 ]
 
 # --- SIGTERM while a request waits on a hung QEMU: vfgated lets it end, then stops cleanly ---
 g1=$(g1_field pid)
+started() { grep -q "guest g1 runs (QEMU pid $g1," "$work/vfgated/vfgated.log"; }
+check "(vfgated's start of g1 is over)" retry started
 kill -STOP "$g1"
 ("$ctl" -s "$work/vfgated.sock" status >/dev/null 2>&1) &
 slow=$!
-sleep 0.3
+sleep 1  # status has asked by then; it waits 2 s on g1's QMP
 vpid=$(cat "$work/vfgated.pid")
 kill -TERM "$vpid"
 gone() { ! kill -0 "$vpid" 2>/dev/null; }

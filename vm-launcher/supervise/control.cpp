@@ -90,6 +90,34 @@ void wait_supervisor(const RunPaths& p, std::chrono::milliseconds t) {
     while (supervisor_pid(p) != 0 && Clock::now() < until) std::this_thread::sleep_for(50ms);
 }
 
+// QEMU's pid for stop and kill: while a supervisor runs with no QEMU (it is launching one, or
+// waiting to restart it), up to 5 s for QEMU to appear or the supervisor to see the stop marker
+// and end; 0 when no QEMU runs then.
+int qemu_pid_settled(const RunPaths& p) {
+    const auto until = Clock::now() + 5s;
+    int pid = qemu_pid(p);
+    while (pid == 0 && supervisor_pid(p) != 0 && Clock::now() < until) {
+        std::this_thread::sleep_for(50ms);
+        pid = qemu_pid(p);
+    }
+    return pid;
+}
+
+// After stop or kill: with no supervisor left to record it (one died, or never came), the
+// state file says "stopped", so that nobody takes the guest for one that should run; the stop
+// marker, there for a supervisor, goes with it.
+void record_stopped(const RunPaths& p, const std::string& how) {
+    if (supervisor_pid(p) != 0 || qemu_pid(p) != 0) return;
+    Json st = read_json(p.state).value_or(Json::object());
+    const std::string s = st.value("state", "");
+    if (s == "running" || s == "starting" || s == "restarting" || s == "paused") {
+        st["state"] = "stopped";
+        st["message"] = how + " (no supervisor ran)";
+        write_json(p.state, st);
+    }
+    ::unlink((p.dir + "/" + kStopMarker).c_str());
+}
+
 }  // namespace
 
 Result<GuestStatus> status(const std::string& run_root, const std::string& guest) {
@@ -263,7 +291,15 @@ Result<GuestStatus> adopt(const std::string& run_root, const std::string& guest,
     log_line(*p, "adopt: QEMU pid " + std::to_string(qemu) +
                      " runs without a supervisor; a new one adopts it");
     auto r = run_supervisor(*p, guest, opts, true);
-    if (!r) write_json(p->state, before);  // status shows the guest as it was, QMP and all
+    if (r) return r;
+    // The guest as it was, QMP and all; unless the supervisor recorded something (a stop).
+    if (read_json(p->state).value_or(Json::object()).value("state", "") == "starting") {
+        write_json(p->state, before);
+    }
+    if (qemu_pid(*p) == 0) {
+        return fail(ErrorKind::kNotFound,
+                    "guest " + guest + ": its QEMU ended before a supervisor had it");
+    }
     return r;
 }
 
@@ -271,7 +307,8 @@ std::vector<Unsupervised> unsupervised(const std::string& run_root) {
     std::vector<Unsupervised> out;
     for (const auto& name : list(run_root)) {
         const RunPaths p = run_paths(run_root, name);
-        if (supervisor_pid(p) != 0) continue;
+        // A stop or kill under way (or one whose supervisor died): not vfgated's to undo.
+        if (supervisor_pid(p) != 0 || fs::exists(p.dir + "/" + kStopMarker)) continue;
         if (qemu_pid(p) != 0) {
             out.push_back({name, true});
             continue;
@@ -300,11 +337,11 @@ Result<GuestStatus> stop(const std::string& run_root, const std::string& guest,
         say(what);
     };
     std::ofstream(p->dir + "/" + kStopMarker) << "stop\n";
-    const int pid = qemu_pid(*p);
+    const int pid = qemu_pid_settled(*p);
     if (pid == 0) {
         tell("QEMU is not running");
         wait_supervisor(*p, 2s);
-        ::unlink((p->dir + "/" + kStopMarker).c_str());
+        record_stopped(*p, "stopped by vfgate-vm");
         return status(run_root, guest);
     }
     auto watch = proc::Watch::open(pid);
@@ -333,6 +370,7 @@ Result<GuestStatus> stop(const std::string& run_root, const std::string& guest,
         }
     }
     wait_supervisor(*p, 5s);
+    record_stopped(*p, "stopped by vfgate-vm");
     return status(run_root, guest);
 }
 
@@ -340,7 +378,7 @@ Result<GuestStatus> kill(const std::string& run_root, const std::string& guest, 
     auto p = existing(run_root, guest);
     if (!p) return tl::unexpected(p.error());
     std::ofstream(p->dir + "/" + kStopMarker) << "kill\n";
-    if (const int pid = qemu_pid(*p); pid != 0) {
+    if (const int pid = qemu_pid_settled(*p); pid != 0) {
         log_line(*p, "kill: SIGKILL to QEMU pid " + std::to_string(pid));
         say("SIGKILL to QEMU pid " + std::to_string(pid));
         if (auto w = proc::Watch::open(pid)) {
@@ -351,6 +389,7 @@ Result<GuestStatus> kill(const std::string& run_root, const std::string& guest, 
         say("QEMU is not running");
     }
     wait_supervisor(*p, 5s);
+    record_stopped(*p, "killed by vfgate-vm");
     return status(run_root, guest);
 }
 

@@ -78,6 +78,12 @@ class Supervisor {
                 return 0;
             }
             auto watch = launch();
+            if (!watch && watch.error().kind() == ErrorKind::kNotFound && adopting_) {
+                // --adopt and QEMU gone: the state stays what it was, for the caller to judge.
+                say(watch.error().to_string());
+                return 1;
+            }
+            adopting_ = false;
             if (!watch) {
                 set_state("crashed", watch.error().to_string());
                 say("QEMU did not start: " + watch.error().to_string());
@@ -167,7 +173,7 @@ class Supervisor {
         // supervisor_pid() takes a shared lock for a moment to look: a few tries tell that from
         // a supervisor that runs.
         bool locked = false;
-        for (int i = 0; i < 20 && lock_fd_ >= 0 && !locked; ++i) {
+        for (int i = 0; i < 100 && lock_fd_ >= 0 && !locked; ++i) {
             locked = ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0;
             if (!locked) std::this_thread::sleep_for(10ms);
         }
@@ -188,6 +194,7 @@ class Supervisor {
     Result<proc::Watch> launch() {
         child_ = false;
         const bool adopt_only = std::exchange(adopt_only_, false);  // the first launch only
+        adopting_ = adopt_only;
         int pid = qemu_pid(paths_);
         if (pid != 0) {
             say("adopting QEMU pid " + std::to_string(pid) + " (still running)");
@@ -300,6 +307,7 @@ class Supervisor {
     int sigfd_ = -1;
     bool child_ = false;
     bool adopt_only_ = false;  // the first launch() adopts or fails; it starts no QEMU
+    bool adopting_ = false;    // that first launch() is under way
     bool rotate_failing_ = false;
 };
 
