@@ -141,7 +141,8 @@ int main(int argc, char** argv) {
     auto ms = [](double s) { return std::chrono::milliseconds(static_cast<long>(s * 1000)); };
     vfgate::jsonl::Server server({.idle_timeout = ms(idle_timeout_s),
                                   .send_timeout = ms(send_timeout_s),
-                                  .log = [](const std::string& m) { spdlog::warn("{}", m); }});
+                                  .log = [](const std::string& m) { spdlog::warn("{}", m); },
+                                  .max_buffered = 64u << 20});
     if (auto r = server.listen(cfg.dataplane->control_socket, 0660); !r) {
         spdlog::error("control socket: {}", r.error().to_string());
         return 1;

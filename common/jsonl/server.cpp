@@ -245,7 +245,8 @@ void Server::serve(Client& c, Clock::time_point now) {
     int budget = kRequestsPerRound;
     c.more = false;
     for (;;) {
-        while (budget > 0 && !c.closing && !c.waiting && c.pending() < opts_.max_pending_output) {
+        while (budget > 0 && !c.closing && !c.waiting && c.pending() < opts_.max_pending_output &&
+               !over_budget()) {
             if (c.in.overflowed()) {
                 refuse(c, "request line longer than " + std::to_string(c.in.max_line()) +
                               " bytes; closing");
@@ -259,6 +260,10 @@ void Server::serve(Client& c, Clock::time_point now) {
         }
         // Wait for output, or for the reply a worker makes.
         if (c.closing || c.waiting || c.pending() >= opts_.max_pending_output) return;
+        if (over_budget()) {
+            c.more = true;  // served again once the others' output makes room
+            return;
+        }
         if (budget == 0) {
             c.more = true;  // maybe more lines buffered: the next round serves them
             return;
@@ -326,10 +331,18 @@ void Server::expire(Client& c, Clock::time_point now) {
     }
 }
 
+bool Server::over_budget() const {
+    if (opts_.max_buffered == 0) return false;
+    std::size_t total = 0;
+    for (const auto& c : clients_) total += c.in.buffered() + c.pending();
+    return total >= opts_.max_buffered;
+}
+
 int Server::poll_timeout_ms(Clock::time_point now) const {
     auto next = Clock::time_point::max();
+    const bool full = over_budget();  // then `more` waits for output, not for nothing
     for (const auto& c : clients_) {
-        if (c.more) return 0;
+        if (c.more && !full) return 0;
         if ((c.closing || c.waiting) && c.pending() == 0) continue;
         auto limit = c.pending() > 0 ? opts_.send_timeout : opts_.idle_timeout;
         next = std::min(next, c.activity + limit);
@@ -343,9 +356,10 @@ void Server::run(int stop_fd, const std::function<bool(int)>& on_stop) {
     for (;;) {
         std::vector<pollfd> fds{
             {listen_fd_, POLLIN, 0}, {stop_fd, POLLIN, 0}, {done_fd_, POLLIN, 0}};
+        const bool full = over_budget();
         for (const auto& c : clients_) {
-            bool wants_input =
-                !c.eof && !c.closing && !c.waiting && c.pending() < opts_.max_pending_output;
+            bool wants_input = !full && !c.eof && !c.closing && !c.waiting &&
+                               c.pending() < opts_.max_pending_output;
             short events =
                 static_cast<short>((wants_input ? POLLIN : 0) | (c.pending() > 0 ? POLLOUT : 0));
             fds.push_back({c.fd, events, 0});

@@ -191,6 +191,7 @@ int main(int argc, char** argv) {
                           .max_request_line = 64u << 20,
                           .max_pending_output = 512u << 20,
                           .log = [](const std::string& m) { spdlog::warn("{}", m); },
+                          .max_buffered = 1u << 30,  // one config and one reply at their largest
                           .workers = 2});
     if (auto r = server.listen(paths.socket, 0660); !r) {
         spdlog::error("control socket: {}", r.error().to_string());

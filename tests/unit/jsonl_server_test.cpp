@@ -141,6 +141,30 @@ TEST_F(ServerTest, AClientThatNeverReadsIsNotReadEitherAndOthersAreServed) {
     t.join();
 }
 
+// Clients that never read their replies hold the server's total to its budget, not to their
+// per-client bounds added up; when the send timeout closes them, others are served again.
+TEST_F(ServerTest, ClientsThatNeverReadAreHeldToTheTotalBudget) {
+    ServerOptions opts;
+    opts.max_pending_output = 2u << 20;  // alone, each hog would get ~20 replies
+    opts.max_buffered = 300u << 10;
+    opts.send_timeout = milliseconds(1000);
+    start(opts);
+    std::vector<std::unique_ptr<RawClient>> hogs;
+    std::vector<std::thread> threads;
+    std::atomic<bool> done = false;
+    for (int i = 0; i < 4; ++i) {
+        hogs.push_back(std::make_unique<RawClient>(path_));
+        threads.push_back(greedy(*hogs.back(), "{\"method\": \"big\"}\n", done));
+    }
+    std::this_thread::sleep_for(milliseconds(300));
+    // 100 KiB replies: the budget's 3 and one over, plus what the sockets' buffers took.
+    EXPECT_LT(big_calls_.load(), 30);
+    // Closed once they took nothing for 1 s: then another client is answered.
+    EXPECT_TRUE(call(path_, "echo", Json::object(), milliseconds(3000)));
+    done = true;
+    for (auto& t : threads) t.join();
+}
+
 // A blocking handler runs on a worker: another client is answered and the server stops at once
 // meanwhile, while the asking client's next request waits for that reply, in order.
 TEST_F(ServerTest, ABlockingHandlerHoldsUpOnlyItsOwnClient) {

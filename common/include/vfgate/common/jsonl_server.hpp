@@ -12,7 +12,7 @@
 // read; each poll round serves a few requests per client; a client that sends no request, or
 // takes none of its replies, for a while is closed; and when the table is full a newcomer is
 // told so and closed. A client then costs at most one request line, the pending-output bound
-// and one reply.
+// and one reply; all of them together, the total budget (max_buffered) and one reply each.
 
 #include <chrono>
 #include <condition_variable>
@@ -49,6 +49,10 @@ struct ServerOptions {
     std::chrono::milliseconds send_timeout = std::chrono::seconds(10);
     // Told why a client was closed or refused (one line, no newline); default: nobody.
     std::function<void(const std::string&)> log;
+    // All clients together: while their buffered requests and unsent replies take more than
+    // this, no request is served and nothing read (replies still go out, and the send and idle
+    // timeouts still close who holds it up). 0: only the per-client bounds.
+    std::size_t max_buffered = 0;
     // Threads for Blocking::kYes handlers (made by listen()); 0: they run on run()'s thread.
     std::size_t workers = 0;
 };
@@ -130,6 +134,7 @@ class Server {
     void expire(Client& c, Clock::time_point now);
     void refuse(Client& c, const std::string& why);
     int poll_timeout_ms(Clock::time_point now) const;
+    bool over_budget() const;
     void note(const Client& c, const std::string& what) const;
 
     ServerOptions opts_;
