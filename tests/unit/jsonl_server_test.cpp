@@ -75,6 +75,17 @@ class ServerTest : public testing::Test {
         fs::remove_all(dir_);
     }
 
+    // Starts the server with `workers`, and a client whose "slow" request a worker runs now.
+    std::unique_ptr<RawClient> asking_slow(std::size_t workers) {
+        ServerOptions opts;
+        opts.workers = workers;
+        start(opts);
+        auto c = std::make_unique<RawClient>(path_);
+        EXPECT_TRUE(c->send_all("{\"method\": \"slow\"}\n"));
+        std::this_thread::sleep_for(milliseconds(100));
+        return c;
+    }
+
     // Sends `line` over and over without reading, until `done` or the server closes the
     // connection (then sets `closed`).
     std::thread greedy(RawClient& c, std::string line, std::atomic<bool>& done,
@@ -190,14 +201,7 @@ TEST_F(ServerTest, ABlockingHandlerHoldsUpOnlyItsOwnClient) {
 // A client that hangs up while a worker runs its request is dropped, not polled in a loop
 // until the reply comes (its socket reports POLLHUP however often it is asked).
 TEST_F(ServerTest, AClientGoneWhileAWorkerRunsItsRequestCostsNoCpu) {
-    ServerOptions opts;
-    opts.workers = 1;
-    start(opts);
-    {
-        RawClient gone(path_);
-        ASSERT_TRUE(gone.send_all("{\"method\": \"slow\"}\n"));
-        std::this_thread::sleep_for(milliseconds(100));
-    }
+    asking_slow(1);  // and gone at once
     auto cpu = [] {
         timespec t{};
         ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
@@ -211,12 +215,7 @@ TEST_F(ServerTest, AClientGoneWhileAWorkerRunsItsRequestCostsNoCpu) {
 }
 
 TEST_F(ServerTest, StopsPromptlyWhileABlockingHandlerRuns) {
-    ServerOptions opts;
-    opts.workers = 1;
-    start(opts);
-    RawClient asker(path_);
-    ASSERT_TRUE(asker.send_all("{\"method\": \"slow\"}\n"));
-    std::this_thread::sleep_for(milliseconds(100));
+    auto asker = asking_slow(1);
     EXPECT_LT(stop(), milliseconds(500));
     release_ = true;
 }
