@@ -62,7 +62,14 @@ Result<Json> to_result(const Json& reply, const std::string& socket_path) {
         return fail(ErrorKind::kInternal, "malformed reply from " + socket_path);
     }
     if (reply["ok"] == true) return reply.value("result", Json());
-    return fail(ErrorKind::kInvalidArgument, reply.value("error", std::string("failed")));
+    // A server's error is a string; anything else there is the server's fault, not a crash here.
+    const auto error = reply.find("error");
+    if (error != reply.end() && !error->is_string()) {
+        return fail(ErrorKind::kInternal,
+                    "malformed reply from " + socket_path + ": error is not a string");
+    }
+    return fail(ErrorKind::kInvalidArgument,
+                error != reply.end() ? error->get<std::string>() : std::string("failed"));
 }
 
 }  // namespace

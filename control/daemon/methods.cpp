@@ -149,6 +149,7 @@ Result<Json> Daemon::status_method() {
         {"run_dir", paths_.run_dir},
         {"dataplane", dp},
         {"guests", guests ? *guests : Json::array()},
+        {"vfs", vfs ? (*vfs)["pfs"] : Json::array()},
         {"applies", applies}};
 }
 

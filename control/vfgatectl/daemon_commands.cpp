@@ -141,6 +141,12 @@ void print_guests(const Json& guests) {
 int status(const DaemonTarget& t, const Args& a) {
     auto r = call(t, "status", Json::object(), 30s);
     if (!r) return failed(r.error());
+    if (!r->is_object() || !r->contains("vfgated")) {
+        // Another server's status (the dataplane's socket has one too), not vfgated's.
+        return failed(Error(ErrorKind::kInvalidArgument,
+                            "the socket's status is not vfgated's (for the dataplane's own, "
+                            "run: vfgatectl dataplane status)"));
+    }
     if (a.json) {
         std::cout << r->dump(2) << "\n";
         return kOk;
@@ -246,7 +252,9 @@ void add_daemon_commands(CLI::App& app, const std::shared_ptr<DaemonTarget>& tar
     bind(v, vfs);
     auto* l = app.add_subcommand("logs", "A guest's console log");
     l->add_option("GUEST", a->guest, "the guest")->required();
-    l->add_option("-n,--lines", a->lines, "how many of the last lines")->capture_default_str();
+    l->add_option("-n,--lines", a->lines, "how many of the last lines")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
     bind(l, logs);
 }
 

@@ -33,6 +33,9 @@ struct Target {
 struct Route {
     std::string dataplane;
     std::string daemon;  // empty: talk to the dataplane directly
+    // vfgated's socket was found in the config's run directory, not named with -s: when nothing
+    // serves it any more, the dataplane is asked directly.
+    bool found = false;
 };
 
 Result<Route> route(const Target& t) {
@@ -54,7 +57,10 @@ Result<Route> route(const Target& t) {
                                         : config::kDefaultControlSocket;
     const std::string daemon = config::run_dir(*cfg.config) + "/vfgated.sock";
     std::error_code ec;
-    if (std::filesystem::is_socket(daemon, ec)) r.daemon = daemon;
+    if (std::filesystem::is_socket(daemon, ec)) {
+        r.daemon = daemon;
+        r.found = true;
+    }
     return r;
 }
 
@@ -63,8 +69,9 @@ Result<Json> request(const Target& t, const char* method, const Json& params) {
     if (!r) return tl::unexpected(r.error());
     if (!r->daemon.empty()) {
         auto via = jsonl::call(r->daemon, "dataplane", {{"method", method}, {"params", params}});
-        // A socket file left by a vfgated that is gone: the dataplane may still answer.
-        if (via || via.error().sys_errno() != ECONNREFUSED) return via;
+        // A socket file left by a vfgated that is gone: the config's dataplane may still answer.
+        // Not for a vfgated named with -s: its dataplane's socket is not known here.
+        if (via || !r->found || via.error().sys_errno() != ECONNREFUSED) return via;
     }
     return jsonl::call(r->dataplane, method, params);
 }

@@ -26,5 +26,15 @@ int main(int argc, char** argv) {
         int code = app.exit(e);  // prints help, version, or the error and a hint
         return code == 0 ? kOk : kUsage;
     }
-    return run ? run() : kUsage;
+    if (!run) return kUsage;
+    try {
+        return run();
+    } catch (const std::exception& e) {
+        // A reply of a shape the command did not expect (another program's socket, a server of
+        // another version): an error that says so, not an abort.
+        std::cerr << "vfgatectl: unexpected reply"
+                  << (target->socket.empty() ? std::string() : " from " + target->socket) << ": "
+                  << e.what() << "\n";
+        return kFailed;
+    }
 }

@@ -199,5 +199,74 @@ done
 kill "$deep_server"
 wait "$deep_server" 2>/dev/null
 
+# Replies of a shape vfgatectl does not expect, from a server that answers each method with a
+# canned line: an error of exit 1 that says so, never an abort (nlohmann's exceptions).
+python3 - "$tmp/odd.sock" <<'PY' &
+import json, socket, sys
+replies = {
+    "status": {"ok": True, "result": {"pid": 7, "generation": 1, "ports": 2}},  # the dataplane's
+    "guests": {"ok": False, "error": None},
+    "stats": {"ok": False, "error": {"code": 5}},
+}
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(4)
+while True:
+    c, _ = s.accept()
+    with c, c.makefile("rwb") as f:
+        for line in f:
+            f.write((json.dumps(replies[json.loads(line)["method"]]) + "\n").encode())
+            f.flush()
+PY
+odd=$!
+for _ in $(seq 100); do [ -S "$tmp/odd.sock" ] && break; sleep 0.05; done
+check "status from the dataplane's socket (-s mixed up) exits 1" 1 "$ctl" -s "$tmp/odd.sock" status
+expect "and says whose status it is not" "$err" "^vfgatectl: the socket's status is not vfgated's"
+check "status --json from it exits 1 too, printing nothing" 1 "$ctl" -s "$tmp/odd.sock" status --json
+expect "nothing on stdout" "$out" '^$'
+check "an error that is not a string (null) exits 1" 1 "$ctl" -s "$tmp/odd.sock" guests
+expect "and names the malformed reply" "$err" "malformed reply from $tmp/odd.sock: error is not a string"
+check "an error that is an object exits 1 (dataplane stats)" 1 "$ctl" dataplane -s "$tmp/odd.sock" stats
+expect "and names the malformed reply" "$err" "malformed reply from $tmp/odd.sock: error is not a string"
+kill "$odd"
+wait "$odd" 2>/dev/null
+
+# A status whose fields are of other types than vfgated's: caught, exit 1, not SIGABRT (134).
+python3 - "$tmp/odd2.sock" <<'PY' &
+import json, socket, sys
+reply = {"ok": True, "result": {"vfgated": {"pid": 1}, "dataplane": "up", "applies": 3}}
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(4)
+while True:
+    c, _ = s.accept()
+    with c, c.makefile("rwb") as f:
+        for line in f:
+            f.write((json.dumps(reply) + "\n").encode())
+            f.flush()
+PY
+odd=$!
+for _ in $(seq 100); do [ -S "$tmp/odd2.sock" ] && break; sleep 0.05; done
+check "a status of unexpected field types exits 1" 1 "$ctl" -s "$tmp/odd2.sock" status
+expect "and says the reply was unexpected" "$err" "^vfgatectl: unexpected reply from $tmp/odd2.sock: "
+kill "$odd"
+wait "$odd" 2>/dev/null
+
+# A vfgated named with -s whose socket refuses: the error, not a quiet fall back to another
+# dataplane (the default socket's).
+python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$tmp/stale.sock"
+check "dataplane status via a dead vfgated named with -s exits 1" 1 "$ctl" -s "$tmp/stale.sock" dataplane status
+expect "naming that socket" "$err" "connect to $tmp/stale.sock: Connection refused"
+
+check "logs -n -1 is a usage error" 2 "$ctl" -s "$tmp/none.sock" logs g -n -1
+check "logs -n 0 is a usage error" 2 "$ctl" -s "$tmp/none.sock" logs g -n 0
+vfgated=$(dirname "$ctl")/vfgated
+check "vfgated --config '' is a usage error (exit 2), not an abort" 2 "$vfgated" --config ""
+expect "naming the option" "$err" "^vfgated: --config '': expected a file$"
+dataplane=$(dirname "$(dirname "$ctl")")/dataplane/vfgate-dataplane
+for opt in --control-idle-timeout --control-send-timeout; do
+    check "vfgate-dataplane $opt nan is a usage error" 2 "$dataplane" -c /nonexistent.yaml "$opt" nan
+done
+
 echo "1..$n"
 [ "$failed" = 0 ]

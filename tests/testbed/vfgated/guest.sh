@@ -63,6 +63,9 @@ vf0 | sed 's/^/# /'
 check "ip link: VF 0 has g's MAC and VLAN 100, trust off" \
     sh -c "ip link show $PF | grep 'vf 0 ' | grep -q 'link/ether 02:00:00:00:01:10.*vlan 100.*trust off'"
 check "vfgatectl guests: g runs" sh -c "ctl() { '$CTL' -c /tmp/vfgate.yaml \"\$@\"; }; ctl guests | grep -q '^g  *running'"
+ctl status > /tmp/status.out 2>&1
+sed 's/^/# /' /tmp/status.out
+check "vfgatectl status: the PF with its 2 VFs, 1 assigned" grep -q "^PF $PCI ($PF): 2 VFs, 1 assigned$" /tmp/status.out
 pid=$(qemu_pid)
 echo "# g's QEMU: pid $pid"
 check "plan: nothing to do (exit 0)" ctl plan
