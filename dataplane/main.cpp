@@ -8,6 +8,8 @@
 // and timeouts: docs/dataplane.md). SIGTERM or SIGINT: stop cleanly (exit 0). SIGHUP: reload
 // FILE, like the control socket's config.reload.
 
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -81,6 +83,16 @@ void serve(Dataplane& dp, vfgate::jsonl::Server& server) {
     });
 }
 
+// CLI::Range lets NaN through (it fails both comparisons).
+const CLI::Validator kFinite(
+    [](const std::string& s) {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        return end != s.c_str() && std::isfinite(v) ? std::string()
+                                                    : "expected a number of seconds, not " + s;
+    },
+    "");
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -94,11 +106,13 @@ int main(int argc, char** argv) {
     app.add_option("--control-idle-timeout", idle_timeout_s,
                    "close a control client that sends no request for this many seconds")
         ->capture_default_str()
-        ->check(CLI::Range(0.1, 86400.0));
+        ->check(CLI::Range(0.1, 86400.0))
+        ->check(kFinite);
     app.add_option("--control-send-timeout", send_timeout_s,
                    "close a control client that takes none of its replies for this many seconds")
         ->capture_default_str()
-        ->check(CLI::Range(0.1, 86400.0));
+        ->check(CLI::Range(0.1, 86400.0))
+        ->check(kFinite);
     app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
     app.add_flag("--print-eal", print_eal, "print the EAL arguments the config gives, and exit");

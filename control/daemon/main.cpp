@@ -135,7 +135,15 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? kOk : kUsage;
     }
-    opts.config_path = std::filesystem::absolute(opts.config_path).lexically_normal().string();
+    std::error_code path_ec;
+    const auto absolute = std::filesystem::absolute(opts.config_path, path_ec);
+    if (path_ec || opts.config_path.empty()) {
+        std::cerr << "vfgated: --config '" << opts.config_path
+                  << "': " << (opts.config_path.empty() ? "expected a file" : path_ec.message())
+                  << "\n";
+        return kUsage;
+    }
+    opts.config_path = absolute.lexically_normal().string();
     setup_logging(log_level);
 
     auto text = read_regular_file(opts.config_path, 64u << 20);
@@ -222,10 +230,17 @@ int main(int argc, char** argv) {
         daemon.tick();
         if (!ready && daemon.first_apply_done()) {
             ready = true;
-            sd_notify(0, "READY=1\nSTATUS=serving");
+            // Ready either way: vfgated serves, and says how its first apply went in the
+            // unit's status (systemctl status), as `vfgatectl status` does.
+            auto first = daemon.record(1);
+            const bool first_ok = first && first->ok;
+            sd_notify(0, first_ok ? "READY=1\nSTATUS=serving"
+                                  : ("READY=1\nSTATUS=serving; the first apply failed at \"" +
+                                     (first ? first->failed_step : std::string()) +
+                                     "\": " + (first ? first->error : std::string()))
+                                        .c_str());
             if (ready_fd >= 0) {
-                auto first = daemon.record(1);
-                const char status = first && first->ok ? 0 : 1;
+                const char status = first_ok ? 0 : 1;
                 static_cast<void>(::write(ready_fd, &status, 1));
                 ::close(ready_fd);
                 ready_fd = -1;

@@ -292,4 +292,37 @@ wait "$slow"; rc=$?
 kill -CONT "$g1"
 check "... once that request had its answer, and says it stopped" bash -c "[ $rc = 0 ] && tail -1 '$work/vfgated/vfgated.log' | grep -q 'vfgated stopped'"
 
+# --- under systemd (Type=notify): READY=1 after a first apply that failed, and why in STATUS ---
+mkdir -p "$work/nf"
+cat >"$work/nf.yaml" <<YAML
+version: 1
+dataplane:
+  hugepages: false
+  memory_mb: 256
+  control_socket: $work/nf/dataplane.sock
+  uplinks:
+    - {name: up0, device: "net_nosuchdriver0"}
+guests: []
+YAML
+python3 - "$work/notify" "$work/notified" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+while True:
+    with open(sys.argv[2], "ab") as out:
+        out.write(s.recv(4096) + b"\n")
+PY
+listener=$!
+for _ in $(seq 100); do [ -S "$work/notify" ] && break; sleep 0.05; done
+NOTIFY_SOCKET=$work/notify "$daemon" --config "$work/nf.yaml" --foreground >"$work/nf.out" 2>&1 &
+nf=$!
+ready() { grep -q '^READY=1' "$work/notified" 2>/dev/null; }
+check "under systemd, a first apply that fails still ends in READY=1 (vfgated serves on)" retry ready
+failed_status() { grep -q '^STATUS=serving; the first apply failed at "' "$work/notified" || { cat "$work/notified"; false; }; }
+check "... with the failure in the unit's status line" failed_status
+kill -TERM "$nf"
+wait "$nf"
+kill "$listener"
+wait "$listener" 2>/dev/null
+
 tap_done

@@ -85,7 +85,8 @@ int list(const Options& opt) {
                            {"host_uses", pf.host_uses},
                            {"vfs", vfs}});
         }
-        std::cout << out.dump(2) << "\n";
+        // Names from /proc (a VF's holder) are not always UTF-8: replaced, not thrown on.
+        std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         return kOk;
     }
     if (o->pfs.empty()) {
