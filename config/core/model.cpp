@@ -80,6 +80,10 @@ std::string vhost_socket_path(const Config& cfg, const Guest& guest, const Nic& 
     return run_dir(cfg) + "/vhost-" + guest.name + "-" + nic.name + ".sock";
 }
 
+std::string vhost_device_name(const Guest& guest, const Nic& nic) {
+    return "net_vhost_" + guest.name + "_" + nic.name;
+}
+
 std::vector<std::vector<std::int64_t>> assign_vfs(const Config& cfg) {
     std::map<std::string, std::set<std::int64_t>> taken;
     for (const auto& g : cfg.guests) {

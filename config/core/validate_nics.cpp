@@ -49,6 +49,7 @@ class NicChecker {
                 auto p = at(at("", "guests", g), "nics", n);
                 unique_name(out_, names, at(p, "name"), guest.nics[n].name, "NIC");
                 check(guest.nics[n], p);
+                if (guest.nics[n].type == NicType::kVhostUser) check_vhost(guest, guest.nics[n], p);
             }
         }
         for (const auto& [name, use] : pfs_) {
@@ -130,6 +131,27 @@ class NicChecker {
             out_.add(at(p, "vf"), "found VF " + std::to_string(*nic.vf) + " of " + quoted(nic.pf) +
                                       ", already given to " + prev +
                                       "; expected each VF given to one NIC");
+        }
+    }
+
+    // A vhost-user NIC's DPDK device (net_vhost_GUEST_NIC) and socket (vhost-GUEST-NIC.sock) are
+    // named after the guest and the NIC; with '_' and '-' in names, two NICs can get the same
+    // ones (guest a_b's NIC c, guest a's NIC b_c), and the dataplane could open only one.
+    void check_vhost(const Guest& g, const Nic& nic, const std::string& p) {
+        const std::string device = vhost_device_name(g, nic);
+        const std::string socket = vhost_socket_path(cfg_, g, nic);
+        for (const auto& [key, what] :
+             {std::pair{"device " + device, "vhost-user device " + device},
+              std::pair{"socket " + socket, "socket " + socket}}) {
+            auto prev = vhost_.seen(key, at(p, "name"));
+            if (!prev.empty()) {
+                out_.add(at(p, "name"), "found guest " + quoted(g.name) + "'s NIC " +
+                                            quoted(nic.name) + ", whose " + what +
+                                            " is already that of " + prev +
+                                            "; expected names that give each vhost-user NIC "
+                                            "its own (rename one)");
+                return;
+            }
         }
     }
 
@@ -230,7 +252,7 @@ class NicChecker {
     FirstSeen<std::string>& devices_;
     std::map<std::string, PfUse> pfs_;
     std::set<std::string> uplinks_;
-    FirstSeen<std::string> vf_taken_, macs_, addresses_;
+    FirstSeen<std::string> vf_taken_, macs_, addresses_, vhost_;
 };
 
 }  // namespace

@@ -75,8 +75,8 @@ Result<PortPlan> plan_ports(const config::Config& cfg, const PciResolver& pci_of
                     break;
                 case config::NicType::kVhostUser:
                     p.vhost_socket = config::vhost_socket_path(cfg, g, nic);
-                    p.devargs = "net_vhost_" + g.name + "_" + nic.name +
-                                ",iface=" + p.vhost_socket + ",queues=" + std::to_string(workers);
+                    p.devargs = config::vhost_device_name(g, nic) + ",iface=" + p.vhost_socket +
+                                ",queues=" + std::to_string(workers);
                     break;
                 case config::NicType::kVf: {
                     const auto& pf = *std::find_if(cfg.pfs.begin(), cfg.pfs.end(),

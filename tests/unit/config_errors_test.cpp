@@ -212,6 +212,29 @@ guests:
       - {name: n, type: vhost-user, mac: "52:54:00:00:00:09"}
 )",
      5, "guests[0].nics[0]", "no uplink; expected dataplane.uplinks to declare"},
+    // Two vhost-user NICs whose DPDK device would be one: net_vhost_a_b_c.
+    {"vhost_device_shared", "", R"(version: 1
+dataplane:
+  uplinks: [{name: up0, device: net_null0}]
+guests:
+  - name: a_b
+    nics: [{name: c, type: vhost-user, mac: "52:54:00:00:00:01"}]
+  - name: a
+    nics: [{name: b_c, type: vhost-user, mac: "52:54:00:00:00:02"}]
+)",
+     8, "guests[1].nics[0].name",
+     "whose vhost-user device net_vhost_a_b_c is already that of guests[0].nics[0].name"},
+    // ... or whose socket would be one: vhost-a-b-c.sock.
+    {"vhost_socket_shared", "", R"(version: 1
+dataplane:
+  uplinks: [{name: up0, device: net_null0}]
+guests:
+  - name: a-b
+    nics: [{name: c, type: vhost-user, mac: "52:54:00:00:00:01"}]
+  - name: a
+    nics: [{name: b-c, type: vhost-user, mac: "52:54:00:00:00:02"}]
+)",
+     8, "guests[1].nics[0].name", "vhost-a-b-c.sock is already that of guests[0].nics[0].name"},
 
     // Cores.
     {"worker_is_main", "worker_cores: [1]", "worker_cores: [0]", 5, "dataplane.worker_cores[0]",

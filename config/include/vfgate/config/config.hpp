@@ -205,6 +205,8 @@ std::string run_dir(const Config& cfg);
 // The vhost-user socket the dataplane serves for a NIC of type vhost-user, and QEMU connects
 // to: <run_dir>/vhost-<guest>-<nic>.sock.
 std::string vhost_socket_path(const Config& cfg, const Guest& guest, const Nic& nic);
+// The DPDK device the dataplane makes for that socket: net_vhost_<guest>_<nic>.
+std::string vhost_device_name(const Guest& guest, const Nic& nic);
 
 // VF indexes of `type: vf` NICs: explicit ones as given, `auto` ones the lowest index of their
 // PF not taken, in config order. Indexed [guest][nic]; -1 for other NIC types.
