@@ -128,11 +128,12 @@ int main(int argc, char** argv) {
         for (const auto& d : loaded.errors) std::cerr << d.to_string() << "\n";
         return 1;
     }
-    const auto& cfg = *loaded.config;
-    if (!cfg.dataplane) {
+    if (!loaded.config->dataplane) {
         spdlog::error("{}: no dataplane section: nothing to switch", config_path);
         return 1;
     }
+    vfgate::dataplane::pin_vfs_from_state(*loaded.config);
+    const auto& cfg = *loaded.config;
     if (print_eal) {
         auto plan = vfgate::dataplane::plan_ports(cfg, vfgate::dataplane::pci_of_netdev);
         if (!plan) {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -78,6 +79,28 @@ std::string run_dir(const Config& cfg) {
 
 std::string vhost_socket_path(const Config& cfg, const Guest& guest, const Nic& nic) {
     return run_dir(cfg) + "/vhost-" + guest.name + "-" + nic.name + ".sock";
+}
+
+void pin_auto_vfs(Config& cfg, const std::vector<GivenVf>& given) {
+    std::map<std::string, std::set<std::int64_t>> taken;  // by PF
+    for (const auto& g : cfg.guests) {
+        for (const auto& n : g.nics) {
+            if (n.type == NicType::kVf && n.vf) taken[n.pf].insert(*n.vf);
+        }
+    }
+    for (auto& g : cfg.guests) {
+        for (auto& n : g.nics) {
+            if (n.type != NicType::kVf || n.vf) continue;
+            const auto pf = std::find_if(cfg.pfs.begin(), cfg.pfs.end(),
+                                         [&](const Pf& p) { return p.name == n.pf; });
+            for (const auto& v : given) {
+                if (v.guest != g.name || v.nic != n.name || v.vf < 0) continue;
+                if (pf != cfg.pfs.end() && pf->num_vfs >= 0 && v.vf >= pf->num_vfs) break;
+                if (taken[n.pf].insert(v.vf).second) n.vf = v.vf;
+                break;
+            }
+        }
+    }
 }
 
 std::string vhost_device_name(const Guest& guest, const Nic& nic) {

@@ -59,7 +59,8 @@ std::string first_difference(const std::vector<std::string>& was,
     return std::to_string(was.size()) + " -> " + std::to_string(now.size()) + " arguments";
 }
 
-void plan_dataplane(const config::Config& desired, const DataplaneSeen& seen, Plan& plan) {
+void plan_dataplane(const config::Config& desired, const DataplaneSeen& seen,
+                    const std::vector<config::GivenVf>& given, Plan& plan) {
     auto step = [&](StepKind kind, std::string reason, std::vector<std::string> details = {}) {
         plan.steps.push_back(Step{kind, "dataplane", std::move(reason), std::move(details)});
     };
@@ -80,7 +81,13 @@ void plan_dataplane(const config::Config& desired, const DataplaneSeen& seen, Pl
         step(StepKind::kDataplaneRestart, "runs a config vfgated did not give it");
         return;
     }
-    const dataplane::ReloadPlan rp = dataplane::plan_reload(*seen.config, desired);
+    // Each side's `vf: auto` NICs on the VFs vf-manager gave them, as the dataplane runs them
+    // (pin_vfs_from_state).
+    config::Config running = *seen.config;
+    config::Config next = desired;
+    config::pin_auto_vfs(running, given);
+    config::pin_auto_vfs(next, given);
+    const dataplane::ReloadPlan rp = dataplane::plan_reload(running, next);
     if (rp.needs_restart()) {
         step(StepKind::kDataplaneRestart, "changed " + joined(rp.restart_keys), rp.restart_keys);
         return;
@@ -217,7 +224,11 @@ Result<Plan> reconcile(const config::Config& desired, const Observed& observed,
     if (!errors.empty()) return fail(ErrorKind::kConflict, joined(errors, "\n"));
     for (auto& s : stops) plan.steps.push_back(std::move(s));
     if (vfs_pending) plan.steps.push_back(std::move(vfs));
-    plan_dataplane(desired, observed.dataplane, plan);
+    std::vector<config::GivenVf> given;
+    for (const auto& a : observed.vfs.assignments) {
+        given.push_back({a.guest, a.nic, static_cast<std::int64_t>(a.vf)});
+    }
+    plan_dataplane(desired, observed.dataplane, given, plan);
     for (auto& s : starts) plan.steps.push_back(std::move(s));
     return plan;
 }

@@ -27,6 +27,11 @@ namespace vfgate::dataplane {
 // What a reload did: ports added, removed and updated, and the generation published.
 using ReloadResult = ReloadReply;
 
+// Sets `cfg`'s `vf: auto` NICs to the VFs vf-manager gave them (its state file, vfs.json in the
+// config's run directory; config::pin_auto_vfs), so that the dataplane opens the representors
+// of the VFs the guests have. A state file that can't be read is logged and leaves them `auto`.
+void pin_vfs_from_state(config::Config& cfg);
+
 class Dataplane {
   public:
     Dataplane() = default;

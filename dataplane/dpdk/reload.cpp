@@ -92,6 +92,7 @@ Result<ReloadResult> Dataplane::reload(const std::string& path) {
         return fail(ErrorKind::kInvalidArgument,
                     file + ": has no dataplane section; nothing changed");
     }
+    pin_vfs_from_state(*loaded.config);
     auto result = reload_locked(*loaded.config);
     if (result) config_path_ = file;
     return result;

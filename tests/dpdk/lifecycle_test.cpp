@@ -245,6 +245,35 @@ TEST_F(Lifecycle, LegacyVfsAreListedAsSwitchedByTheNicWithAWarning) {
     EXPECT_EQ(run_.wait(pid, std::chrono::seconds(20)), 0);
 }
 
+// A `vf: auto` NIC is the VF vf-manager gave it (vfs.json in the run directory), not the one
+// config order gives (VF 0 here); a state file that can't be read is named, and config order
+// holds.
+TEST_F(Lifecycle, AnAutoVfIsTheOneVfManagerGaveIt) {
+    const auto cfg =
+        write_config(null_ports() +
+                     "      - {name: v, type: vf, pf: pf0, mac: \"02:00:00:00:00:0b\"}\n"
+                     "pfs:\n  - {name: pf0, device: ens9, num_vfs: 2}\n");
+    const auto state = run_.dir() / "vfs.json";
+    for (const auto& [text, vf] :
+         {std::pair{std::string(R"({"version": 1, "assignments": [)"
+                                R"({"pf": "0000:00:04.0", "vf": 1, "guest": "g", "nic": "v"}]})"),
+                    1},
+          std::pair{std::string("{not json"), 0}}) {
+        std::ofstream(state) << text;
+        int pid = run_.spawn(cfg);
+        ASSERT_TRUE(wait_up(pid)) << run_.log();
+        auto ports = jsonl::call(run_.socket(), "ports");
+        ASSERT_TRUE(ports);
+        ASSERT_EQ(ports->size(), 3u);
+        EXPECT_EQ((*ports)[2]["vf"], vf) << text;
+        ::kill(pid, SIGTERM);
+        EXPECT_EQ(run_.wait(pid, std::chrono::seconds(20)), 0);
+    }
+    EXPECT_THAT(run_.log(), HasSubstr(state.string() + ": not a vfgate-vf state file"));
+    EXPECT_THAT(run_.log(), HasSubstr("`vf: auto` NICs take VFs in config order"));
+    fs::remove(state);
+}
+
 TEST_F(Lifecycle, PrintEalShowsTheArguments) {
     int pid = run_.spawn(write_config(null_ports()), {"--print-eal"});
     EXPECT_EQ(run_.wait(pid, std::chrono::seconds(10)), 0);

@@ -55,6 +55,44 @@ TEST(PortPlan, DemoUsesVdevsWithoutHugepages) {
     EXPECT_TRUE(has_pair(a, "--vdev", "net_af_packet3,iface=vfg-lab"));
 }
 
+// Guests a and b with `vf: auto` on a switchdev PF were given VFs 0 and 1; a has left the
+// config. b keeps VF 1 (vf-manager's rule, docs/vf-manager.md), so the dataplane must open VF 1's
+// representor, not VF 0's as config order alone would give.
+TEST(PortPlan, AnAutoVfKeepsTheVfVfManagerGaveIt) {
+    const std::string text = R"(version: 1
+dataplane:
+  uplinks: [{name: up0, device: "0000:3b:00.1"}]
+pfs:
+  - {name: pf0, device: "0000:3b:00.0", num_vfs: 4, eswitch_mode: switchdev}
+guests:
+  - name: b
+    nics: [{name: eth0, type: vf, pf: pf0, uplink: up0, mac: "52:54:00:00:00:0b"}]
+  - name: c
+    nics: [{name: eth0, type: vf, pf: pf0, vf: 0, uplink: up0, mac: "52:54:00:00:00:0c"}]
+  - name: d
+    nics: [{name: eth0, type: vf, pf: pf0, uplink: up0, mac: "52:54:00:00:00:0d"}]
+)";
+    auto unpinned = load(text, false);
+    auto plan = plan_ports(unpinned, no_netdevs);
+    ASSERT_TRUE(plan) << plan.error().to_string();
+    EXPECT_EQ(plan->ports[1].devargs, "0000:3b:00.0,representor=vf1");  // config order: b, 1
+
+    auto cfg = load(text, false);
+    // b had VF 2; a (gone) had VF 1; d was given VF 0, which c now names explicitly; an index
+    // past num_vfs is not taken.
+    config::pin_auto_vfs(cfg, {{"a", "eth0", 1}, {"b", "eth0", 2}, {"d", "eth0", 0}});
+    plan = plan_ports(cfg, no_netdevs);
+    ASSERT_TRUE(plan) << plan.error().to_string();
+    EXPECT_EQ(plan->ports[1].devargs, "0000:3b:00.0,representor=vf2");  // b: kept
+    EXPECT_EQ(plan->ports[2].devargs, "0000:3b:00.0,representor=vf0");  // c: explicit
+    EXPECT_EQ(plan->ports[3].devargs, "0000:3b:00.0,representor=vf1");  // d: lowest free
+    EXPECT_FALSE(cfg.guests[2].nics[0].vf.has_value());
+
+    auto far = load(text, false);
+    config::pin_auto_vfs(far, {{"b", "eth0", 4}});
+    EXPECT_FALSE(far.guests[0].nics[0].vf.has_value());  // VF 4 of 4: not taken
+}
+
 TEST(PortPlan, NfvHostOpensRepresentorsOnTheAllowList) {
     auto cfg = load("config/examples/nfv-host.yaml", true);
     auto plan = plan_ports(cfg, [](const std::string& dev) -> std::optional<std::string> {

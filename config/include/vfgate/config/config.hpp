@@ -212,4 +212,15 @@ std::string vhost_device_name(const Guest& guest, const Nic& nic);
 // PF not taken, in config order. Indexed [guest][nic]; -1 for other NIC types.
 std::vector<std::vector<std::int64_t>> assign_vfs(const Config& cfg);
 
+// A VF that vf-manager gave a guest NIC (its state file, vfs.json).
+struct GivenVf {
+    std::string guest, nic;
+    std::int64_t vf = 0;
+};
+// Sets each `vf: auto` NIC's index to the VF vf-manager gave it, when that VF is below its PF's
+// num_vfs and no other NIC of the PF has it: an `auto` NIC keeps its VF when others come and go
+// (docs/vf-manager.md), and the dataplane must open that VF's representor, not the one
+// assign_vfs would pick in config order. NICs vf-manager gave nothing stay `auto`.
+void pin_auto_vfs(Config& cfg, const std::vector<GivenVf>& given);
+
 }  // namespace vfgate::config
