@@ -84,14 +84,12 @@ void serve(Dataplane& dp, vfgate::jsonl::Server& server) {
 }
 
 // CLI::Range lets NaN through (it fails both comparisons).
-const CLI::Validator kFinite(
-    [](const std::string& s) {
-        char* end = nullptr;
-        const double v = std::strtod(s.c_str(), &end);
-        return end != s.c_str() && std::isfinite(v) ? std::string()
-                                                    : "expected a number of seconds, not " + s;
-    },
-    "");
+std::string finite_seconds(const std::string& s) {
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    return end != s.c_str() && std::isfinite(v) ? std::string()
+                                                : "expected a number of seconds, not " + s;
+}
 
 }  // namespace
 
@@ -107,12 +105,12 @@ int main(int argc, char** argv) {
                    "close a control client that sends no request for this many seconds")
         ->capture_default_str()
         ->check(CLI::Range(0.1, 86400.0))
-        ->check(kFinite);
+        ->check(finite_seconds);
     app.add_option("--control-send-timeout", send_timeout_s,
                    "close a control client that takes none of its replies for this many seconds")
         ->capture_default_str()
         ->check(CLI::Range(0.1, 86400.0))
-        ->check(kFinite);
+        ->check(finite_seconds);
     app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
     app.add_flag("--print-eal", print_eal, "print the EAL arguments the config gives, and exit");

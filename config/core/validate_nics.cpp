@@ -145,11 +145,13 @@ class NicChecker {
               std::pair{"socket " + socket, "socket " + socket}}) {
             auto prev = vhost_.seen(key, at(p, "name"));
             if (!prev.empty()) {
-                out_.add(at(p, "name"), "found guest " + quoted(g.name) + "'s NIC " +
-                                            quoted(nic.name) + ", whose " + what +
-                                            " is already that of " + prev +
-                                            "; expected names that give each vhost-user NIC "
-                                            "its own (rename one)");
+                std::string msg = "found guest " + quoted(g.name) + "'s NIC " + quoted(nic.name);
+                msg += ", whose ";
+                msg += what;
+                msg += " is already that of ";
+                msg += prev;
+                msg += "; expected names that give each vhost-user NIC its own (rename one)";
+                out_.add(at(p, "name"), msg);
                 return;
             }
         }

@@ -225,6 +225,7 @@ Result<Plan> reconcile(const config::Config& desired, const Observed& observed,
     for (auto& s : stops) plan.steps.push_back(std::move(s));
     if (vfs_pending) plan.steps.push_back(std::move(vfs));
     std::vector<config::GivenVf> given;
+    given.reserve(observed.vfs.assignments.size());
     for (const auto& a : observed.vfs.assignments) {
         given.push_back({a.guest, a.nic, static_cast<std::int64_t>(a.vf)});
     }
