@@ -224,12 +224,7 @@ Result<Plan> reconcile(const config::Config& desired, const Observed& observed,
     if (!errors.empty()) return fail(ErrorKind::kConflict, joined(errors, "\n"));
     for (auto& s : stops) plan.steps.push_back(std::move(s));
     if (vfs_pending) plan.steps.push_back(std::move(vfs));
-    std::vector<config::GivenVf> given;
-    given.reserve(observed.vfs.assignments.size());
-    for (const auto& a : observed.vfs.assignments) {
-        given.push_back({a.guest, a.nic, static_cast<std::int64_t>(a.vf)});
-    }
-    plan_dataplane(desired, observed.dataplane, given, plan);
+    plan_dataplane(desired, observed.dataplane, vfmgr::given_vfs(observed.vfs.assignments), plan);
     for (auto& s : starts) plan.steps.push_back(std::move(s));
     return plan;
 }

@@ -14,12 +14,7 @@ void pin_vfs_from_state(config::Config& cfg) {
         spdlog::warn("{}; `vf: auto` NICs take VFs in config order", given.error().to_string());
         return;
     }
-    std::vector<config::GivenVf> vfs;
-    vfs.reserve(given->size());
-    for (const auto& a : *given) {
-        vfs.push_back({a.guest, a.nic, static_cast<std::int64_t>(a.vf)});
-    }
-    config::pin_auto_vfs(cfg, vfs);
+    config::pin_auto_vfs(cfg, vfmgr::given_vfs(*given));
 }
 
 }  // namespace vfgate::dataplane

@@ -201,13 +201,10 @@ wait "$deep_server" 2>/dev/null
 
 # Replies of a shape vfgatectl does not expect, from a server that answers each method with a
 # canned line: an error of exit 1 that says so, never an abort (nlohmann's exceptions).
-python3 - "$tmp/odd.sock" <<'PY' &
+canned_server() {  # canned_server SOCKET REPLIES: REPLIES (JSON) maps a method to its reply
+    python3 - "$1" "$2" <<'PY' &
 import json, socket, sys
-replies = {
-    "status": {"ok": True, "result": {"pid": 7, "generation": 1, "ports": 2}},  # the dataplane's
-    "guests": {"ok": False, "error": None},
-    "stats": {"ok": False, "error": {"code": 5}},
-}
+replies = json.loads(sys.argv[2])
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind(sys.argv[1])
 s.listen(4)
@@ -218,8 +215,12 @@ while True:
             f.write((json.dumps(replies[json.loads(line)["method"]]) + "\n").encode())
             f.flush()
 PY
-odd=$!
-for _ in $(seq 100); do [ -S "$tmp/odd.sock" ] && break; sleep 0.05; done
+    odd=$!
+    for _ in $(seq 100); do [ -S "$1" ] && break; sleep 0.05; done
+}
+# status: the dataplane's (-s mixed up)
+canned_server "$tmp/odd.sock" '{"status": {"ok": true, "result": {"pid": 7, "generation": 1, "ports": 2}},
+    "guests": {"ok": false, "error": null}, "stats": {"ok": false, "error": {"code": 5}}}'
 check "status from the dataplane's socket (-s mixed up) exits 1" 1 "$ctl" -s "$tmp/odd.sock" status
 expect "and says whose status it is not" "$err" "^vfgatectl: the socket's status is not vfgated's"
 check "status --json from it exits 1 too, printing nothing" 1 "$ctl" -s "$tmp/odd.sock" status --json
@@ -232,21 +233,8 @@ kill "$odd"
 wait "$odd" 2>/dev/null
 
 # A status whose fields are of other types than vfgated's: caught, exit 1, not SIGABRT (134).
-python3 - "$tmp/odd2.sock" <<'PY' &
-import json, socket, sys
-reply = {"ok": True, "result": {"vfgated": {"pid": 1}, "dataplane": "up", "applies": 3}}
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(sys.argv[1])
-s.listen(4)
-while True:
-    c, _ = s.accept()
-    with c, c.makefile("rwb") as f:
-        for line in f:
-            f.write((json.dumps(reply) + "\n").encode())
-            f.flush()
-PY
-odd=$!
-for _ in $(seq 100); do [ -S "$tmp/odd2.sock" ] && break; sleep 0.05; done
+canned_server "$tmp/odd2.sock" \
+    '{"status": {"ok": true, "result": {"vfgated": {"pid": 1}, "dataplane": "up", "applies": 3}}}'
 check "a status of unexpected field types exits 1" 1 "$ctl" -s "$tmp/odd2.sock" status
 expect "and says the reply was unexpected" "$err" "^vfgatectl: unexpected reply from $tmp/odd2.sock: "
 kill "$odd"

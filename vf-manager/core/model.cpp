@@ -117,4 +117,13 @@ Desired desired_from_config(const config::Config& c) {
     return out;
 }
 
+std::vector<config::GivenVf> given_vfs(const std::vector<Assignment>& assignments) {
+    std::vector<config::GivenVf> out;
+    out.reserve(assignments.size());
+    for (const auto& a : assignments) {
+        out.push_back({a.guest, a.nic, static_cast<std::int64_t>(a.vf)});
+    }
+    return out;
+}
+
 }  // namespace vfgate::vfmgr

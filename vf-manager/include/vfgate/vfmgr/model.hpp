@@ -73,6 +73,8 @@ struct Assignment {
     std::string nic;
     bool operator==(const Assignment&) const = default;
 };
+// The assignments as config::pin_auto_vfs takes them.
+std::vector<config::GivenVf> given_vfs(const std::vector<Assignment>& assignments);
 
 struct Observed {
     std::vector<ObservedPf> pfs;
