@@ -206,6 +206,22 @@ TEST_F(QmpPeerTest, JsonThatIsNotAGreetingIsNotQmp) {
                                      "got '{\"ok\":true}'"));
 }
 
+// QEMU 10 started without -S has been seen to send its RESUME ahead of the greeting.
+TEST_F(QmpPeerTest, AnEventAheadOfTheGreetingIsQueued) {
+    serve([](int fd) {
+        send_all(fd, R"({"event": "RESUME", "timestamp": {"seconds": 1}})"
+                     "\r\n");
+        if (negotiate(fd).is_null()) return;
+        wait_for_close(fd);
+    });
+    auto c = QmpClient::connect(path_, milliseconds(5000));
+    ASSERT_TRUE(c) << c.error().to_string();
+    EXPECT_TRUE(c->greeting().contains("QMP"));
+    auto resume = c->wait_event("RESUME", milliseconds(0));
+    ASSERT_TRUE(resume) << resume.error().to_string();
+    EXPECT_EQ((*resume)["timestamp"]["seconds"], 1);
+}
+
 TEST_F(QmpPeerTest, AnEndlessLineIsCutAtTheLimit) {
     serve([](int fd) {
         const std::string chunk(1u << 20, ' ');

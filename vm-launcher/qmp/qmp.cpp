@@ -174,6 +174,12 @@ Result<QmpClient> QmpClient::connect(const std::string& socket_path, millisecond
 
 Result<Json> QmpClient::read_greeting(Deadline deadline, milliseconds timeout) {
     auto m = read_message(deadline);
+    // QEMU can send an event ahead of the greeting: CI saw a QEMU 10 started without -S send
+    // its RESUME first. It is an event like any other: queue it and read on.
+    while (m && *m && is_event((*m)->json)) {
+        queue_event(std::move(**m));
+        m = read_message(deadline);
+    }
     if (!m) return tl::unexpected(at("greeting", m.error()));
     if (!*m) {
         return tl::unexpected(

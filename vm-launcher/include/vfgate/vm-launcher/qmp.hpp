@@ -61,7 +61,8 @@ inline constexpr std::size_t kQmpMaxQueuedEventBytes = 16u << 20;
 class QmpClient {
   public:
     // Connects, reads the greeting ({"QMP": {"version": ...}}) and negotiates
-    // (qmp_capabilities), all within `timeout`. Fails at once (kNotFound) when nothing listens.
+    // (qmp_capabilities), all within `timeout`; events that come ahead of the greeting are
+    // queued. Fails at once (kNotFound) when nothing listens.
     // QEMU binds its socket a moment before it listens on it: a caller that has just started
     // QEMU retries on kNotFound until its own deadline (and while QEMU lives).
     static Result<QmpClient> connect(const std::string& socket_path,
