@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 extern char** environ;
 
@@ -158,15 +159,29 @@ int DataplaneRun::run(const std::string& yaml, bool hugepages) {
         }
     }
     if (done) {
-        // The last burst's drops are counted just after its RX: read once more, a moment later.
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
         auto call = [&](const char* method, jsonl::Json& out) {
             if (auto r =
                     jsonl::call(socket(), method, jsonl::Json::object(), std::chrono::seconds(2))) {
                 out = *r;
             }
         };
-        call("stats", stats_);
+        // The last burst is counted in after its RX and out or dropped a moment later (longer
+        // if the worker is preempted): read until the counts add up and stand still (up to 2 s).
+        auto totals = [&] {
+            std::vector<std::uint64_t> t;
+            for (const auto& w : stats_.value("workers", jsonl::Json::array())) {
+                for (const char* k : {"packets_in", "copies", "packets_out", "drops"}) {
+                    t.push_back(w.value(k, std::uint64_t{0}));
+                }
+            }
+            return t;
+        };
+        for (int i = 0; i < 40; ++i) {
+            const auto before = totals();
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            call("stats", stats_);
+            if (totals() == before && accounting_gap().empty()) break;
+        }
         call("firewall.rules", rules_);
         if (before_stop_) before_stop_();
     }

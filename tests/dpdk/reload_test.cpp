@@ -253,15 +253,17 @@ TEST_F(Reload, SighupWithTheFileReplacedByAFifoKeepsTheOldConfig) {
     ASSERT_EQ(::mkfifo(cfg_.c_str(), 0600), 0);
     const auto t0 = std::chrono::steady_clock::now();
     ::kill(pid_, SIGHUP);
-    while (run_.log().find("not a regular file") == std::string::npos &&
-           std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1)) {
+    // The verdict is the last line logged. A dataplane blocked in open() on the FIFO would never
+    // log it, so a generous bound still tells the two apart on a loaded host.
+    while (run_.log().find("config rejected, nothing changed") == std::string::npos &&
+           std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     EXPECT_THAT(run_.log(), HasSubstr(cfg_ + ": cannot read: not a regular file (a FIFO)"));
     EXPECT_THAT(run_.log(), HasSubstr("reload on SIGHUP: config rejected, nothing changed"));
     auto status = jsonl::call(run_.socket(), "status", Json::object(), std::chrono::seconds(1));
     ASSERT_TRUE(status) << status.error().to_string();
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(6));
     EXPECT_EQ((*status)["generation"], before);
     EXPECT_EQ(port_names(), (std::vector<std::string>{"up0", "g/a", "g/b"}));
 

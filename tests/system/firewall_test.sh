@@ -55,11 +55,20 @@ listen vff-web TCP 8082
 listen vff-web TCP 9090
 listen vff-uplink TCP 7000
 listen vff-uplink UDP 7001
-sleep 0.5
+for l in "vff-web tcp 8080" "vff-web tcp 8081" "vff-web tcp 8082" "vff-web tcp 9090" \
+    "vff-uplink tcp 7000" "vff-uplink udp 7001"; do
+    # shellcheck disable=SC2086
+    wait_listening $l
+done
 
 talk() {  # talk NS PROTO ADDR PORT: a line there and back
     local got
-    got=$(echo hello | in_ns "$1" timeout 5 socat -T 2 - "$2:$3:$4" 2>&1) || { echo "$got"; return 1; }
+    # TCP: wait up to 5 s for the echo after our EOF (socat's default, 0.5 s, is short on a busy
+    # host). UDP has no EOF: the default keeps the flow's replied state from expiring first.
+    local linger=()
+    [ "$2" = TCP ] && linger=(-t 5)
+    got=$(echo hello | in_ns "$1" timeout 5 socat "${linger[@]}" -T 2 - "$2:$3:$4" 2>&1) ||
+        { echo "$got"; return 1; }
     [ "$got" = hello ] || { echo "got: '$got'"; return 1; }
 }
 
@@ -135,6 +144,7 @@ def wait_for(name):
         time.sleep(0.02)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("198.18.20.1", 7002))
+open(os.path.join(work, "peer-bound"), "w").close()
 s.settimeout(10)
 data, peer = s.recvfrom(100)
 s.sendto(b"pong", peer)
@@ -148,7 +158,10 @@ work = sys.argv[1]
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("198.18.20.12", 40000))
 s.settimeout(2)
-time.sleep(0.3)
+for _ in range(500):
+    if os.path.exists(os.path.join(work, "peer-bound")):
+        break
+    time.sleep(0.02)
 s.sendto(b"ping", ("198.18.20.1", 7002))
 def get():
     try:
@@ -265,7 +278,7 @@ PY
 }
 talk_from() {  # talk_from NS ADDR PORT SOURCE_PORT SECONDS: TCP from a fixed source port
     local got
-    got=$(echo hello | in_ns "$1" timeout "$5" socat -T 2 - "TCP:$2:$3,sourceport=$4,reuseaddr" 2>&1) ||
+    got=$(echo hello | in_ns "$1" timeout "$5" socat -t 5 -T 2 - "TCP:$2:$3,sourceport=$4,reuseaddr" 2>&1) ||
         { echo "$got"; return 1; }
     [ "$got" = hello ] || { echo "got: '$got'"; return 1; }
 }

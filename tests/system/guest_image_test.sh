@@ -52,14 +52,17 @@ boot() {
         "$@" >"$work/$name.qemu" 2>&1 &
     qemu=$!
 }
-# wait_console NAME REGEX SECONDS: until the console has a line matching REGEX (or QEMU ends).
+# wait_console NAME REGEX SECONDS: until the console has a whole line matching REGEX (or QEMU
+# ends). QEMU writes the serial port out a few bytes at a time: a line's start is not all of it.
 wait_console() {
+    local log=$work/$1.log
+    whole_lines() { head -n "$(wc -l <"$log")" "$log"; }
     for _ in $(seq $(($3 * 10))); do
-        grep -qE "$2" "$work/$1.log" 2>/dev/null && return 0
+        whole_lines 2>/dev/null | grep -qE "$2" && return 0
         kill -0 "$qemu" 2>/dev/null || break
         sleep 0.1
     done
-    grep -qE "$2" "$work/$1.log" 2>/dev/null
+    whole_lines 2>/dev/null | grep -qE "$2"
 }
 console_has() { tr -d '\r' <"$work/$1.log" | grep -qxF "$2"; }  # console_has NAME LINE
 elapsed() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }'; }

@@ -194,7 +194,7 @@ kill -TERM "$sup1"
 gone() {  # gone PID: exited (a zombie counts: where PID 1 does not reap, orphans stay zombies)
     ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
 }
-sleep 1
+retry bash -c "$(declare -f gone); gone $sup1"
 check "g1's QEMU outlives its supervisor" bash -c "$(declare -f gone); gone $sup1 && kill -0 $qemu1"
 out=$("$vm" --run-dir "$runs" start g1 -f "$work/vfgate.yaml" 2>&1)
 check "start adopts the running QEMU instead of starting a second one" bash -c "[ '$(field g1 pid)' = '$qemu1' ] && [ '$(field g1 supervisor_pid)' != '$sup1' ]" "$out"

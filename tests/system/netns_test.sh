@@ -51,7 +51,7 @@ tcp_transfer() {  # tcp_transfer FROM_NS TO_NS TO_ADDR: 4 MiB over TCP, byte-exa
     local from=$1 to=$2 addr=$3 got
     in_ns "$to" timeout 20 socat -u TCP-LISTEN:8080,reuseaddr "OPEN:$work/recv-$to,creat,trunc" &
     local listener=$!
-    sleep 0.3
+    wait_listening "$to" tcp 8080 || return 1
     head -c 4194304 /dev/urandom >"$work/send"
     in_ns "$from" timeout 20 socat -u "OPEN:$work/send" "TCP:$addr:8080" || return 1
     wait "$listener" || return 1
@@ -82,7 +82,7 @@ assert s["rx_packets"] > 3000 and "drops_spoofed_mac" in s, s
 
 # Reload adding a guest NIC while app pings the uplink host at 100 packets/s: none may be lost.
 topo_host vft-db vft-db 02:00:00:00:04:01 198.18.10.14/24
-in_ns vft-app ping -c 500 -i 0.01 -W 2 198.18.10.1 >"$work/ping.log" 2>&1 &
+in_ns vft-app ping -c 500 -i 0.01 -w 30 198.18.10.1 >"$work/ping.log" 2>&1 &
 pinger=$!
 sleep 1
 write_config with-db

@@ -16,3 +16,14 @@ check_fails() {  # passes if the command fails
 }
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 tap_done() { echo "1..$n"; [ "$failed" = 0 ]; }
+# wait_listening NS tcp|udp PORT: waits (up to 10 s) until a socket in NS listens on PORT.
+wait_listening() {
+    local flag=-Hlnt
+    [ "$2" = udp ] && flag=-Hlnu
+    for _ in $(seq 100); do
+        [ -n "$(in_ns "$1" ss "$flag" "sport = :$3")" ] && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on $2 port $3 in $1" >&2
+    return 1
+}

@@ -31,7 +31,8 @@ ctl() { "$ctl" -c "$cfg" "$@"; }
 js() {  # js PYTHON-EXPRESSION: evaluated on `vfgatectl status --json` as s
     "$ctl" -s "$work/vfgated.sock" status --json | python3 -c "import json, sys; s = json.load(sys.stdin); print($1)"
 }
-retry() { local i; for i in $(seq 40); do "$@" && return 0; sleep 0.5; done; return 1; }
+# Up to 60 s: guests boot and restart under TCG, beside a busy-polling worker, on 2 cores.
+retry() { local i; for i in $(seq 120); do "$@" && return 0; sleep 0.5; done; return 1; }
 
 image=$("$src/scripts/guest-image") || bail "the guest image builds"
 topo_host vfgd-up vfgd-up0 02:78:00:00:00:01 10.78.0.1/24
