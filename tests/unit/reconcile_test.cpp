@@ -264,6 +264,52 @@ guests:
     expect_plan("vfs", cfg, o);
 }
 
+// Guests a and b have `vf: auto` NICs on a switchdev PF; vf-manager gave them VFs 0 and 1. With
+// a gone from the config, b keeps VF 1 (docs/vf-manager.md), and so does its representor in the
+// dataplane: the plan drops a's port and leaves b's, where config order alone would move b to
+// VF 0's representor.
+TEST(Reconcile, AnAutoVfLeftByAnotherGuestIsNotAChangeOfTheOnesThatStay) {
+    const std::string head = R"(version: 1
+dataplane:
+  hugepages: false
+  uplinks: [{name: up0, device: "0000:01:00.1"}]
+pfs:
+  - {name: pf0, device: "0000:01:00.0", num_vfs: 2, eswitch_mode: switchdev}
+guests:
+)";
+    const std::string a = R"(  - name: a
+    nics: [{name: eth0, type: vf, pf: pf0, uplink: up0, mac: "52:54:00:00:00:0a"}]
+)";
+    const std::string b = R"(  - name: b
+    nics: [{name: eth0, type: vf, pf: pf0, uplink: up0, mac: "52:54:00:00:00:0b"}]
+)";
+    const auto before = load(head + a + b);
+    const auto after = load(head + b);
+    Observed o;
+    o.dataplane = {true, 100, true, "", before};  // the file it was given: both `auto`
+    vfmgr::ObservedPf pf;
+    pf.pci = "0000:01:00.0";
+    pf.netdev = "enp1s0f0";
+    pf.driver = "mlx5_core";
+    pf.total_vfs = 8;
+    pf.num_vfs = 2;
+    pf.eswitch_mode = config::EswitchMode::kSwitchdev;
+    pf.up = true;
+    for (std::uint32_t i = 0; i < 2; ++i) {
+        pf.vfs.push_back({i, "0000:01:00." + std::to_string(i + 2), "", "vfio-pci", 12, {}, ""});
+    }
+    o.vfs.pfs.push_back(pf);
+    o.vfs.assignments = {{"0000:01:00.0", 0, "a", "eth0"}, {"0000:01:00.0", 1, "b", "eth0"}};
+    auto p = reconcile(after, o, {kGuestRoot, false});
+    ASSERT_TRUE(p.has_value()) << p.error().to_string();
+    const auto reload = std::find_if(p->steps.begin(), p->steps.end(), [](const Step& s) {
+        return s.kind == StepKind::kDataplaneReload;
+    });
+    ASSERT_NE(reload, p->steps.end()) << describe(*p);
+    EXPECT_EQ(reload->details, std::vector<std::string>{"port a/eth0 removed"}) << describe(*p);
+    EXPECT_THAT(describe(*p), ::testing::Not(HasSubstr("restart dataplane")));
+}
+
 TEST(Reconcile, EveryReasonTheConfigCannotBeReachedIsListed) {
     const auto cfg = load(config_text());
     Observed o = nothing_running(cfg);
