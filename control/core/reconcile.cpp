@@ -15,6 +15,10 @@ bool alive(const GuestSeen& g) {
            g.state == "restarting";
 }
 
+// QEMU runs but its guest does not (crashed: internal-error, io-error, guest-panicked): QEMU
+// won't exit by itself, so no restart policy acts, and it holds its VFs and sockets.
+bool stuck(const GuestSeen& g) { return !alive(g) && g.pid != 0; }
+
 std::string joined(const std::vector<std::string>& v, const char* sep = ", ") {
     std::string out;
     for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
@@ -181,6 +185,14 @@ Result<Plan> reconcile(const config::Config& desired, const Observed& observed,
             errors.push_back(plan_error);
             continue;
         }
+        if (seen_it != observed.guests.end() && stuck(seen_it->second)) {
+            const std::string why = "QEMU (pid " + std::to_string(seen_it->second.pid) +
+                                    ") runs but its guest is " + seen_it->second.state;
+            stops.push_back(Step{StepKind::kGuestStop, g.name, why, {}});
+            starts.push_back(Step{StepKind::kGuestStart, g.name, why, {}});
+            if (deferred) starts.back().details.emplace_back("planned once its VFs are ready");
+            continue;
+        }
         if (!running) {
             std::string why = seen_it == observed.guests.end()
                                   ? "new guest"
@@ -210,7 +222,7 @@ Result<Plan> reconcile(const config::Config& desired, const Observed& observed,
                                  std::to_string(seen.pid) + "), as declared");
     }
     for (const auto& [name, seen] : observed.guests) {
-        if (!alive(seen)) continue;
+        if (!alive(seen) && !stuck(seen)) continue;
         auto it = std::find_if(desired.guests.begin(), desired.guests.end(),
                                [&](const config::Guest& g) { return g.name == name; });
         if (it == desired.guests.end()) {

@@ -251,6 +251,17 @@ out=$("$vm" --run-dir "$runs" start g2 -f "$work/vfgate.yaml" 2>&1)
 check "... naming it" grep -q "qmp.sock is served by a process that is not this guest's QEMU" <<<"$out"
 kill "$squatter"; wait "$squatter" 2>/dev/null
 check "a stale QMP socket (nothing listens) is cleared and the guest starts" bash -c "[ -S '$runs/g2/qmp.sock' ] && '$vm' --run-dir '$runs' start g2 -f '$work/vfgate.yaml'"
+# stop of a guest that can't power off (paused here; crashed inside a live QEMU alike): quit at
+# once, not a wait for the whole --timeout.
+qmp_do g2 stop
+t0=$(date +%s)
+out=$("$vm" --run-dir "$runs" stop g2 --timeout 60 2>&1)
+took=$(($(date +%s) - t0))
+check "stop of a paused guest quits QEMU without waiting for a power-off (${took} s)" bash -c \
+    'grep -q "the guest is paused: no power-off to wait for" <<<"$1" && [ "$2" -lt 30 ] ||
+     { echo "$1"; exit 1; }' _ "$out" "$took"
+check "... and g2 is stopped" bash -c "[ \"\$('$vm' --run-dir '$runs' status g2 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"state\"])')\" = stopped ]"
+check "g2 starts again" "$vm" --run-dir "$runs" start g2 -f "$work/vfgate.yaml"
 check "kill stops g2 at once, without a restart" bash -c "'$vm' --run-dir '$runs' kill g2 && sleep 2 && '$vm' --run-dir '$runs' status g2 | grep -q stopped"
 
 # Refusals: a guest that runs already; an unknown guest.

@@ -204,6 +204,24 @@ TEST(Reconcile, ACrashedGuestAndAHungDataplaneAreBroughtBack) {
     expect_plan("recover", cfg, o);
 }
 
+// A guest that stopped its QEMU without ending it (an io-error on a full disk, a KVM internal
+// error): QEMU lives, so no restart policy acts. Planned as a stop and a start, not a start that
+// vm::start would refuse ("already running"); and stopped when the config drops it.
+TEST(Reconcile, AGuestCrashedInsideALiveQemuIsStoppedAndStartedAgain) {
+    const auto cfg = load(config_text());
+    Observed o = as_declared(cfg);
+    o.guests["db"].state = "crashed";  // pid kept: QEMU still runs
+    expect_plan("crashed_alive", cfg, o);
+
+    const auto without_db =
+        load(config_text("", "[{id: ping, action: allow, proto: icmp}]", false));
+    auto p = reconcile(without_db, o, {kGuestRoot, false});
+    ASSERT_TRUE(p.has_value()) << p.error().to_string();
+    ASSERT_FALSE(p->steps.empty());
+    EXPECT_EQ(p->steps[0].kind, StepKind::kGuestStop) << describe(*p);
+    EXPECT_EQ(p->steps[0].target, "db");
+}
+
 TEST(Reconcile, AGuestWhoseSupervisorDiedIsAdoptedNotRestarted) {
     const auto cfg = load(config_text());
     Observed o = as_declared(cfg);

@@ -348,7 +348,14 @@ Result<GuestStatus> stop(const std::string& run_root, const std::string& guest,
     if (!watch) return tl::unexpected(watch.error());
     const auto t0 = Clock::now();
     auto qmp = QmpClient::connect(p->qmp, 5s);
-    if (qmp && qmp->execute("system_powerdown")) {
+    // A guest that does not run (crashed, paused) can't act on a power-down request: quit.
+    std::optional<QmpStatus> st;
+    if (qmp) {
+        if (auto s = query_status(*qmp)) st = *s;
+    }
+    if (st && !st->running) {
+        tell("the guest is " + st->status + ": no power-off to wait for");
+    } else if (qmp && qmp->execute("system_powerdown")) {
         tell("system_powerdown sent; waiting up to " + std::to_string(timeout.count()) +
              " s for the guest to power off");
         if (watch->wait_exit(timeout)) {
@@ -362,7 +369,9 @@ Result<GuestStatus> stop(const std::string& run_root, const std::string& guest,
              (qmp ? std::string("system_powerdown failed") : qmp.error().to_string()) + ")");
     }
     if (!watch->wait_exit(0ms)) {
-        if (qmp && qmp->execute("quit")) tell("no power-off in time: quit sent to QEMU");
+        if (qmp && qmp->execute("quit")) {
+            tell(st && !st->running ? "quit sent to QEMU" : "no power-off in time: quit sent to QEMU");
+        }
         if (!watch->wait_exit(5s)) {
             tell("QEMU still runs: SIGKILL");
             ::kill(pid, SIGKILL);
