@@ -370,7 +370,8 @@ Result<GuestStatus> stop(const std::string& run_root, const std::string& guest,
     }
     if (!watch->wait_exit(0ms)) {
         if (qmp && qmp->execute("quit")) {
-            tell(st && !st->running ? "quit sent to QEMU" : "no power-off in time: quit sent to QEMU");
+            tell(st && !st->running ? "quit sent to QEMU"
+                                    : "no power-off in time: quit sent to QEMU");
         }
         if (!watch->wait_exit(5s)) {
             tell("QEMU still runs: SIGKILL");
