@@ -96,7 +96,7 @@ class Daemon {
     MetricsSample sample();
 
     Result<jsonl::Json> plan_method(const jsonl::Json& params);
-    Result<jsonl::Json> apply_method(const jsonl::Json& params);
+    Result<jsonl::Json> apply_method(const jsonl::Json& params, const jsonl::Peer& peer);
     Result<jsonl::Json> progress_method(const jsonl::Json& params) const;
     Result<jsonl::Json> status_method();
     Result<jsonl::Json> guests_method();

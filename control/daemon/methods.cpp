@@ -48,7 +48,9 @@ void Daemon::register_methods(jsonl::Server& server) {
     using jsonl::Blocking;
     server.handle(
         "plan", [this](const Json& p) { return plan_method(p); }, Blocking::kYes);
-    server.handle("apply", [this](const Json& p) { return apply_method(p); });
+    server.handle("apply", [this](const Json& p, const jsonl::Peer& peer) {
+        return apply_method(p, peer);
+    });
     server.handle("apply.progress", [this](const Json& p) { return progress_method(p); });
     server.handle(
         "status", [this](const Json&) { return status_method(); }, Blocking::kYes);
@@ -90,7 +92,15 @@ Result<Json> Daemon::plan_method(const Json& params) {
     return out;
 }
 
-Result<Json> Daemon::apply_method(const Json& params) {
+// An apply runs QEMU and DPDK as root on the config it is given (its disks, devices, vdevs):
+// root's to ask. The group vfgate may plan, watch and read (docs/install.md).
+Result<Json> Daemon::apply_method(const Json& params, const jsonl::Peer& peer) {
+    if (peer.uid != 0) {
+        return fail(ErrorKind::kInvalidArgument,
+                    "apply: only root may apply (you are uid " + std::to_string(peer.uid) +
+                        "): it runs guests and the dataplane as root on the config it is "
+                        "given; the group vfgate may plan, watch and read");
+    }
     Result<Desired> d = requested(params);
     if (!d) return tl::unexpected(d.error());
     auto id = queue_apply(std::move(*d));

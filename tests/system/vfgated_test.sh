@@ -87,6 +87,27 @@ check "... offload too: the uplink with its offload state" bash -c "'$ctl' -c '$
 out=$(ctl dataplane reload 2>&1)
 check "... and a reload behind vfgated's back is refused, pointing to apply" grep -q "vfgatectl apply" <<<"$out"
 
+# A member of the socket's group (here uid nobody) may watch, not apply: an apply runs QEMU and
+# DPDK as root on the config it is given.
+as_member() {  # as_member METHOD: the reply vfgated gives uid nobody in the socket's group
+    python3 - "$work/vfgated.sock" "$1" "$cfg" <<'PY'
+import json, os, socket, sys
+path, method, cfg = sys.argv[1:]
+text = open(cfg).read()
+os.setgroups([os.stat(path).st_gid]); os.setgid(65534); os.setuid(65534)
+s = socket.socket(socket.AF_UNIX); s.settimeout(30); s.connect(path)
+params = {"yaml": text, "source": "member.yaml"} if method == "apply" else {}
+s.sendall((json.dumps({"method": method, "params": params}) + "\n").encode())
+print(s.makefile().readline().strip())
+PY
+}
+out=$(as_member apply 2>&1)
+check "a member of the group vfgate can't apply, and is told why" bash -c \
+    'grep -q "\"ok\": *false" <<<"$1" && grep -q "only root may apply (you are uid 65534)" <<<"$1" ||
+     { echo "$1"; exit 1; }' _ "$out"
+out=$(as_member status 2>&1)
+check "... but reads the status" grep -q '"ok": *true' <<<"$out"
+
 wait_up() {  # wait_up GUEST: the guest's console said it is up
     grep -q VFGATE_GUEST_UP "$runs/$1/console.log" 2>/dev/null
 }
