@@ -48,9 +48,8 @@ void Daemon::register_methods(jsonl::Server& server) {
     using jsonl::Blocking;
     server.handle(
         "plan", [this](const Json& p) { return plan_method(p); }, Blocking::kYes);
-    server.handle("apply", [this](const Json& p, const jsonl::Peer& peer) {
-        return apply_method(p, peer);
-    });
+    server.handle("apply",
+                  [this](const Json& p, const jsonl::Peer& peer) { return apply_method(p, peer); });
     server.handle("apply.progress", [this](const Json& p) { return progress_method(p); });
     server.handle(
         "status", [this](const Json&) { return status_method(); }, Blocking::kYes);
