@@ -103,6 +103,17 @@ std::optional<ApplyRecord> Daemon::record(std::uint64_t id) const {
     return std::nullopt;
 }
 
+std::optional<ApplyRecord> Daemon::last_finished() const {
+    std::lock_guard lock(mu_);
+    for (auto it = records_.rbegin(); it != records_.rend(); ++it) {
+        if (it->finished == 0) continue;
+        ApplyRecord r = *it;
+        r.lines.clear();
+        return r;
+    }
+    return std::nullopt;
+}
+
 void Daemon::say(std::uint64_t id, const std::string& line) {
     spdlog::info("apply {}: {}", id, line);
     std::lock_guard lock(mu_);

@@ -66,6 +66,8 @@ class Daemon {
     // Whether the first apply has finished (for readiness).
     bool first_apply_done() const;
     std::optional<ApplyRecord> record(std::uint64_t id) const;
+    // The newest apply that has finished, without its lines; none yet: nullopt.
+    std::optional<ApplyRecord> last_finished() const;
 
   private:
     struct Job {

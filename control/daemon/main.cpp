@@ -116,6 +116,20 @@ int daemonize(int& ready_fd, const std::string& log) {
     return -2;  // the child goes on
 }
 
+// sd_notify's assignments are one a line: a newline in a message would end STATUS there (and
+// could start another assignment).
+std::string one_line(std::string s) {
+    for (char& c : s) {
+        if (c == '\n' || c == '\r') c = ' ';
+    }
+    return s;
+}
+
+// "STEP": WHY, for the unit's STATUS line.
+std::string failure_of(const ApplyRecord& r) {
+    return "\"" + one_line(r.failed_step) + "\": " + one_line(r.error);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -216,6 +230,7 @@ int main(int argc, char** argv) {
     daemon.start();
     spdlog::info("vfgated {} serving {} for {}", VFGATE_VERSION, paths.socket, opts.config_path);
     bool ready = false;
+    std::uint64_t status_of = 1;  // the apply the unit's STATUS line tells of
     server.run(efd, [&](int) {
         signalfd_siginfo info{};
         bool stop = false;
@@ -235,9 +250,8 @@ int main(int argc, char** argv) {
             auto first = daemon.record(1);
             const bool first_ok = first && first->ok;
             sd_notify(0, first_ok ? "READY=1\nSTATUS=serving"
-                                  : ("READY=1\nSTATUS=serving; the first apply failed at \"" +
-                                     (first ? first->failed_step : std::string()) +
-                                     "\": " + (first ? first->error : std::string()))
+                                  : ("READY=1\nSTATUS=serving; the first apply failed at " +
+                                     failure_of(first.value_or(ApplyRecord{})))
                                         .c_str());
             if (ready_fd >= 0) {
                 const char status = first_ok ? 0 : 1;
@@ -245,6 +259,15 @@ int main(int argc, char** argv) {
                 ::close(ready_fd);
                 ready_fd = -1;
             }
+        } else if (auto last = ready ? daemon.last_finished() : std::nullopt;
+                   last && last->id > status_of) {
+            // Each later apply, as it ends: `systemctl status` never shows a stale outcome.
+            status_of = last->id;
+            const std::string what =
+                "apply " + std::to_string(last->id) + " (" + one_line(last->source) + ")";
+            sd_notify(0, ("STATUS=serving; " +
+                          (last->ok ? what + " done" : what + " failed at " + failure_of(*last)))
+                             .c_str());
         }
         return stop;
     });

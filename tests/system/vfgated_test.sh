@@ -342,6 +342,11 @@ ready() { grep -q '^READY=1' "$work/notified" 2>/dev/null; }
 check "under systemd, a first apply that fails still ends in READY=1 (vfgated serves on)" retry ready
 failed_status() { grep -q '^STATUS=serving; the first apply failed at "' "$work/notified" || { cat "$work/notified"; false; }; }
 check "... with the failure in the unit's status line" failed_status
+sed -i 's/net_nosuchdriver0/net_otherbad0/' "$work/nf.yaml"
+kill -HUP "$nf"
+second_status() { grep "^STATUS=serving; apply 2 (SIGHUP: $work/nf.yaml) failed at \"" "$work/notified"; }
+check "each later apply's outcome replaces it in the status line (SIGHUP: apply 2)" retry second_status
+check "... saying why apply 2 failed" bash -c "grep '^STATUS=serving; apply 2 ' '$work/notified' | grep -q net_otherbad0 || { cat '$work/notified'; false; }"
 kill -TERM "$nf"
 wait "$nf"
 kill "$listener"
