@@ -177,6 +177,17 @@ rotated() {
 }
 check "g1's console log is rotated past 1 MiB" retry rotated
 check "... and the end of the output is kept (in one of the two)" bash -c "tail -c 100 '$runs/g1/console.log.1' '$runs/g1/console.log' | grep -q VFGATE_RC=0"
+# So are QEMU's own log and the supervisor's (/run is memory): 1.1 MiB appended to each, as
+# their writers append.
+for f in qemu.log supervisor.log; do head -c 1100000 /dev/zero | tr '\0' x >>"$runs/g1/$f"; done
+logs_rotated() {
+    local f
+    for f in qemu.log supervisor.log; do
+        [ "$(stat -c %s "$runs/g1/$f.1" 2>/dev/null || echo 0)" -gt 1048576 ] &&
+            [ "$(stat -c %s "$runs/g1/$f")" -lt 1048576 ] || return 1
+    done
+}
+check "g1's qemu.log and supervisor.log are rotated past 1 MiB too" retry logs_rotated
 
 # kill -9 of g1's QEMU: its supervisor restarts it (on-failure); the dataplane and g2 stay.
 kill -9 "$pid1"

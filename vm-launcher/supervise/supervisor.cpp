@@ -151,10 +151,15 @@ class Supervisor {
 
     void say(const std::string& what) { log_line(paths_, what); }
 
-    // QEMU appends (logappend=on, O_APPEND): after truncation it writes at the new end. A
-    // failure is said once, until it works again.
-    void rotate_console() {
-        auto r = rotate_log(paths_.console_log, kConsoleLogMax);
+    // The guest's logs, in /run (memory): the console, QEMU's output (a guest can make QEMU
+    // write: KVM and vfio error reports, across every restart) and this log. Their writers
+    // append (logappend=on, O_APPEND): after truncation they write at the new end. A failure is
+    // said once, until it works again.
+    void rotate_logs() {
+        Result<bool> r = true;
+        for (const auto& f : {paths_.console_log, paths_.dir + "/qemu.log", paths_.log}) {
+            if (auto one = rotate_log(f, kConsoleLogMax); !one) r = std::move(one);
+        }
         if (!r && !rotate_failing_) say(r.error().to_string());
         rotate_failing_ = !r;
     }
@@ -280,7 +285,7 @@ class Supervisor {
             const int r = ::poll(fds.data(), fds.size(), 1000);
             if (r > 0 && (fds[1].revents & POLLIN) != 0) return kSignalled;
             if (r > 0 && (fds[0].revents & POLLIN) != 0) return 0;
-            rotate_console();
+            rotate_logs();
         }
     }
 
