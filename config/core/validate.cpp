@@ -145,7 +145,7 @@ void check_dataplane(Issues& out, const Dataplane& dp, FirstSeen<std::string>& d
     }
     check_range(out, at(to, "denied"), t.denied_s, 0, kMaxConntrackTimeout, "seconds");
     const auto& sock = dp.control_socket;
-    if (sock.empty() || sock.front() != '/' || sock.size() > 107) {
+    if (sock.empty() || sock.front() != '/' || sock.size() > kMaxSocketPath) {
         out.add(at(base, "control_socket"), "found " + quoted(sock) +
                                                 "; expected an absolute path of at most 107 bytes "
                                                 "(the limit of a Unix socket address)");
@@ -212,6 +212,15 @@ void check_guest_vm(Issues& out, const Config& cfg, const Guest& g, const std::s
         not_here(g.accel.has_value(), "accel");
         not_here(g.restart.has_value(), "restart");
         return;
+    }
+    // vfgated runs it in <run dir>/guests/NAME/, serving its QMP and console sockets there.
+    const std::string serial = run_dir(cfg) + "/guests/" + g.name + "/serial.sock";
+    if (serial.size() > kMaxSocketPath) {
+        out.add(at(p, "name"), "found guest " + quoted(g.name) + ", whose console socket " +
+                                   serial + " is " + std::to_string(serial.size()) +
+                                   " bytes; expected at most 107 (the limit of a Unix socket "
+                                   "address): a shorter name, or a shorter directory for "
+                                   "dataplane.control_socket");
     }
     const Boot& b = *g.boot;
     auto bp = at(p, "boot");

@@ -140,6 +140,15 @@ class NicChecker {
     void check_vhost(const Guest& g, const Nic& nic, const std::string& p) {
         const std::string device = vhost_device_name(g, nic);
         const std::string socket = vhost_socket_path(cfg_, g, nic);
+        if (socket.size() > kMaxSocketPath) {
+            out_.add(at(p, "name"),
+                     "found guest " + quoted(g.name) + "'s NIC " + quoted(nic.name) +
+                         ", whose vhost-user socket " + socket + " is " +
+                         std::to_string(socket.size()) +
+                         " bytes; expected at most 107 (the limit of a Unix socket address): "
+                         "shorter names, or a shorter directory for dataplane.control_socket");
+            return;
+        }
         for (const auto& [key, what] :
              {std::pair{"device " + device, "vhost-user device " + device},
               std::pair{"socket " + socket, "socket " + socket}}) {

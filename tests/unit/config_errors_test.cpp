@@ -236,6 +236,26 @@ guests:
 )",
      8, "guests[1].nics[0].name", "vhost-a-b-c.sock is already that of guests[0].nics[0].name"},
 
+    // Sockets under a long run directory (93 bytes here): past a Unix socket address's 107.
+    {"vhost_socket_too_long", "", R"(version: 1
+dataplane:
+  control_socket: /run/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/dp.sock
+  uplinks: [{name: up0, device: net_null0}]
+guests:
+  - name: web
+    nics: [{name: eth0, type: vhost-user, mac: "52:54:00:00:00:01"}]
+)",
+     7, "guests[0].nics[0].name", "vhost-web-eth0.sock is 113 bytes; expected at most 107"},
+    {"guest_socket_too_long", "", R"(version: 1
+dataplane:
+  control_socket: /run/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/dp.sock
+  uplinks: [{name: up0, device: net_null0}]
+guests:
+  - name: web
+    boot: {kernel: /img/vmlinux}
+    nics: []
+)",
+     6, "guests[0].name", "/guests/web/serial.sock is 116 bytes; expected at most 107"},
     // Cores.
     {"worker_is_main", "worker_cores: [1]", "worker_cores: [0]", 5, "dataplane.worker_cores[0]",
      "the main core; expected worker cores other than main_core"},

@@ -158,10 +158,15 @@ int status_cmd(const Options& opt) {
 
 int console_cmd(const Options& opt) {
     const RunPaths p = run_paths(opt.run_root, opt.guest);
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un a{};
+    if (p.serial.size() >= sizeof a.sun_path) {
+        return report(Error(ErrorKind::kInvalidArgument, "console of " + opt.guest + ": " +
+                                                             p.serial + " is longer than a Unix " +
+                                                             "socket address holds (107 bytes)"));
+    }
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     a.sun_family = AF_UNIX;
-    std::strncpy(a.sun_path, p.serial.c_str(), sizeof a.sun_path - 1);
+    p.serial.copy(a.sun_path, sizeof a.sun_path - 1);
     if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
         return report(Error::from_errno(errno, "console of " + opt.guest + ": connect " + p.serial +
                                                    " (is the guest running?)"));

@@ -58,11 +58,12 @@ Json plan_json(const GuestPlan& p) {
 // The supervisor holds an exclusive lock on its pidfile while it lives.
 
 bool socket_served(const std::string& path) {
+    sockaddr_un a{};
+    if (path.size() >= sizeof a.sun_path) return false;  // nothing can serve it: no such address
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return false;
-    sockaddr_un a{};
     a.sun_family = AF_UNIX;
-    std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+    path.copy(a.sun_path, sizeof a.sun_path - 1);
     const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     ::close(fd);
     return ok;

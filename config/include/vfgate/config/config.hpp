@@ -23,6 +23,8 @@ inline constexpr int kDefaultMainCore = 0;
 inline constexpr int kDefaultWorkerCore = 1;
 inline constexpr int kDefaultMemoryMb = 512;
 inline constexpr const char* kDefaultControlSocket = "/run/vfgate/dataplane.sock";
+// The longest path a Unix socket address holds (sun_path's 108 bytes, less the terminating NUL).
+inline constexpr std::size_t kMaxSocketPath = 107;
 inline constexpr int kDefaultRxQueues = 1;
 inline constexpr int kDefaultMtu = 1500;
 inline constexpr const char* kDefaultVfDriver = "vfio-pci";
