@@ -31,6 +31,9 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const SpawnOptions& op
     // the flag), so the child ran with stdout closed.
     posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    // Nothing else: a descriptor another thread opened without O_CLOEXEC meanwhile (a file
+    // stream, a library's) would stay open in the child, in QEMU for the guest's life.
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
     if (opts.new_session) flags |= POSIX_SPAWN_SETSID;
     posix_spawnattr_setflags(&attr, flags);
