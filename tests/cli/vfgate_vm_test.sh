@@ -73,5 +73,32 @@ check "list with no guests is empty" 0 run list
 check "console of a guest that does not run (exit 1)" 1 run console k
 expect "... says so" "$err" "is the guest running\?"
 
+# A QEMU that greets, takes qmp_capabilities, then answers nothing more: status gives up on it
+# within its budget (5 s for the whole look, not 10 s per query) and says why.
+mkdir -p "$tmp/run/stall"
+echo '{"guest": "stall", "argv": []}' >"$tmp/run/stall/plan.json"
+echo '{"guest": "stall", "state": "running", "restarts": 0}' >"$tmp/run/stall/state.json"
+python3 - "$tmp/run/stall/qmp.sock" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); s.listen(4)
+while True:
+    c, _ = s.accept()
+    c.sendall(b'{"QMP": {"version": {"qemu": {"major": 10}}, "capabilities": []}}\r\n')
+    f = c.makefile("rb")
+    f.readline()
+    c.sendall(b'{"return": {}, "id": 1}\r\n')
+    time.sleep(60)
+PY
+staller=$!
+echo "$staller" >"$tmp/run/stall/qemu.pid"  # its command line names qmp.sock, as QEMU's does
+for _ in $(seq 100); do [ -S "$tmp/run/stall/qmp.sock" ] && break; sleep 0.05; done
+t0=$(date +%s)
+check "status of a guest whose QEMU stalls after the greeting (exit 0)" 0 run status stall
+took=$(($(date +%s) - t0))
+expect "... within its 5 s budget (${took} s)" "$took" "^[0-7]$"
+expect "... naming the query that got no reply" "$out" "QMP: .*query-status: no reply within"
+kill "$staller"
+
 echo "1..$n"
 [ "$failed" = 0 ]

@@ -33,8 +33,8 @@ std::optional<int> int_field(const Json& object, const char* key, int min) {
 
 }  // namespace
 
-Result<QmpStatus> query_status(QmpClient& qmp) {
-    auto r = qmp.execute("query-status");
+Result<QmpStatus> query_status(QmpClient& qmp, std::chrono::milliseconds timeout) {
+    auto r = qmp.execute("query-status", nullptr, timeout);
     if (!r) return tl::unexpected(std::move(r.error()));
     auto status = r->find("status");
     auto running = r->find("running");
@@ -59,8 +59,8 @@ Result<std::vector<VcpuThread>> query_vcpu_threads(QmpClient& qmp) {
     return out;
 }
 
-Result<std::string> query_accel(QmpClient& qmp) {
-    auto r = qmp.execute("query-kvm");
+Result<std::string> query_accel(QmpClient& qmp, std::chrono::milliseconds timeout) {
+    auto r = qmp.execute("query-kvm", nullptr, timeout);
     if (!r) return tl::unexpected(std::move(r.error()));
     auto enabled = r->find("enabled");
     if (enabled == r->end() || !enabled->is_boolean()) {

@@ -144,9 +144,21 @@ Result<GuestStatus> status(const std::string& run_root, const std::string& guest
     s.pid = qemu_pid(*p);
     if (s.pid != 0) {
         s.uptime_s = std::max<std::int64_t>(0, now_s() - state.value("started_at", now_s()));
+        // One budget for the whole look: a QEMU that greets and then stalls must not hold a
+        // status of every guest (vfgated's, a metrics scrape) for a query timeout per query.
+        const auto deadline = Clock::now() + 5s;
+        const auto left = [&] {
+            return std::max<std::chrono::milliseconds>(
+                100ms,
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+        };
         if (auto qmp = QmpClient::connect(p->qmp, 2s)) {
-            if (auto st = query_status(*qmp)) s.state = map_qmp_state(st->status);
-            if (auto accel = query_accel(*qmp)) s.accel = *accel;
+            if (auto st = query_status(*qmp, left())) {
+                s.state = map_qmp_state(st->status);
+                if (auto accel = query_accel(*qmp, left())) s.accel = *accel;
+            } else {
+                s.message = "QMP: " + st.error().to_string();
+            }
         } else if (s.state != "starting") {
             s.message = "QMP: " + qmp.error().to_string();
         }

@@ -137,7 +137,8 @@ struct QmpStatus {
     std::string status;
     bool running = false;
 };
-Result<QmpStatus> query_status(QmpClient& qmp);
+Result<QmpStatus> query_status(QmpClient& qmp,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // query-cpus-fast: one entry per vCPU with the host thread (TID) that runs it, for pinning.
 struct VcpuThread {
@@ -147,6 +148,7 @@ struct VcpuThread {
 Result<std::vector<VcpuThread>> query_vcpu_threads(QmpClient& qmp);
 
 // "kvm" when KVM is enabled, else "tcg" (query-kvm).
-Result<std::string> query_accel(QmpClient& qmp);
+Result<std::string> query_accel(QmpClient& qmp,
+                                std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace vfgate::vm
