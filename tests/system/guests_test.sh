@@ -190,9 +190,13 @@ logs_rotated() {
 check "g1's qemu.log and supervisor.log are rotated past 1 MiB too" retry logs_rotated
 
 # kill -9 of g1's QEMU: its supervisor restarts it (on-failure); the dataplane and g2 stay.
+# A stop marker left by a stop that never finished (its deadline long past) changes nothing.
+echo "stop $(($(date +%s) - 3600))" >"$runs/g1/stop-requested"
 kill -9 "$pid1"
 restarted() { [ "$(field g1 restarts)" -ge 1 ] && [ "$(field g1 state)" = running ] && [ "$(field g1 pid)" != "$pid1" ]; }
-check "g1 restarts after kill -9 of its QEMU" retry restarted
+check "g1 restarts after kill -9 of its QEMU, despite a stale stop marker" retry restarted
+check "... which the supervisor removed, saying so" bash -c \
+    "[ ! -e '$runs/g1/stop-requested' ] && grep -q 'a stop request that did not finish' '$runs/g1/supervisor.log'"
 check "g1's addresses come up again" wait_up g1 2
 check "g1 carries traffic again on its vhost-user port" retry ping_from_uplink 10.77.0.11
 check "g1's echo port answers again" retry echo_to vfgg-up 10.77.0.11

@@ -321,7 +321,7 @@ std::vector<Unsupervised> unsupervised(const std::string& run_root) {
     for (const auto& name : list(run_root)) {
         const RunPaths p = run_paths(run_root, name);
         // A stop or kill under way (or one whose supervisor died): not vfgated's to undo.
-        if (supervisor_pid(p) != 0 || fs::exists(p.dir + "/" + kStopMarker)) continue;
+        if (supervisor_pid(p) != 0 || stop_requested(p)) continue;
         if (qemu_pid(p) != 0) {
             out.push_back({name, true});
             continue;
@@ -349,7 +349,8 @@ Result<GuestStatus> stop(const std::string& run_root, const std::string& guest,
         log_line(*p, "stop: " + what);
         say(what);
     };
-    std::ofstream(p->dir + "/" + kStopMarker) << "stop\n";
+    // Its whole course: the power-off, quit (5 s), SIGKILL (5 s), the supervisor (5 s), and room.
+    request_stop(*p, "stop", timeout.count() + 60);
     const int pid = qemu_pid_settled(*p);
     if (pid == 0) {
         tell("QEMU is not running");
@@ -400,7 +401,7 @@ Result<GuestStatus> stop(const std::string& run_root, const std::string& guest,
 Result<GuestStatus> kill(const std::string& run_root, const std::string& guest, const Say& say) {
     auto p = existing(run_root, guest);
     if (!p) return tl::unexpected(p.error());
-    std::ofstream(p->dir + "/" + kStopMarker) << "kill\n";
+    request_stop(*p, "kill", 60);
     if (const int pid = qemu_pid_settled(*p); pid != 0) {
         log_line(*p, "kill: SIGKILL to QEMU pid " + std::to_string(pid));
         say("SIGKILL to QEMU pid " + std::to_string(pid));

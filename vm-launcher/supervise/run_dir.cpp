@@ -36,6 +36,25 @@ std::string stamp() {
 
 std::int64_t now_s() { return static_cast<std::int64_t>(::time(nullptr)); }
 
+void request_stop(const RunPaths& p, const std::string& how, std::int64_t valid_for_s) {
+    std::ofstream(p.dir + "/" + kStopMarker) << how << " " << now_s() + valid_for_s << "\n";
+}
+
+bool stop_requested(const RunPaths& p) {
+    const std::string path = p.dir + "/" + kStopMarker;
+    std::ifstream in(path);
+    if (!in) return false;
+    std::string how;
+    std::int64_t deadline = 0;
+    in >> how >> deadline;
+    // No deadline: a marker of an older vfgate-vm, or one being written; honoured.
+    if (!in || deadline == 0 || now_s() <= deadline) return true;
+    ::unlink(path.c_str());
+    log_line(p, "a " + how + " request that did not finish (its deadline passed " +
+                    std::to_string(now_s() - deadline) + " s ago) no longer holds: removed");
+    return false;
+}
+
 // Appends a line to the guest's supervisor log (also when written by `stop` or `kill`).
 void log_line(const RunPaths& p, const std::string& what) {
     std::ofstream(p.log, std::ios::app) << stamp() << " " << what << "\n";

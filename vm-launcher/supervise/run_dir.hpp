@@ -17,6 +17,13 @@ inline constexpr const char* kPlanFile = "plan.json";
 inline constexpr const char* kStopMarker = "stop-requested";
 
 std::int64_t now_s();
+// Writes the stop marker ("HOW DEADLINE"), good for `valid_for`: the time the stop or kill
+// takes at most. One whose stop never finished (interrupted, its caller killed) must not turn
+// off the guest's restart policy and adoption for good.
+void request_stop(const RunPaths& p, const std::string& how, std::int64_t valid_for_s);
+// Whether a stop or kill asked for the guest to go and is still under way. An expired marker
+// is removed, and the supervisor log says so.
+bool stop_requested(const RunPaths& p);
 // Appends a timestamped line to the guest's supervisor log (also when written by stop or kill).
 void log_line(const RunPaths& p, const std::string& what);
 Result<nlohmann::json> read_json(const std::string& path);

@@ -70,7 +70,7 @@ class Supervisor {
                               : policy == "never" ? config::RestartPolicy::kNever
                                                   : config::RestartPolicy::kOnFailure);
         for (;;) {
-            if (qemu_pid(paths_) == 0 && fs::exists(paths_.dir + "/" + kStopMarker)) {
+            if (qemu_pid(paths_) == 0 && stop_requested(paths_)) {
                 // `stop` or `kill` came before this supervisor started QEMU: it starts none.
                 ::unlink((paths_.dir + "/" + kStopMarker).c_str());
                 set_state("stopped", "stopped by vfgate-vm before QEMU started");
@@ -106,7 +106,7 @@ class Supervisor {
             ::unlink(paths_.pidfile.c_str());
             state_["last_exit"] = exit_text;
             state_["pid"] = 0;
-            if (fs::exists(paths_.dir + "/" + kStopMarker)) {
+            if (stop_requested(paths_)) {
                 ::unlink((paths_.dir + "/" + kStopMarker).c_str());
                 set_state("stopped", "stopped by vfgate-vm; QEMU " + exit_text);
                 say("QEMU " + exit_text + ": stopped as asked");
@@ -295,7 +295,7 @@ class Supervisor {
         while (Clock::now() < until) {
             pollfd p{sigfd_, POLLIN, 0};
             if (::poll(&p, 1, 200) > 0) return true;
-            if (fs::exists(paths_.dir + "/" + kStopMarker)) {
+            if (stop_requested(paths_)) {
                 ::unlink((paths_.dir + "/" + kStopMarker).c_str());
                 set_state("stopped", "stopped by vfgate-vm while waiting to restart");
                 return true;
