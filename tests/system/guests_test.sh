@@ -211,6 +211,13 @@ gone() {  # gone PID: exited (a zombie counts: where PID 1 does not reap, orphan
 }
 retry bash -c "$(declare -f gone); gone $sup1"
 check "g1's QEMU outlives its supervisor" bash -c "$(declare -f gone); gone $sup1 && kill -0 $qemu1"
+# A config that gives g1 another command line can't adopt it: what runs is not what it says.
+sed '/- name: g1/,/memory_mb/ s/memory_mb: 256/memory_mb: 320/' "$work/vfgate.yaml" >"$work/other.yaml"
+plan_before=$(cat "$runs/g1/plan.json")
+out=$("$vm" --run-dir "$runs" start g1 -f "$work/other.yaml" 2>&1)
+check "start with a config that changes g1's command line refuses to adopt its QEMU, saying so" \
+    bash -c 'grep -q "runs another command line than this config gives it" <<<"$1" &&
+             [ "$(cat "$2")" = "$3" ] || { echo "$1"; exit 1; }' _ "$out" "$runs/g1/plan.json" "$plan_before"
 out=$("$vm" --run-dir "$runs" start g1 -f "$work/vfgate.yaml" 2>&1)
 check "start adopts the running QEMU instead of starting a second one" bash -c "[ '$(field g1 pid)' = '$qemu1' ] && [ '$(field g1 supervisor_pid)' != '$sup1' ]" "$out"
 check "... which still carries traffic" retry ping_from_uplink 10.77.0.11

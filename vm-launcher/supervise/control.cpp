@@ -263,8 +263,20 @@ Result<GuestStatus> start(const GuestPlan& plan, const StartOptions& opts) {
                     "guest " + plan.guest + " is already running (supervisor pid " +
                         std::to_string(pid) + "); `vfgate-vm stop " + plan.guest + "` first");
     }
-    const bool adopt = qemu_pid(p) != 0;
-    if (!adopt) {
+    const int running = qemu_pid(p);
+    const bool adopt = running != 0;
+    if (adopt) {
+        // plan.json says what runs: adopting a QEMU under a plan it was not started with would
+        // make status and the control daemon's plan say "as declared" of an old command line.
+        const Json was = read_json(p.dir + "/" + kPlanFile).value_or(Json::object());
+        if (was.contains("argv") && was["argv"] != Json(plan.argv)) {
+            return fail(ErrorKind::kConflict,
+                        "guest " + plan.guest + ": its QEMU (pid " + std::to_string(running) +
+                            ") runs another command line than this config gives it; `vfgate-vm "
+                            "stop " +
+                            plan.guest + "` first, then start it");
+        }
+    } else {
         for (const auto& s : {p.qmp, p.serial}) {
             if (fs::exists(s) && socket_served(s)) {
                 return fail(ErrorKind::kConflict,
