@@ -5,7 +5,9 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <string_view>
 #include <thread>
+#include <unistd.h>
 
 #include <vfgate/common/file.hpp>
 #include <vfgate/common/jsonl.hpp>
@@ -218,10 +220,33 @@ int vfs(const DaemonTarget& t, const Args& a) {
     return kOk;
 }
 
+// A guest writes its console as it likes: on a terminal, its control characters (an escape
+// sequence could retitle, recolour or rewrite the operator's screen) are shown as ^X / ^?.
+// Into a pipe or a file the bytes go as they are.
+std::string shown(std::string_view line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // a serial port's CR LF
+    std::string out;
+    out.reserve(line.size());
+    for (const char c : line) {
+        const auto u = static_cast<unsigned char>(c);
+        if ((u < 0x20 && c != '\t') || u == 0x7f) {
+            out += '^';
+            out += static_cast<char>(u ^ 0x40);
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 int logs(const DaemonTarget& t, const Args& a) {
     auto r = call(t, "logs", {{"guest", a.guest}, {"lines", a.lines}}, 30s);
     if (!r) return failed(r.error());
-    for (const auto& line : (*r)["lines"]) std::cout << line.get<std::string>() << "\n";
+    const bool tty = ::isatty(STDOUT_FILENO) != 0;
+    for (const auto& line : (*r)["lines"]) {
+        const auto& text = line.get<std::string>();
+        std::cout << (tty ? shown(text) : text) << "\n";
+    }
     return kOk;
 }
 

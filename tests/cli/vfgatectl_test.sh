@@ -246,6 +246,18 @@ python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.ar
 check "dataplane status via a dead vfgated named with -s exits 1" 1 "$ctl" -s "$tmp/stale.sock" dataplane status
 expect "naming that socket" "$err" "connect to $tmp/stale.sock: Connection refused"
 
+# A guest's console on a terminal: its control characters shown, not obeyed (an escape
+# sequence could rewrite the operator's screen); into a pipe, the bytes as they are.
+canned_server "$tmp/logs.sock" '{"logs": {"ok": true, "result": {"guest": "g", "file": "x",
+    "lines": ["boot\r", "\u001b]0;pwned\u0007\u001b[2Jtab\there\r"]}}}'
+check "logs into a pipe: the console's bytes" 0 "$ctl" -s "$tmp/logs.sock" logs g
+expect "... escape sequences and all (two ESC bytes)" "$(tr -dc '\033' <<<"$out" | wc -c)" '^2$'
+check "logs on a terminal (script(1))" 0 script -qec "'$ctl' -s '$tmp/logs.sock' logs g" /dev/null
+expect "... shows them as ^[ and ^G, keeps tabs, drops the serial CR" "$out" '^\^\[\]0;pwned\^G\^\[\[2Jtab	here.?$'
+expect "... and no escape byte reaches the terminal" "$(tr -dc '\033' <<<"$out" | wc -c)" '^0$'
+kill "$odd"
+wait "$odd" 2>/dev/null
+
 check "logs -n -1 is a usage error" 2 "$ctl" -s "$tmp/none.sock" logs g -n -1
 check "logs -n 0 is a usage error" 2 "$ctl" -s "$tmp/none.sock" logs g -n 0
 vfgated=$(dirname "$ctl")/vfgated
