@@ -84,6 +84,14 @@ class Supervisor {
                 return 1;
             }
             adopting_ = false;
+            if (!watch && stop_requested(paths_)) {
+                // A stop or kill while QEMU was starting (it held QMP, or killed QEMU): stopped
+                // as asked, not crashed.
+                ::unlink((paths_.dir + "/" + kStopMarker).c_str());
+                set_state("stopped", "stopped by vfgate-vm while QEMU started");
+                say("stopped as asked while QEMU started (" + watch.error().to_string() + ")");
+                return 0;
+            }
             if (!watch) {
                 set_state("crashed", watch.error().to_string());
                 say("QEMU did not start: " + watch.error().to_string());
